@@ -1,0 +1,80 @@
+// face::BlazeFaceDetector: finds faces and their 6 keypoints with MediaPipe's BlazeFace (ONNX).
+//
+// In:  an upright BGR frame of any size.
+// Out: face detections in frame pixels, highest confidence first, after weighted NMS.
+// How: the frame is letterboxed to the model's square input (256 for the full-range "back"
+//      model, 128 for the selfie-range "front" one), scaled to RGB in [-1, 1]. Large frames are
+//      also cut into overlapping tiles so that small faces reach the network at a usable size;
+//      tile and whole-frame detections are merged by weighted NMS.
+// Threading: Detect() uses per-detector buffers: one detector per thread. The loaded model is
+//      immutable.
+#ifndef DEEPSCAN_FACE_BLAZEFACE_H_
+#define DEEPSCAN_FACE_BLAZEFACE_H_
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "deepscan/options.h"
+#include "deepscan/verdict.h"
+#include "infer/ort_model.h"
+
+namespace deepscan::face {
+
+struct Detection {
+  Box box;                           // frame pixels
+  float score = 0;                   // 0..1
+  std::array<Point, 6> keypoints{};  // right eye, left eye, nose tip, mouth, right ear, left ear
+};
+
+// Anchor centres, in [0, 1] of the model input: a 16x16 grid with 2 anchors per cell, then an
+// 8x8 grid with 6 per cell (896 in all), as in MediaPipe's SSD anchor calculator for BlazeFace.
+std::vector<Point> BlazeFaceAnchors();
+
+// Decodes raw BlazeFace outputs for one image: `scores` (896 raw logits) and `regressors`
+// (896 x 16: dx, dy, w, h, then 6 keypoint x, y, in input pixels) into detections in [0, 1]
+// input coordinates, keeping those whose sigmoid score reaches `threshold`.
+std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size,
+                                       float threshold);
+
+// Intersection over union of two boxes; 0 when either is empty.
+float IoU(const Box& a, const Box& b);
+
+// MediaPipe's weighted NMS: the best remaining detection absorbs every detection that overlaps
+// it by at least `iou`; the merged box and keypoints are the score-weighted mean of the group
+// and the score is the best one. Output sorted by score, descending.
+std::vector<Detection> WeightedNms(std::vector<Detection> detections, float iou);
+
+class BlazeFaceDetector {
+ public:
+  // Loads the ONNX model at options.model_path. Errors: kInvalidModel.
+  static Result<std::unique_ptr<BlazeFaceDetector>> Create(const DetectorOptions& options, int threads);
+
+  // Detects faces in `bgr`. Errors: kInvalidModel (inference failed).
+  Result<std::vector<Detection>> Detect(const cv::Mat& bgr);
+
+  int input_size() const { return input_size_; }
+
+ private:
+  BlazeFaceDetector() = default;
+  // Runs the network on the square region `roi` of `bgr` (it may extend past the frame: the
+  // outside is black) and appends detections in frame pixels.
+  Status DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, std::vector<Detection>* out);
+
+  DetectorOptions options_;
+  std::shared_ptr<infer::OrtModel> model_;
+  int input_size_ = 256;
+  int score_output_[2] = {-1, -1};  // output indices: 512-anchor scores, 384-anchor scores
+  int box_output_[2] = {-1, -1};    // output indices: 512-anchor regressors, 384-anchor ones
+  cv::Mat canvas_;                  // letterboxed input, reused
+  std::vector<float> input_;        // NHWC float input, reused
+  std::vector<std::vector<float>> outputs_;
+  std::vector<std::vector<int64_t>> shapes_;
+  std::vector<float> scores_, regressors_;
+};
+
+}  // namespace deepscan::face
+
+#endif  // DEEPSCAN_FACE_BLAZEFACE_H_

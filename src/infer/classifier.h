@@ -1,0 +1,35 @@
+// infer::Classifier: the inference-backend interface for face-crop classifiers.
+//
+// In:  face crops, BGR uint8, input_size x input_size (face::CropFace makes them).
+// Out: one calibrated P(fake) per crop.
+// Each backend implements this class; infer/registry.h lists them and builds one by name.
+// A Classifier owns its buffers (allocated once for max_batch crops): one per thread.
+#ifndef DEEPSCAN_INFER_CLASSIFIER_H_
+#define DEEPSCAN_INFER_CLASSIFIER_H_
+
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "deepscan/status.h"
+#include "infer/model_metadata.h"
+
+namespace deepscan::infer {
+
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  virtual const ModelMetadata& metadata() const = 0;
+  virtual std::string backend() const = 0;
+  // Scores `crops` (any count; batched internally) into `scores` (resized to crops.size()).
+  // Errors: kInvalidArgument (a crop of the wrong size or type), kInvalidModel (inference failed).
+  virtual Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) = 0;
+};
+
+// Writes `crops[begin, end)` into `dst` as normalised RGB NCHW floats per `m`. Shared by backends.
+Status PackNchw(const std::vector<cv::Mat>& crops, size_t begin, size_t end, const ModelMetadata& m, float* dst);
+
+}  // namespace deepscan::infer
+
+#endif  // DEEPSCAN_INFER_CLASSIFIER_H_

@@ -1,0 +1,73 @@
+#include "infer/model_metadata.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+namespace deepscan::infer {
+
+std::string MetadataPathFor(const std::string& onnx_path) {
+  return std::filesystem::path(onnx_path).replace_extension(".json").string();
+}
+
+Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path) {
+  const std::string path = MetadataPathFor(onnx_path);
+  std::ifstream in(path);
+  if (!in) return Status::InvalidModel("model metadata not found: " + path + " (every model needs one)");
+  ModelMetadata m;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    m.name = j.value("name", m.name);
+    m.version = j.value("version", m.version);
+    m.input_size = j.at("input_size").get<int>();
+    if (j.contains("mean")) m.mean = j["mean"].get<std::array<float, 3>>();
+    if (j.contains("std")) m.std = j["std"].get<std::array<float, 3>>();
+    std::string out = j.value("output", "logit");
+    if (out == "logit") m.output = OutputKind::kLogit;
+    else if (out == "probability") m.output = OutputKind::kProbability;
+    else if (out == "softmax2") m.output = OutputKind::kSoftmax2;
+    else return Status::InvalidModel(path + ": unknown output kind '" + out + "'");
+    m.fake_index = j.value("fake_index", m.fake_index);
+    if (j.contains("calibration")) {
+      const auto& c = j["calibration"];
+      m.calibration_method = c.value("method", "none");
+      m.calib_a = c.value("a", 1.0f);
+      m.calib_b = c.value("b", 0.0f);
+    }
+    m.threshold = j.value("threshold", m.threshold);
+    m.trained = j.value("trained", true);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidModel(path + ": malformed metadata: " + e.what());
+  }
+  if (m.input_size < 16 || m.input_size > 1024) return Status::InvalidModel(path + ": input_size out of range");
+  for (float s : m.std) {
+    if (!(s > 0)) return Status::InvalidModel(path + ": std must be positive");
+  }
+  if (m.fake_index != 0 && m.fake_index != 1) return Status::InvalidModel(path + ": fake_index must be 0 or 1");
+  if (!(m.threshold > 0 && m.threshold < 1)) return Status::InvalidModel(path + ": threshold must be in (0, 1)");
+  return m;
+}
+
+std::string ModelMetadataToJson(const ModelMetadata& m) {
+  const char* out = m.output == OutputKind::kLogit ? "logit" : m.output == OutputKind::kProbability ? "probability" : "softmax2";
+  nlohmann::json j = {{"name", m.name},
+                      {"version", m.version},
+                      {"input_size", m.input_size},
+                      {"mean", m.mean},
+                      {"std", m.std},
+                      {"output", out},
+                      {"fake_index", m.fake_index},
+                      {"calibration", {{"method", m.calibration_method}, {"a", m.calib_a}, {"b", m.calib_b}}},
+                      {"threshold", m.threshold},
+                      {"trained", m.trained}};
+  return j.dump(2);
+}
+
+float Calibrate(const ModelMetadata& m, float z) {
+  double t = static_cast<double>(m.calib_a) * z + m.calib_b;
+  return static_cast<float>(1.0 / (1.0 + std::exp(-t)));
+}
+
+}  // namespace deepscan::infer

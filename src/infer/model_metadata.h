@@ -1,0 +1,55 @@
+// infer::ModelMetadata: the small JSON file that travels with every classifier ONNX file.
+//
+// `<name>.onnx` is described by `<name>.json` beside it (docs/model-format.md):
+//   {"name": "...", "version": "...", "input_size": 224, "mean": [r,g,b], "std": [r,g,b],
+//    "output": "logit" | "probability" | "softmax2", "fake_index": 1,
+//    "calibration": {"method": "none" | "temperature" | "platt", "a": 1.0, "b": 0.0},
+//    "threshold": 0.5, "trained": true}
+// Inputs are RGB, NCHW, scaled to [0, 1], then (x - mean) / std. The calibrated probability of
+// "fake" is sigmoid(a * z + b), where z is the model's fake-vs-real logit.
+#ifndef DEEPSCAN_INFER_MODEL_METADATA_H_
+#define DEEPSCAN_INFER_MODEL_METADATA_H_
+
+#include <array>
+#include <string>
+
+#include "deepscan/status.h"
+
+namespace deepscan::infer {
+
+enum class OutputKind {
+  kLogit,        // [N] or [N,1]: the fake-vs-real logit
+  kProbability,  // [N] or [N,1]: P(fake) in [0, 1]
+  kSoftmax2,     // [N,2]: two class logits; `fake_index` names the fake one
+};
+
+struct ModelMetadata {
+  std::string name = "unnamed";
+  std::string version = "0";
+  int input_size = 224;
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
+  std::array<float, 3> std{0.229f, 0.224f, 0.225f};
+  OutputKind output = OutputKind::kLogit;
+  int fake_index = 1;
+  std::string calibration_method = "none";
+  float calib_a = 1.0f;  // temperature T is stored as a = 1/T, b = 0
+  float calib_b = 0.0f;
+  float threshold = 0.5f;
+  bool trained = true;
+};
+
+// Path of the metadata file for `onnx_path`: same name, ".json" extension.
+std::string MetadataPathFor(const std::string& onnx_path);
+
+// Reads and validates the metadata of `onnx_path`. Errors: kInvalidModel.
+Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path);
+
+// Serialises `m` (used by tests and the exporter).
+std::string ModelMetadataToJson(const ModelMetadata& m);
+
+// Calibrated P(fake) from the model's raw logit z.
+float Calibrate(const ModelMetadata& m, float z);
+
+}  // namespace deepscan::infer
+
+#endif  // DEEPSCAN_INFER_MODEL_METADATA_H_

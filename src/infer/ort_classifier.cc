@@ -1,0 +1,96 @@
+#include "infer/ort_classifier.h"
+
+#include <cmath>
+
+#include "infer/ort_model.h"
+
+namespace deepscan::infer {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+class OrtClassifier : public Classifier {
+ public:
+  OrtClassifier(std::unique_ptr<OrtModel> model, ModelMetadata meta, int max_batch)
+      : model_(std::move(model)), meta_(std::move(meta)), max_batch_(max_batch) {
+    input_.resize(static_cast<size_t>(max_batch_) * 3 * meta_.input_size * meta_.input_size);
+  }
+  const ModelMetadata& metadata() const override { return meta_; }
+  std::string backend() const override { return "onnxruntime-cpu"; }
+
+  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
+    scores->resize(crops.size());
+    const int64_t S = meta_.input_size;
+    for (size_t begin = 0; begin < crops.size(); begin += max_batch_) {
+      size_t end = std::min(crops.size(), begin + static_cast<size_t>(max_batch_));
+      RETURN_IF_ERROR(PackNchw(crops, begin, end, meta_, input_.data()));
+      const int64_t n = static_cast<int64_t>(end - begin);
+      RETURN_IF_ERROR(model_->Run(input_.data(), {n, 3, S, S}, &outputs_, &shapes_));
+      const std::vector<float>& out = outputs_[0];
+      const size_t per = meta_.output == OutputKind::kSoftmax2 ? 2 : 1;
+      if (out.size() != static_cast<size_t>(n) * per) {
+        return Status::InvalidModel("model returned " + std::to_string(out.size()) + " values for " +
+                                    std::to_string(n) + " crops");
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        float z = 0;
+        switch (meta_.output) {
+          case OutputKind::kLogit: z = out[i]; break;
+          case OutputKind::kProbability: {
+            float p = std::clamp(out[i], 1e-7f, 1 - 1e-7f);
+            z = std::log(p / (1 - p));
+            break;
+          }
+          case OutputKind::kSoftmax2:
+            z = out[2 * i + meta_.fake_index] - out[2 * i + 1 - meta_.fake_index];
+            break;
+        }
+        (*scores)[begin + i] = Calibrate(meta_, z);
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<OrtModel> model_;
+  ModelMetadata meta_;
+  int max_batch_;
+  std::vector<float> input_;
+  std::vector<std::vector<float>> outputs_;
+  std::vector<std::vector<int64_t>> shapes_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& config) {
+  ASSIGN_OR_RETURN(ModelMetadata meta, LoadModelMetadata(config.model_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model,
+                   OrtModel::Load(config.model_path, {.threads = config.threads, .provider = "cpu"}));
+  const auto& in = model->inputs()[0].shape;
+  const int64_t S = meta.input_size;
+  auto dim_ok = [](int64_t d, int64_t want) { return d == want || d < 0; };
+  if (in.size() != 4 || !dim_ok(in[1], 3) || !dim_ok(in[2], S) || !dim_ok(in[3], S)) {
+    return Status::InvalidModel(config.model_path + ": input shape " + ShapeString(in) + " does not match [N,3," +
+                                std::to_string(S) + "," + std::to_string(S) + "] from its metadata");
+  }
+  int max_batch = std::max(1, config.max_batch);
+  if (in[0] > 0) max_batch = static_cast<int>(in[0]);  // a fixed batch dimension wins
+  if (in[0] > 1) {
+    return Status::InvalidModel(config.model_path + ": fixed batch size " + std::to_string(in[0]) +
+                                " is not supported (use 1 or dynamic)");
+  }
+  if (model->outputs().empty()) return Status::InvalidModel(config.model_path + ": no output");
+  const auto& out = model->outputs()[0].shape;
+  const int64_t per = meta.output == OutputKind::kSoftmax2 ? 2 : 1;
+  bool out_ok = (out.size() == 1 && per == 1) || (out.size() == 2 && (out[1] == per || out[1] < 0));
+  if (!out_ok) {
+    return Status::InvalidModel(config.model_path + ": output shape " + ShapeString(out) + " does not fit output kind in its metadata");
+  }
+  return std::unique_ptr<Classifier>(new OrtClassifier(std::move(model), std::move(meta), max_batch));
+}
+
+}  // namespace deepscan::infer

@@ -1,0 +1,31 @@
+// infer/registry.h: the one explicit list of inference backends.
+//
+// Backends are chosen at run time by name; a backend missing from this build or machine is a
+// kNotSupported status, never a compile-time difference in the public headers.
+#ifndef DEEPSCAN_INFER_REGISTRY_H_
+#define DEEPSCAN_INFER_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "infer/classifier.h"
+
+namespace deepscan::infer {
+
+struct ClassifierConfig {
+  std::string model_path;  // ONNX file; metadata beside it
+  std::string backend = "onnxruntime-cpu";
+  int threads = 1;
+  int max_batch = 16;
+};
+
+// Every backend name this binary knows, available here or not.
+std::vector<std::string> KnownBackends();
+
+// Builds the classifier. Errors: kNotSupported (unknown/absent backend), kInvalidModel.
+Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& config);
+
+}  // namespace deepscan::infer
+
+#endif  // DEEPSCAN_INFER_REGISTRY_H_

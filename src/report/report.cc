@@ -1,0 +1,210 @@
+#include "report/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "deepscan/version.h"
+
+namespace deepscan::report {
+namespace {
+
+using nlohmann::json;
+
+// Rounds for output: 4 decimals for scores, 3 for seconds, 1 for pixels.
+double R(double x, int digits) {
+  double k = std::pow(10.0, digits);
+  return std::round(x * k) / k;
+}
+
+json Optional(const std::optional<float>& x) { return x ? json(R(*x, 4)) : json(nullptr); }
+
+const char* SamplingName(SamplingPolicy p) { return p == SamplingPolicy::kKeyframes ? "keyframes" : "uniform"; }
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string Fixed(double x, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+  return buf;
+}
+
+int FramesWithFace(const VideoVerdict& v) {
+  int n = 0;
+  for (const auto& f : v.frames) n += f.score.has_value();
+  return n;
+}
+int Faces(const VideoVerdict& v) {
+  int n = 0;
+  for (const auto& f : v.frames) n += static_cast<int>(f.faces.size());
+  return n;
+}
+
+std::string SegmentsText(const VideoVerdict& v) {
+  std::string s;
+  for (const Segment& g : v.segments) {
+    if (!s.empty()) s += " ";
+    s += Fixed(g.start_s, 2) + "-" + Fixed(g.end_s, 2);
+  }
+  return s;
+}
+
+json Summary(const std::vector<VideoVerdict>& videos) {
+  int ok = 0, no_face = 0, errors = 0, fake = 0, real = 0;
+  for (const auto& v : videos) {
+    ok += v.status == VideoStatus::kOk;
+    no_face += v.status == VideoStatus::kNoFace;
+    errors += v.status == VideoStatus::kError;
+    fake += v.label == "fake";
+    real += v.label == "real";
+  }
+  return {{"videos", videos.size()}, {"ok", ok}, {"no_face", no_face}, {"errors", errors}, {"fake", fake}, {"real", real}};
+}
+
+std::string RenderJson(const ScanReport& r) {
+  json videos = json::array();
+  for (const auto& v : r.videos) videos.push_back(VideoToJson(v));
+  const ScanOptions& o = r.options;
+  json doc = {
+      {"schema_version", kSchemaVersion},
+      {"deepscan_version", kVersion},
+      {"model",
+       {{"name", r.model.name},
+        {"version", r.model.version},
+        {"backend", r.model.backend},
+        {"trained", r.model.trained},
+        {"threshold", R(r.model.threshold, 4)}}},
+      {"options",
+       {{"sampling", SamplingName(o.sampling.policy)},
+        {"frames", o.sampling.frames},
+        {"aggregation", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
+        {"margin", R(o.crop.margin, 3)},
+        {"tiling", o.detector.tiling}}},
+      {"summary", Summary(r.videos)},
+      {"videos", videos}};
+  return doc.dump(2) + "\n";
+}
+
+std::string RenderCsv(const ScanReport& r) {
+  std::ostringstream out;
+  out << "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,error_message\n";
+  for (const auto& v : r.videos) {
+    out << CsvField(v.path) << ',' << StatusName(v.status) << ',' << v.label << ','
+        << (v.score ? Fixed(*v.score, 4) : "") << ',' << Fixed(v.threshold, 4) << ',' << v.frames.size() << ','
+        << FramesWithFace(v) << ',' << Faces(v) << ',' << CsvField(SegmentsText(v)) << ','
+        << (v.error.ok() ? "" : std::string(CodeName(v.error.code()))) << ',' << CsvField(v.error.message()) << '\n';
+  }
+  return out.str();
+}
+
+std::string RenderText(const ScanReport& r) {
+  std::ostringstream out;
+  if (!r.model.trained) {
+    out << "WARNING: model '" << r.model.name << "' is an untrained development model: its scores mean nothing.\n";
+  }
+  for (const auto& v : r.videos) {
+    switch (v.status) {
+      case VideoStatus::kOk: {
+        out << (v.label == "fake" ? "FAKE   " : "REAL   ") << Fixed(*v.score, 3) << "  " << v.path << "  ("
+            << v.frames.size() << " frames, " << FramesWithFace(v) << " with a face, " << Faces(v) << " faces";
+        if (!v.segments.empty()) out << "; suspicious s: " << SegmentsText(v);
+        out << ")\n";
+        break;
+      }
+      case VideoStatus::kNoFace:
+        out << "NOFACE     -  " << v.path << "  (" << v.frames.size() << " frames, no face found)\n";
+        break;
+      case VideoStatus::kError:
+        out << "ERROR      -  " << v.path << "  [" << CodeName(v.error.code()) << "] " << v.error.message() << "\n";
+        break;
+    }
+    for (const auto& w : v.warnings) out << "           warning: " << w << "\n";
+  }
+  json s = Summary(r.videos);
+  out << s["videos"] << " video(s): " << s["fake"] << " fake, " << s["real"] << " real, " << s["no_face"]
+      << " without a face, " << s["errors"] << " failed (threshold " << Fixed(r.videos.empty() ? r.model.threshold : r.videos[0].threshold, 3)
+      << ", model " << r.model.name << " " << r.model.version << ")\n";
+  return out.str();
+}
+
+}  // namespace
+
+json VideoToJson(const VideoVerdict& v) {
+  json frames = json::array();
+  for (const FrameResult& f : v.frames) {
+    json faces = json::array();
+    for (const FaceResult& face : f.faces) {
+      json kp = json::array();
+      for (const Point& p : face.keypoints) kp.push_back({R(p.x, 1), R(p.y, 1)});
+      faces.push_back({{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
+                       {"detector_score", R(face.detector_score, 4)},
+                       {"score", R(face.score, 4)},
+                       {"keypoints", kp}});
+    }
+    frames.push_back({{"index", f.index}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"faces", faces}});
+  }
+  json top = json::array();
+  for (int i : v.top_frames) {
+    const FrameResult& f = v.frames[i];
+    int best = 0;
+    for (size_t k = 0; k < f.faces.size(); ++k) {
+      if (f.faces[k].score > f.faces[best].score) best = static_cast<int>(k);
+    }
+    top.push_back({{"frame", i}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"face", best}});
+  }
+  json segments = json::array();
+  for (const Segment& s : v.segments) {
+    segments.push_back({{"start_s", R(s.start_s, 3)}, {"end_s", R(s.end_s, 3)}, {"peak", R(s.peak, 4)}});
+  }
+  json error = nullptr;
+  if (!v.error.ok()) {
+    error = {{"code", CodeName(v.error.code())}, {"exit_code", ExitCodeFor(v.error.code())}, {"message", v.error.message()}};
+  }
+  const StageTimings& t = v.timings;
+  return {{"path", v.path},
+          {"status", StatusName(v.status)},
+          {"error", error},
+          {"score", Optional(v.score)},
+          {"label", v.label.empty() ? json(nullptr) : json(v.label)},
+          {"threshold", R(v.threshold, 4)},
+          {"aggregation", v.aggregation},
+          {"video",
+           {{"width", v.info.width},
+            {"height", v.info.height},
+            {"rotation", v.info.rotation},
+            {"fps", R(v.info.fps, 3)},
+            {"duration_s", R(v.info.duration_s, 3)},
+            {"frame_count", v.info.frame_count},
+            {"codec", v.info.codec},
+            {"container", v.info.container}}},
+          {"frames", frames},
+          {"top_frames", top},
+          {"segments", segments},
+          {"warnings", v.warnings},
+          {"timings",
+           {{"open_s", R(t.open_s, 4)},
+            {"decode_s", R(t.decode_s, 4)},
+            {"convert_s", R(t.convert_s, 4)},
+            {"detect_s", R(t.detect_s, 4)},
+            {"classify_s", R(t.classify_s, 4)},
+            {"total_s", R(t.total_s, 4)},
+            {"frames_decoded", t.frames_decoded},
+            {"frames_sampled", t.frames_sampled},
+            {"faces_classified", t.faces_classified}}}};
+}
+
+std::string Render(const ScanReport& report, Format format) {
+  switch (format) {
+    case Format::kJson: return RenderJson(report);
+    case Format::kCsv: return RenderCsv(report);
+    case Format::kText: return RenderText(report);
+  }
+  return {};
+}
+
+}  // namespace deepscan::report

@@ -1,0 +1,35 @@
+// report/: turns verdicts into JSON, CSV or text. docs/output.md documents every field and
+// docs/scan-result.schema.json is the JSON Schema the JSON form is tested against.
+#ifndef DEEPSCAN_REPORT_REPORT_H_
+#define DEEPSCAN_REPORT_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "deepscan/options.h"
+#include "deepscan/verdict.h"
+
+namespace deepscan::report {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct ScanReport {
+  ModelInfo model;
+  ScanOptions options;
+  std::vector<VideoVerdict> videos;
+};
+
+enum class Format { kJson, kCsv, kText };
+
+// One video as JSON (the "videos[]" element of the report; also the server's result body).
+nlohmann::json VideoToJson(const VideoVerdict& v);
+
+// The whole report in `format`. Text output is meant for people and may change; JSON and CSV
+// are stable interfaces.
+std::string Render(const ScanReport& report, Format format);
+
+}  // namespace deepscan::report
+
+#endif  // DEEPSCAN_REPORT_REPORT_H_

@@ -1,0 +1,49 @@
+// video::Sampler: decides which decoded frames are worth looking at.
+//
+// In:  every decoded FrameRef of one video, in decode order (Offer), then end of stream (Finish).
+// Out: the kept frames, in order, each exactly once (appended to `keep`).
+// A sampler sees only timestamps and frame flags, never pixels, so frames it drops are never
+// colour-converted. Later policies (motion, quality, scene cuts) plug in here: a policy that
+// needs pixels can ask for a cheap thumbnail; see docs/architecture.md.
+// Threading: one sampler per video, used by one thread.
+#ifndef DEEPSCAN_VIDEO_SAMPLER_H_
+#define DEEPSCAN_VIDEO_SAMPLER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deepscan/options.h"
+#include "video/source.h"
+
+namespace deepscan::video {
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  // True when the decoder may skip every non-key frame for this policy.
+  virtual bool KeyframesOnly() const { return false; }
+  // Offers the next decoded frame; kept frames (possibly an earlier held one) go to `keep`.
+  virtual void Offer(FrameRef frame, std::vector<FrameRef>* keep) = 0;
+  // End of stream: flushes any frame still held.
+  virtual void Finish(std::vector<FrameRef>* keep) = 0;
+  // True once no later frame can be kept: the caller may stop decoding.
+  virtual bool Done() const = 0;
+};
+
+// Picks the frame nearest to each of `count` timestamps spread evenly from the first to the last
+// frame (the 32-frame DFDC/DeepfakeBench protocol: np.linspace(0, n-1, count) on frame indices
+// for constant-rate video, by time for variable-rate video). Duplicates collapse, so a clip
+// shorter than `count` frames yields each frame once. When the duration is unknown (live
+// streams), keeps one frame every `fallback_interval_s`.
+std::unique_ptr<Sampler> MakeUniformSampler(const StreamInfo& info, int count, double fallback_interval_s);
+
+// The uniform policy over keyframes only (the decoder skips the rest): fast triage.
+std::unique_ptr<Sampler> MakeKeyframeSampler(const StreamInfo& info, int count);
+
+// The sampler for `options.policy`.
+Result<std::unique_ptr<Sampler>> MakeSampler(const StreamInfo& info, const SamplingOptions& options);
+
+}  // namespace deepscan::video
+
+#endif  // DEEPSCAN_VIDEO_SAMPLER_H_
