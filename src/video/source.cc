@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <set>
+#include <cstdlib>
+#include <mutex>
 
 #include <opencv2/core.hpp>
 
@@ -13,6 +14,7 @@ extern "C" {
 #include <libavutil/display.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/log.h>
 #include <libswscale/swscale.h>
 }
 
@@ -121,6 +123,12 @@ const std::vector<std::string>& Source::warnings() const { return impl_->warning
 int64_t Source::frames_decoded() const { return impl_->decoded; }
 
 Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const SourceOptions& options) {
+  // FFmpeg's own log lines duplicate the statuses we return; keep them for DEEPSCAN_FFMPEG_LOG=1.
+  static std::once_flag log_once;
+  std::call_once(log_once, [] {
+    const char* env = std::getenv("DEEPSCAN_FFMPEG_LOG");
+    av_log_set_level(env && *env == '1' ? AV_LOG_WARNING : AV_LOG_QUIET);
+  });
   if (!IsUrl(url)) {
     std::error_code ec;
     if (!std::filesystem::exists(url, ec)) return Status::NotFound("no such file: " + url);
@@ -290,7 +298,11 @@ Status Source::ToBgr(const FrameRef& ref, cv::Mat* bgr) {
   s.sws.reset(sws_getCachedContext(s.sws.release(), w, h, static_cast<AVPixelFormat>(f->format), w, h,
                                    AV_PIX_FMT_BGR24, SWS_BILINEAR, nullptr, nullptr, nullptr));
   if (!s.sws) return Status::CorruptInput("unsupported pixel format in the decoded frame");
-  cv::Mat upright_src(h, w, CV_8UC3);
+  // swscale's SIMD paths may write up to a vector past the end of a row or of the image: give
+  // it an aligned, padded row stride and one spare row, and view the w x h part of that.
+  const size_t stride = (static_cast<size_t>(w) * 3 + 63) / 64 * 64 + 64;
+  cv::Mat storage(h + 1, static_cast<int>(stride), CV_8UC1);
+  cv::Mat upright_src = storage(cv::Rect(0, 0, w * 3, h)).reshape(3, 0);
   uint8_t* dst[4] = {upright_src.data, nullptr, nullptr, nullptr};
   int dst_stride[4] = {static_cast<int>(upright_src.step[0]), 0, 0, 0};
   sws_scale(s.sws.get(), f->data, f->linesize, 0, h, dst, dst_stride);

@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "errors only on stderr");
 
   CLI::App* scan = app.add_subcommand("scan", "scan videos (files, directories, URLs) and report verdicts");
+  scan->fallthrough();  // -v / -q may follow the subcommand
   ScanOptions options;
   tools::AddScanFlags(scan, &options);
   std::vector<std::string> inputs;
