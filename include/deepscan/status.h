@@ -80,6 +80,8 @@ class Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   // OK status when ok(), else the error.
   Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 

@@ -1,0 +1,143 @@
+#include <cmath>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "infer/model_metadata.h"
+#include "infer/onnx_graph.h"
+#include "infer/registry.h"
+#include "test_env.h"
+
+namespace deepscan::infer {
+namespace {
+
+using deepscan::testing::TempDir;
+
+// Writes a mean-colour model with its metadata; returns the ONNX path.
+std::string MakeModel(const std::string& dir, const std::string& name, int size, std::vector<float> w, float b,
+                      ModelMetadata meta = {}, int metadata_size = -1) {
+  std::string path = dir + "/" + name + ".onnx";
+  EXPECT_TRUE(WriteMeanColourModel(path, size, w, b).ok());
+  meta.name = name;
+  meta.input_size = metadata_size > 0 ? metadata_size : size;
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  return path;
+}
+
+double Sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+
+TEST(ClassifierTest, ScoresMatchTheHandComputedValue) {
+  ModelMetadata meta;
+  meta.mean = {0.5f, 0.5f, 0.5f};
+  meta.std = {0.5f, 0.5f, 0.5f};  // pixel 255 -> +1, pixel 0 -> -1
+  std::string path = MakeModel(TempDir(), "mean", 32, {2.0f, -1.0f, 0.5f}, 0.25f, meta);
+  auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 4});
+  ASSERT_TRUE(cls.ok()) << cls.status().ToString();
+  // BGR crops: pure red (R=255 -> +1, G,B -> -1), pure blue, grey 0.
+  std::vector<cv::Mat> crops = {cv::Mat(32, 32, CV_8UC3, cv::Scalar(0, 0, 255)),
+                                cv::Mat(32, 32, CV_8UC3, cv::Scalar(255, 0, 0)),
+                                cv::Mat(32, 32, CV_8UC3, cv::Scalar(0, 0, 0))};
+  std::vector<float> scores;
+  ASSERT_TRUE((*cls)->Classify(crops, &scores).ok());
+  ASSERT_EQ(scores.size(), 3u);
+  EXPECT_NEAR(scores[0], Sigmoid(2 * 1 - 1 * -1 + 0.5 * -1 + 0.25), 1e-5);
+  EXPECT_NEAR(scores[1], Sigmoid(2 * -1 - 1 * -1 + 0.5 * 1 + 0.25), 1e-5);
+  EXPECT_NEAR(scores[2], Sigmoid(2 * -1 - 1 * -1 + 0.5 * -1 + 0.25), 1e-5);
+}
+
+TEST(ClassifierTest, BatchingDoesNotChangeScores) {
+  std::string dir = TempDir();
+  std::string path = dir + "/conv.onnx";
+  ASSERT_TRUE(WriteRandomConvModel(path, 48, 7).ok());
+  ModelMetadata meta;
+  meta.input_size = 48;
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  cv::RNG rng(3);
+  std::vector<cv::Mat> crops;
+  for (int i = 0; i < 11; ++i) {
+    cv::Mat m(48, 48, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+    crops.push_back(m);
+  }
+  std::vector<float> one, many;
+  auto a = CreateClassifier({.model_path = path, .max_batch = 1});
+  auto b = CreateClassifier({.model_path = path, .max_batch = 4});  // 4 + 4 + 3
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE((*a)->Classify(crops, &one).ok());
+  ASSERT_TRUE((*b)->Classify(crops, &many).ok());
+  for (size_t i = 0; i < crops.size(); ++i) EXPECT_NEAR(one[i], many[i], 1e-5);
+  // Not all the same: the model looks at the pixels.
+  EXPECT_GT(std::abs(one[0] - one[1]) + std::abs(one[1] - one[2]), 1e-4);
+}
+
+TEST(ClassifierTest, CalibrationIsApplied) {
+  ModelMetadata meta;
+  meta.mean = {0, 0, 0};
+  meta.std = {1, 1, 1};
+  meta.calibration_method = "platt";
+  meta.calib_a = 0.5f;
+  meta.calib_b = -1.0f;
+  std::string path = MakeModel(TempDir(), "platt", 16, {1, 0, 0}, 0, meta);
+  auto cls = CreateClassifier({.model_path = path});
+  ASSERT_TRUE(cls.ok());
+  std::vector<float> s;
+  ASSERT_TRUE((*cls)->Classify({cv::Mat(16, 16, CV_8UC3, cv::Scalar(0, 0, 255))}, &s).ok());
+  EXPECT_NEAR(s[0], Sigmoid(0.5 * 1.0 - 1.0), 1e-5);  // logit = mean R = 1
+}
+
+TEST(ClassifierErrorsTest, WrongInputShapeIsRejectedAtLoad) {
+  std::string path = MakeModel(TempDir(), "small", 64, {1, 1, 1}, 0, {}, /*metadata_size=*/224);
+  auto cls = CreateClassifier({.model_path = path});
+  ASSERT_FALSE(cls.ok());
+  EXPECT_EQ(cls.status().code(), Code::kInvalidModel);
+  EXPECT_NE(cls.status().message().find("[-1,3,64,64]"), std::string::npos) << cls.status().message();
+}
+
+TEST(ClassifierErrorsTest, UnreadableOrMissingModelOrMetadata) {
+  std::string dir = TempDir();
+  EXPECT_EQ(CreateClassifier({.model_path = dir + "/none.onnx"}).status().code(), Code::kInvalidModel);
+  std::ofstream(dir + "/junk.onnx") << "not a protobuf";
+  std::ofstream(dir + "/junk.json") << ModelMetadataToJson({});
+  auto junk = CreateClassifier({.model_path = dir + "/junk.onnx"});
+  EXPECT_EQ(junk.status().code(), Code::kInvalidModel);
+  ASSERT_TRUE(WriteMeanColourModel(dir + "/nometa.onnx", 16, {1, 1, 1}, 0).ok());
+  auto nometa = CreateClassifier({.model_path = dir + "/nometa.onnx"});
+  EXPECT_EQ(nometa.status().code(), Code::kInvalidModel);
+  EXPECT_NE(nometa.status().message().find("metadata"), std::string::npos);
+  std::ofstream(dir + "/badmeta.onnx") << "x";
+  std::ofstream(dir + "/badmeta.json") << "{\"input_size\": \"big\"}";
+  EXPECT_EQ(LoadModelMetadata(dir + "/badmeta.onnx").status().code(), Code::kInvalidModel);
+  EXPECT_EQ(CreateClassifier({.model_path = dir + "/junk.onnx", .backend = "tensorflow"}).status().code(),
+            Code::kNotSupported);
+}
+
+TEST(ClassifierErrorsTest, WrongSizedCropIsAnError) {
+  std::string path = MakeModel(TempDir(), "m", 16, {1, 1, 1}, 0);
+  auto cls = CreateClassifier({.model_path = path});
+  ASSERT_TRUE(cls.ok());
+  std::vector<float> s;
+  EXPECT_EQ((*cls)->Classify({cv::Mat(8, 8, CV_8UC3)}, &s).code(), Code::kInvalidArgument);
+}
+
+TEST(ModelMetadataTest, RoundTrip) {
+  ModelMetadata m;
+  m.name = "x";
+  m.input_size = 160;
+  m.output = OutputKind::kSoftmax2;
+  m.fake_index = 0;
+  m.threshold = 0.42f;
+  m.trained = false;
+  std::string path = TempDir() + "/rt.onnx";
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(m);
+  auto back = LoadModelMetadata(path);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->name, "x");
+  EXPECT_EQ(back->input_size, 160);
+  EXPECT_EQ(back->output, OutputKind::kSoftmax2);
+  EXPECT_EQ(back->fake_index, 0);
+  EXPECT_FLOAT_EQ(back->threshold, 0.42f);
+  EXPECT_FALSE(back->trained);
+}
+
+}  // namespace
+}  // namespace deepscan::infer
