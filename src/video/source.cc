@@ -152,7 +152,7 @@ Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const Sourc
   av_dict_free(&opts);
   if (err < 0) {  // avformat_open_input frees `raw` on failure
     if (impl->TimedOut()) return Status::Timeout("timed out opening " + url);
-    if (err == AVERROR(ENOENT)) return Status::NotFound("cannot open " + url + ": " + AvError(err));
+    if (err == AVERROR(ENOENT) || err == AVERROR_HTTP_NOT_FOUND) return Status::NotFound("cannot open " + url + ": " + AvError(err));
     return Status::CorruptInput("not a readable media file (" + AvError(err) + "): " + url);
   }
   impl->fmt.reset(raw);
