@@ -1,149 +1,37 @@
-// deepscan: one binary, subcommands. Thin: parsing, input expansion, output; the work is in the
-// library (include/deepscan). Exit codes: docs/exit-codes.md.
-#include <unistd.h>
-
-#include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <set>
-
+// deepscan: one binary, subcommands. Thin: argument parsing and dispatch; each subcommand lives
+// in its own <name>_command.cc and the work in the library. Exit codes: docs/exit-codes.md.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "deepscan/scanner.h"
+#include "commands.h"
 #include "deepscan/version.h"
-#include "flags.h"
-#include "report/progress.h"
-#include "report/report.h"
-
-namespace fs = std::filesystem;
-using namespace deepscan;
-
-namespace {
-
-constexpr int kExitPartialFailure = 3;
-
-const std::set<std::string> kVideoExtensions = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
-                                                ".ts",  ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"};
-
-bool HasVideoExtension(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return kVideoExtensions.count(ext) > 0;
-}
-
-// Named files are always tried; directories contribute their files with a video extension
-// (recursively with --recursive), sorted by path.
-std::vector<std::string> ExpandInputs(const std::vector<std::string>& inputs, bool recursive) {
-  std::vector<std::string> out;
-  for (const std::string& in : inputs) {
-    std::error_code ec;
-    if (fs::is_directory(in, ec)) {
-      std::vector<std::string> found;
-      auto add = [&](const fs::directory_entry& e) {
-        if (e.is_regular_file(ec) && HasVideoExtension(e.path())) found.push_back(e.path().string());
-      };
-      if (recursive) {
-        for (const auto& e : fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec)) add(e);
-      } else {
-        for (const auto& e : fs::directory_iterator(in, ec)) add(e);
-      }
-      std::sort(found.begin(), found.end());
-      if (found.empty()) out.push_back(in);  // reported as "is a directory" with no videos
-      out.insert(out.end(), found.begin(), found.end());
-    } else {
-      out.push_back(in);
-    }
-  }
-  return out;
-}
-
-int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, const std::string& format_name,
-            const std::string& output, bool recursive, bool no_progress) {
-  auto scanner = Scanner::Create(options);
-  if (!scanner.ok()) {
-    std::cerr << "deepscan: " << scanner.status().ToString() << "\n";
-    return ExitCodeFor(scanner.status().code());
-  }
-  report::ScanReport rep;
-  rep.model = (*scanner)->model();
-  rep.options = options;
-  if (!rep.model.trained) {
-    spdlog::warn("model '{}' is an untrained development model: its scores mean nothing (train one: docs/models.md)",
-                 rep.model.name);
-  }
-  std::vector<std::string> files = ExpandInputs(inputs, recursive);
-  report::ProgressBar bar(static_cast<int>(files.size()), !no_progress && files.size() > 1);
-  for (size_t i = 0; i < files.size(); ++i) {
-    bar.Update(static_cast<int>(i), 0.0, files[i]);
-    VideoVerdict v = (*scanner)->Scan(files[i], [&](double f) { bar.Update(static_cast<int>(i), f, files[i]); });
-    if (v.status == VideoStatus::kError) spdlog::error("{}: {}", files[i], v.error.ToString());
-    rep.videos.push_back(std::move(v));
-  }
-  bar.Update(static_cast<int>(files.size()), 0.0, "");
-  bar.Finish();
-
-  report::Format format = format_name == "json" ? report::Format::kJson
-                          : format_name == "csv" ? report::Format::kCsv
-                                                 : report::Format::kText;
-  std::string text = report::Render(rep, format);
-  if (output.empty() || output == "-") {
-    std::cout << text << std::flush;
-  } else {
-    std::ofstream out(output, std::ios::binary);
-    if (!(out << text)) {
-      std::cerr << "deepscan: cannot write " << output << "\n";
-      return ExitCodeFor(Code::kIoError);
-    }
-  }
-  int failed = 0;
-  Code last = Code::kOk;
-  for (const auto& v : rep.videos) {
-    if (v.status == VideoStatus::kError) {
-      ++failed;
-      last = v.error.code();
-    }
-  }
-  if (failed == 0) return 0;
-  if (rep.videos.size() == 1) return ExitCodeFor(last);
-  return kExitPartialFailure;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"deepscan: find manipulated faces in videos"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("deepscan ") + kVersion);
+  app.set_version_flag("--version", std::string("deepscan ") + deepscan::kVersion);
   int verbosity = 0;
   bool quiet = false;
   app.add_flag("-v,--verbose", verbosity, "more log output (repeat for debug)");
   app.add_flag("-q,--quiet", quiet, "errors only on stderr");
 
-  CLI::App* scan = app.add_subcommand("scan", "scan videos (files, directories, URLs) and report verdicts");
-  scan->fallthrough();  // -v / -q may follow the subcommand
-  ScanOptions options;
-  tools::AddScanFlags(scan, &options);
-  std::vector<std::string> inputs;
-  std::string format = "text", output;
-  bool recursive = false, no_progress = false;
-  scan->add_option("inputs", inputs, "videos, directories of videos, or URLs")->required();
-  scan->add_option("-f,--format", format, "output format")->check(CLI::IsMember({"json", "csv", "text"}))->capture_default_str();
-  scan->add_option("-o,--output", output, "write the report here instead of stdout");
-  scan->add_flag("-r,--recursive", recursive, "descend into sub-directories");
-  scan->add_flag("--no-progress", no_progress, "never draw the progress bar");
-
+  const std::vector<deepscan::tools::RunFn> commands = {
+      deepscan::tools::AddScanCommand(&app),
+      deepscan::tools::AddExtractCommand(&app),
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   spdlog::set_pattern("deepscan: %l: %v");
-  spdlog::set_level(quiet ? spdlog::level::err : verbosity >= 2 ? spdlog::level::debug
-                                                 : verbosity == 1 ? spdlog::level::info
-                                                                  : spdlog::level::warn);
-  if (scan->parsed()) return RunScan(options, inputs, format, output, recursive, no_progress);
+  spdlog::set_level(quiet            ? spdlog::level::err
+                    : verbosity >= 2 ? spdlog::level::debug
+                    : verbosity == 1 ? spdlog::level::info
+                                     : spdlog::level::warn);
+  for (const auto& run : commands) {
+    int rc = run();
+    if (rc >= 0) return rc;
+  }
   return 2;
 }

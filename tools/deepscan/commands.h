@@ -1,0 +1,20 @@
+// The subcommands of the deepscan tool. Each Add*Command registers its subcommand and flags on
+// `app` and returns the function that runs it: that function returns the process exit code, or
+// -1 when its subcommand was not the one given.
+#ifndef DEEPSCAN_TOOLS_COMMANDS_H_
+#define DEEPSCAN_TOOLS_COMMANDS_H_
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace deepscan::tools {
+
+using RunFn = std::function<int()>;
+
+RunFn AddScanCommand(CLI::App* app);     // scan_command.cc
+RunFn AddExtractCommand(CLI::App* app);  // extract_command.cc
+
+}  // namespace deepscan::tools
+
+#endif  // DEEPSCAN_TOOLS_COMMANDS_H_
