@@ -1,0 +1,127 @@
+// train::sbi: pseudo-fakes made from real face crops only, for training without fake data
+// (docs/pseudo-fakes.md).
+//
+// Two families, same output (BlendSample: image + the per-pixel blend weight actually used):
+//   * Self-Blended Images (SBI; Shiohara & Yamasaki, CVPR 2022): a crop is blended into itself.
+//     One copy ("source transform") gets colour jitter and one frequency change (sharpen, blur,
+//     down-up resize or none), the other stays untouched; which copy is the source and which the
+//     target is swapped with p 0.5. The source and the mask get a small affine (scale, shift), so
+//     the blended face sits slightly off its own position. The result keeps the identity but
+//     carries a blend boundary and colour/frequency mismatch: the generic traces of a face swap.
+//   * Cross-identity (Face X-ray style; Li et al., CVPR 2020): a donor crop is aligned onto the
+//     target by a similarity transform on the keypoints (eyes, nose, mouth), colour-matched to it
+//     (Reinhard mean/std transfer in Lab, within the mask), and blended through the same kind of
+//     mask built from the target's keypoints.
+// The mask shape (MakeBlendMask) is an ellipse-like polygon from the keypoints with smoothed
+// radial noise, eroded or dilated, blurred, renormalised to max 1; the blend is
+//   image = mask * source + (1 - mask) * target,   mask = shape * alpha,   alpha in [0.25, 1],
+// computed in float and rounded, so image == target exactly wherever mask == 0.
+//
+// In:  square BGR uint8 (CV_8UC3) face crops (src/face/crop.h, margin 0.3) and their 6
+//      keypoints in crop pixels; a std::mt19937 that alone decides every random choice (same
+//      seed, same result). Apply the shared base augmentation (train/augment.h) BEFORE these.
+// Out: a BlendSample; the inputs are not modified. No Torch here: OpenCV only.
+#ifndef DEEPSCAN_TRAIN_SBI_H_
+#define DEEPSCAN_TRAIN_SBI_H_
+
+#include <random>
+
+#include <opencv2/core.hpp>
+
+#include "deepscan/status.h"
+#include "train/augment.h"
+
+namespace deepscan::train {
+
+// The blend-mask shape, as in the SBI recipe of TRAINING-NOTES.md.
+struct MaskOptions {
+  float centre_min = 0.35f;    // ellipse centre: this fraction of the way from the eyes' midpoint
+  float centre_max = 0.55f;    //   to the mouth, uniform in [min, max]
+  float vertical_min = 1.05f;  // semi-axis along eyes->mouth, × eye-mouth distance, uniform
+  float vertical_max = 1.3f;
+  float horizontal_min = 0.75f;  // semi-axis across, × max(inter-eye, eye_mouth_floor × eye-mouth)
+  float horizontal_max = 1.0f;
+  float eye_mouth_floor = 0.8f;  // keeps the ellipse wide enough on profile faces (eyes close)
+  int vertices = 24;             // polygon vertices
+  float radial_noise = 0.08f;    // the vertices' radii vary by up to ±this (smoothed, relative)
+  float erode_p = 0.35f;         // probability of erosion
+  float dilate_p = 0.35f;        // probability of dilation (else neither)
+  int morph_min = 5;             // erosion/dilation kernel side in pixels, uniform integer
+  int morph_max = 15;
+  float blur_sigma_min = 1.5f;  // Gaussian blur sigma of the mask edge, uniform in [min, max]
+  float blur_sigma_max = 8.0f;
+  float second_blur_p = 0.5f;          // probability of a second blur
+  float second_blur_sigma_min = 1.0f;  // its sigma, uniform in [min, max]
+  float second_blur_sigma_max = 4.0f;
+};
+
+// Self-Blended Images.
+struct SbiOptions {
+  float color_jitter_p = 0.9f;  // probability of colour jitter in the source transform
+  ColorJitterOptions color;     // its ranges (hue ±8, saturation ×0.75-1.25, value ×0.8-1.2, ...)
+  float sharpen_p = 0.30f;      // frequency change, one of: sharpen,
+  float blur_p = 0.25f;         //   Gaussian blur,
+  float resize_p = 0.25f;       //   down-up resize; with the remaining probability (0.2) none
+  float sharpen_min = 0.2f;     // sharpen strength (3x3 Laplacian sharpen mixed in), uniform
+  float sharpen_max = 0.5f;
+  float blur_sigma_min = 0.4f;  // Gaussian blur sigma, uniform in [min, max]
+  float blur_sigma_max = 1.2f;
+  float resize_min = 0.5f;  // down-up resize factor, uniform in [min, max]
+  float resize_max = 0.9f;
+  float affine_scale_min = 0.95f;  // source and mask affine: scale about the centre, uniform
+  float affine_scale_max = 1.05f;
+  float affine_max_shift = 0.03f;  // and translation, each axis uniform in ±this × side
+  float swap_p = 0.5f;             // probability that the transformed copy is the target instead
+  MaskOptions mask;                // mask shape
+  float alpha_min = 0.25f;         // blend strength alpha, uniform in [min, max]
+  float alpha_max = 1.0f;
+};
+
+// Cross-identity (Face X-ray-style) blends.
+struct CrossBlendOptions {
+  bool color_transfer = true;  // match the donor's Lab mean/std to the target within the mask
+  MaskOptions mask;            // mask shape (built from the target's keypoints)
+  float alpha_min = 0.25f;     // blend strength alpha, uniform in [min, max]
+  float alpha_max = 1.0f;
+};
+
+// The frequency change the SBI source transform applied.
+enum class FrequencyOp { kNone, kSharpen, kBlur, kResize };
+
+struct BlendSample {
+  cv::Mat image;         // CV_8UC3, the pseudo-fake, same size as the input crop
+  cv::Mat mask;          // CV_32FC1 in [0, 1], same size: the blend weight used per pixel
+                         //   (shape * alpha, so its max is alpha); the dense auxiliary target
+  cv::Mat source;        // CV_8UC3: what was blended in (after its transforms and affine/alignment)
+  cv::Mat target;        // CV_8UC3: what it was blended into; image == target where mask == 0
+  float alpha = 1;       // blend strength drawn for this sample
+  bool swapped = false;  // SBI: the transformed copy became the target (source = untouched crop)
+  FrequencyOp frequency = FrequencyOp::kNone;  // SBI: the frequency change in the source transform
+};
+
+// Builds a blend-mask shape for a face with `keypoints` in an image of `size`: CV_32FC1, values
+// in [0, 1], max exactly 1, exactly 0 far from the face. Errors: kInvalidArgument (empty size,
+// non-finite keypoints, eyes-mouth distance under 2 pixels).
+Result<cv::Mat> MakeBlendMask(const Keypoints& keypoints, cv::Size size, const MaskOptions& options, std::mt19937& rng);
+
+// Makes a Self-Blended Image of `crop` (CV_8UC3, any size, usually square) whose face has
+// `keypoints`. Errors: kInvalidArgument (bad crop or keypoints).
+Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoints, const SbiOptions& options,
+                                    std::mt19937& rng);
+
+// Blends the face of `donor` (another identity's real crop, CV_8UC3, with `donor_keypoints`)
+// into `target` (CV_8UC3, `target_keypoints`): similarity-aligns the donor on the eyes, nose and
+// mouth, transfers colour, blends through a mask from the target's keypoints. The donor may have
+// any size; the output has the target's. Errors: kInvalidArgument (bad images or keypoints).
+Result<BlendSample> MakeCrossBlended(const cv::Mat& target, const Keypoints& target_keypoints, const cv::Mat& donor,
+                                     const Keypoints& donor_keypoints, const CrossBlendOptions& options,
+                                     std::mt19937& rng);
+
+// Reinhard colour transfer: returns `source` (CV_8UC3) with its Lab mean and standard deviation,
+// measured over the pixels where `region` (CV_32FC1, same size) > 0.5, moved to those of `target`
+// over the same pixels (the whole image when fewer than 16 pixels qualify).
+cv::Mat ReinhardTransfer(const cv::Mat& source, const cv::Mat& target, const cv::Mat& region);
+
+}  // namespace deepscan::train
+
+#endif  // DEEPSCAN_TRAIN_SBI_H_

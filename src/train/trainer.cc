@@ -1,0 +1,426 @@
+#include "train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+
+#include "core/bounded_queue.h"
+#include "train/metrics.h"
+#include "train/onnx_export.h"
+#include "train/split.h"
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace deepscan::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The rng stream of one epoch: a function of the seed and the epoch only (exact resume).
+std::mt19937 EpochRng(uint32_t seed, int epoch) {
+  std::seed_seq seq{seed, static_cast<uint32_t>(epoch), 0x5eedu};
+  return std::mt19937(seq);
+}
+
+double LearningRate(const TrainConfig& c, int64_t step, int64_t total) {
+  double warm = c.warmup_steps > 0 ? std::min(1.0, (step + 1.0) / c.warmup_steps) : 1.0;
+  double progress = total > 0 ? std::min(1.0, static_cast<double>(step) / total) : 0.0;
+  return c.lr * warm * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+// Fixed validation pairs: evenly spread over the held-out rows, no augmentation, fixed rng.
+Result<Batch> ValidationPairs(CropStoreReader& reader, const std::vector<int64_t>& rows, const TrainConfig& c) {
+  std::vector<int64_t> pick;
+  const size_t n = std::min<size_t>(rows.size(), static_cast<size_t>(std::max(1, c.val_pairs)));
+  for (size_t k = 0; k < n; ++k) pick.push_back(rows[k * rows.size() / n]);
+  BatchOptions o = c.batches;
+  o.augment = false;
+  std::mt19937 rng(c.seed ^ 0x7a1du);
+  return MakePairBatch(reader, pick, o, rng);
+}
+
+// Logits of `images` in eval mode, in chunks.
+std::vector<float> Logits(Model& model, const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  std::vector<float> out;
+  for (int64_t i = 0; i < images.size(0); i += 64) {
+    torch::Tensor l = model->forward(images.slice(0, i, std::min<int64_t>(images.size(0), i + 64))).logit.reshape(-1);
+    out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+  }
+  model->train(was_training);
+  return out;
+}
+
+std::vector<float> Sigmoid(const std::vector<float>& z) {
+  std::vector<float> p(z.size());
+  for (size_t i = 0; i < z.size(); ++i) p[i] = 1.0f / (1.0f + std::exp(-z[i]));
+  return p;
+}
+
+// Held-out real crops (label 0) against crops of generated fake videos (label 1).
+struct FakeValidation {
+  torch::Tensor real_images, fake_images;
+  std::vector<std::string> real_sources, fake_sources;
+};
+
+Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vector<int64_t>& val_rows,
+                                          const std::string& fake_store, const TrainConfig& c) {
+  FakeValidation fv;
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> fakes, CropStoreReader::Open(fake_store, 8));
+  auto load = [&](CropStoreReader& r, const std::vector<int64_t>& rows, std::vector<std::string>* sources) -> Result<torch::Tensor> {
+    std::vector<cv::Mat> crops;
+    FinalAugmentParams plain;
+    plain.output_size = c.model.input_size;
+    for (int64_t i : rows) {
+      cv::Mat m;
+      RETURN_IF_ERROR(r.Read(i, &m));
+      ASSIGN_OR_RETURN(cv::Mat resized, ApplyFinalAugment(plain, m));
+      crops.push_back(resized);
+      sources->push_back(r.records()[i].source);
+    }
+    return CropsToTensor(crops, c.batches.mean, c.batches.std);
+  };
+  // At most 1024 crops per side, evenly spread.
+  auto spread = [](int64_t total, const std::vector<int64_t>* from) {
+    std::vector<int64_t> rows;
+    int64_t n = from ? static_cast<int64_t>(from->size()) : total;
+    int64_t k = std::min<int64_t>(n, 1024);
+    for (int64_t j = 0; j < k; ++j) rows.push_back(from ? (*from)[j * n / k] : j * n / k);
+    return rows;
+  };
+  ASSIGN_OR_RETURN(fv.real_images, load(reals, spread(0, &val_rows), &fv.real_sources));
+  ASSIGN_OR_RETURN(fv.fake_images, load(*fakes, spread(fakes->size(), nullptr), &fv.fake_sources));
+  return fv;
+}
+
+// Per-crop and per-source AUC of reals vs fakes.
+void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) {
+  std::vector<float> real = Logits(model, fv.real_images), fake = Logits(model, fv.fake_images);
+  std::vector<float> scores = real;
+  scores.insert(scores.end(), fake.begin(), fake.end());
+  std::vector<int> labels(real.size(), 0);
+  labels.insert(labels.end(), fake.size(), 1);
+  auto auc = RocAuc(scores, labels);
+  s->fake_auc = auc.ok() ? *auc : -1;
+  std::map<std::pair<int, std::string>, std::pair<double, int>> per_source;
+  for (size_t i = 0; i < real.size(); ++i) {
+    auto& a = per_source[{0, fv.real_sources[i]}];
+    a.first += real[i];
+    ++a.second;
+  }
+  for (size_t i = 0; i < fake.size(); ++i) {
+    auto& a = per_source[{1, fv.fake_sources[i]}];
+    a.first += fake[i];
+    ++a.second;
+  }
+  std::vector<float> vs;
+  std::vector<int> vl;
+  for (const auto& [key, acc] : per_source) {
+    vs.push_back(static_cast<float>(acc.first / acc.second));
+    vl.push_back(key.first);
+  }
+  auto vauc = RocAuc(vs, vl);
+  s->fake_video_auc = vauc.ok() ? *vauc : -1;
+}
+
+nlohmann::json StatsToJson(const EpochStats& s) {
+  return {{"epoch", s.epoch},           {"step", s.step},
+          {"train_loss", s.train_loss}, {"val_auc", s.val_auc},
+          {"val_log_loss", s.val_log_loss}, {"fake_auc", s.fake_auc},
+          {"fake_video_auc", s.fake_video_auc}, {"seconds", s.seconds}};
+}
+
+EpochStats StatsFromJson(const nlohmann::json& j) {
+  EpochStats s;
+  s.epoch = j.at("epoch");
+  s.step = j.at("step");
+  s.train_loss = j.at("train_loss");
+  s.val_auc = j.at("val_auc");
+  s.val_log_loss = j.at("val_log_loss");
+  s.fake_auc = j.at("fake_auc");
+  s.fake_video_auc = j.at("fake_video_auc");
+  s.seconds = j.at("seconds");
+  return s;
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    if (!(out << text)) return Status::IoError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  return ec ? Status::IoError("cannot rename " + tmp) : Status::Ok();
+}
+
+}  // namespace
+
+Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
+  TrainConfig c = config;
+  RETURN_IF_ERROR(ValidateModelSpec(c.model));
+  if (c.pairs_per_batch < 1 || c.epochs < 1) return Status::InvalidArgument("pairs_per_batch and epochs must be >= 1");
+  if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
+  if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
+  c.batches.input_size = c.model.input_size;
+  c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+
+  std::error_code ec;
+  fs::create_directories(c.out_dir, ec);
+  if (ec) return Status::IoError("cannot create " + c.out_dir);
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> reader, CropStoreReader::Open(c.store, 1024));
+  Split split = SplitByGroup(reader->records(), c.val_fraction, c.seed);
+  // Only real crops train; fake rows (if the store has any) are never used as reals.
+  auto only_real = [&](std::vector<int64_t>& rows) {
+    rows.erase(std::remove_if(rows.begin(), rows.end(), [&](int64_t i) { return reader->records()[i].label != 0; }),
+               rows.end());
+  };
+  only_real(split.train);
+  only_real(split.val);
+  if (split.train.size() < static_cast<size_t>(c.pairs_per_batch) || split.val.empty()) {
+    return Status::InvalidArgument("too few crops for training/validation (" + std::to_string(split.train.size()) +
+                                   " / " + std::to_string(split.val.size()) + ")");
+  }
+  TrainResult result;
+  result.train_rows = static_cast<int64_t>(split.train.size());
+  result.val_rows = static_cast<int64_t>(split.val.size());
+  result.train_groups = static_cast<int>(split.train_groups.size());
+  result.val_groups = static_cast<int>(split.val_groups.size());
+
+  ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
+  std::vector<int> val_labels;
+  for (int64_t i = 0; i < val.labels.size(0); ++i) val_labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
+  std::optional<FakeValidation> fake_val;
+  if (!c.val_fakes_store.empty()) {
+    ASSIGN_OR_RETURN(FakeValidation fv, LoadFakeValidation(*reader, split.val, c.val_fakes_store, c));
+    fake_val = std::move(fv);
+  }
+
+  torch::manual_seed(c.seed);
+  ASSIGN_OR_RETURN(Model model, MakeModel(c.model));
+  const int64_t steps_per_epoch =
+      c.steps_per_epoch > 0 ? c.steps_per_epoch : static_cast<int64_t>(split.train.size()) / c.pairs_per_batch;
+  const int64_t total_steps = steps_per_epoch * c.epochs;
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (c.optimizer == "adamw") {
+    opt = std::make_unique<torch::optim::AdamW>(model->parameters(),
+                                                torch::optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
+  } else {
+    opt = std::make_unique<torch::optim::SGD>(
+        model->parameters(),
+        torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(c.weight_decay));
+  }
+
+  int start_epoch = 0;
+  int64_t step = 0;
+  double best_auc = -1;
+  const std::string last = c.out_dir + "/last.pt", best = c.out_dir + "/best.pt";
+  const std::string opt_path = c.out_dir + "/optimizer.pt", state_path = c.out_dir + "/state.json";
+  if (c.resume && fs::exists(state_path, ec)) {
+    try {
+      std::ifstream in(state_path);
+      nlohmann::json st = nlohmann::json::parse(in);
+      start_epoch = st.at("epoch").get<int>() + 1;
+      step = st.at("step").get<int64_t>();
+      best_auc = st.at("best_val_auc").get<double>();
+      result.best_epoch = st.at("best_epoch").get<int>();
+      for (const auto& h : st.at("history")) result.history.push_back(StatsFromJson(h));
+      ASSIGN_OR_RETURN(Model loaded, LoadCheckpoint(last, &c.model));
+      torch::NoGradGuard g;
+      auto dst = model->named_parameters(), src = loaded->named_parameters();
+      for (auto& p : dst) p.value().copy_(src[p.key()]);
+      auto dbuf = model->named_buffers(), sbuf = loaded->named_buffers();
+      for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+      torch::load(*opt, opt_path);
+    } catch (const std::exception& e) {
+      return Status::CorruptInput("cannot resume from " + c.out_dir + ": " + e.what());
+    }
+  }
+
+  model->train();
+  for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
+    auto t0 = Clock::now();
+    torch::manual_seed(c.seed * 1000003ULL + epoch);
+    // Producer: shuffled rows of this epoch -> batches -> bounded queue (2 batches ahead).
+    core::BoundedQueue<Result<Batch>> queue(2);
+    std::thread producer([&, epoch] {
+      std::mt19937 rng = EpochRng(c.seed, epoch);
+      std::vector<int64_t> order = split.train;
+      std::shuffle(order.begin(), order.end(), rng);
+      size_t pos = 0;
+      for (int64_t s = 0; s < steps_per_epoch; ++s) {
+        std::vector<int64_t> rows;
+        for (int k = 0; k < c.pairs_per_batch; ++k) {
+          if (pos >= order.size()) {
+            std::shuffle(order.begin(), order.end(), rng);
+            pos = 0;
+          }
+          rows.push_back(order[pos++]);
+        }
+        if (!queue.Push(MakePairBatch(*reader, rows, c.batches, rng))) return;
+      }
+      queue.Close();
+    });
+    double loss_sum = 0;
+    int64_t loss_n = 0;
+    Status failure;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      std::optional<Result<Batch>> item = queue.Pop();
+      if (!item || !item->ok()) {
+        failure = item ? item->status() : Status::Internal("batch producer stopped early");
+        break;
+      }
+      Batch& b = item->value();
+      const double lr = LearningRate(c, step, total_steps);
+      for (auto& group : opt->param_groups()) group.options().set_lr(lr);
+      ModelOutput out = model->forward(b.images);
+      torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, b.labels);
+      if (c.mask_weight > 0 && out.mask_logit.defined() && b.masks.defined()) {
+        loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, b.masks);
+      }
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      ++step;
+      const double l = loss.item<double>();
+      loss_sum += l;
+      ++loss_n;
+      if (cb.on_step) cb.on_step(step, total_steps, l, lr);
+    }
+    queue.Close();
+    producer.join();
+    if (!failure.ok()) return failure;
+
+    EpochStats st;
+    st.epoch = epoch;
+    st.step = step;
+    st.train_loss = loss_n ? loss_sum / loss_n : 0;
+    std::vector<float> z = Logits(model, val.images);
+    auto auc = RocAuc(z, val_labels);
+    auto ll = LogLoss(Sigmoid(z), val_labels);
+    st.val_auc = auc.ok() ? *auc : 0;
+    st.val_log_loss = ll.ok() ? *ll : 0;
+    if (fake_val) ScoreFakeValidation(model, *fake_val, &st);
+    st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    result.history.push_back(st);
+    RETURN_IF_ERROR(SaveCheckpoint(model, last));
+    try {
+      torch::save(*opt, opt_path);
+    } catch (const std::exception& e) {
+      return Status::IoError(std::string("cannot save the optimizer: ") + e.what());
+    }
+    if (st.val_auc > best_auc) {
+      best_auc = st.val_auc;
+      result.best_epoch = epoch;
+      RETURN_IF_ERROR(SaveCheckpoint(model, best));
+    }
+    nlohmann::json state = {{"epoch", epoch}, {"step", step}, {"best_val_auc", best_auc},
+                            {"best_epoch", result.best_epoch}, {"history", nlohmann::json::array()},
+                            {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
+    for (const auto& h : result.history) state["history"].push_back(StatsToJson(h));
+    RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
+    if (cb.on_epoch) cb.on_epoch(st);
+  }
+
+  // Export the best checkpoint, Platt-calibrated on the validation pairs.
+  ASSIGN_OR_RETURN(Model best_model, LoadCheckpoint(best, &c.model));
+  std::vector<float> z = Logits(best_model, val.images);
+  infer::ModelMetadata meta;
+  meta.name = c.model_name;
+  meta.version = c.model_version;
+  meta.mean = c.batches.mean;
+  meta.std = c.batches.std;
+  auto platt = FitPlatt(z, val_labels);
+  if (platt.ok()) {
+    meta.calibration_method = "platt";
+    meta.calib_a = static_cast<float>(platt->a);
+    meta.calib_b = static_cast<float>(platt->b);
+    result.calib_a = platt->a;
+    result.calib_b = platt->b;
+  }
+  meta.threshold = 0.5f;
+  meta.trained = true;
+  result.onnx_path = c.out_dir + "/model.onnx";
+  RETURN_IF_ERROR(ExportOnnx(best_model, meta, result.onnx_path));
+  return result;
+}
+
+// ---- config <-> JSON ------------------------------------------------------------------------
+std::string TrainConfigToJson(const TrainConfig& c) {
+  nlohmann::json j = {{"store", c.store},
+                      {"out_dir", c.out_dir},
+                      {"val_fakes_store", c.val_fakes_store},
+                      {"model", nlohmann::json::parse(ModelSpecToJson(c.model))},
+                      {"pairs_per_batch", c.pairs_per_batch},
+                      {"epochs", c.epochs},
+                      {"steps_per_epoch", c.steps_per_epoch},
+                      {"optimizer", c.optimizer},
+                      {"lr", c.lr},
+                      {"weight_decay", c.weight_decay},
+                      {"momentum", c.momentum},
+                      {"warmup_steps", c.warmup_steps},
+                      {"mask_weight", c.mask_weight},
+                      {"val_fraction", c.val_fraction},
+                      {"val_pairs", c.val_pairs},
+                      {"seed", c.seed},
+                      {"threads", c.threads},
+                      {"cross_blend_p", c.batches.cross_blend_p},
+                      {"model_name", c.model_name},
+                      {"model_version", c.model_version}};
+  return j.dump(2);
+}
+
+Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) return Status::InvalidArgument("training config must be a JSON object");
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const std::string& k = it.key();
+      const auto& v = it.value();
+      if (k == "store") c.store = v;
+      else if (k == "out_dir") c.out_dir = v;
+      else if (k == "val_fakes_store") c.val_fakes_store = v;
+      else if (k == "model") {
+        ASSIGN_OR_RETURN(c.model, ModelSpecFromJson(v.dump()));
+      } else if (k == "pairs_per_batch") c.pairs_per_batch = v;
+      else if (k == "epochs") c.epochs = v;
+      else if (k == "steps_per_epoch") c.steps_per_epoch = v;
+      else if (k == "optimizer") c.optimizer = v;
+      else if (k == "lr") c.lr = v;
+      else if (k == "weight_decay") c.weight_decay = v;
+      else if (k == "momentum") c.momentum = v;
+      else if (k == "warmup_steps") c.warmup_steps = v;
+      else if (k == "mask_weight") c.mask_weight = v;
+      else if (k == "val_fraction") c.val_fraction = v;
+      else if (k == "val_pairs") c.val_pairs = v;
+      else if (k == "seed") c.seed = v;
+      else if (k == "threads") c.threads = v;
+      else if (k == "cross_blend_p") c.batches.cross_blend_p = v;
+      else if (k == "model_name") c.model_name = v;
+      else if (k == "model_version") c.model_version = v;
+      else return Status::InvalidArgument("unknown training config key '" + k + "'");
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("malformed training config: ") + e.what());
+  }
+  return c;
+}
+
+}  // namespace deepscan::train

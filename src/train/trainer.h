@@ -1,0 +1,88 @@
+// train::Train: trains a zoo model on real face crops and their pseudo-fakes.
+//
+// In:  a CropStore of real faces (deepscan extract), a TrainConfig.
+// Out: in config.out_dir: last.pt / best.pt (SaveCheckpoint), optimizer.pt, state.json (epoch,
+//      step, history), and model.onnx + model.json (the best checkpoint exported, Platt-calibrated
+//      on the validation pairs).
+// How: an identity-disjoint split (SplitByGroup); each step takes P real crops and their P
+//      pseudo-fakes (MakePairBatch, produced on a background thread through a bounded queue);
+//      loss = BCE(logit) + mask_weight * BCE(mask logits, blend mask); AdamW or SGD with linear
+//      warm-up then cosine decay; validation every epoch on fixed pairs of the held-out groups
+//      (AUC, log loss) and, when given, on crops of generated fake videos vs the held-out reals.
+// Deterministic for a given seed and thread count; resuming from last.pt continues exactly where
+// an uninterrupted run would be (the per-epoch rng streams are derived from seed and epoch).
+#ifndef DEEPSCAN_TRAIN_TRAINER_H_
+#define DEEPSCAN_TRAIN_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "deepscan/status.h"
+#include "train/pair_batches.h"
+#include "train/zoo.h"
+
+namespace deepscan::train {
+
+struct TrainConfig {
+  std::string store;                  // HDF5 crop store of real faces
+  std::string out_dir = "runs/train"; // checkpoints, state, exported model
+  std::string val_fakes_store;        // optional: crops of generated fake videos (label 1)
+  ModelSpec model;                    // architecture, width, input size, mask head
+  BatchOptions batches;               // augmentation and synthesis (input/mask size set from `model`)
+  int pairs_per_batch = 16;           // P: a batch holds P reals and their P pseudo-fakes
+  int epochs = 10;
+  int64_t steps_per_epoch = 0;        // 0 = one pass over the training rows
+  std::string optimizer = "adamw";    // adamw | sgd
+  float lr = 1e-3f;
+  float weight_decay = 1e-2f;
+  float momentum = 0.9f;              // SGD only (Nesterov)
+  int warmup_steps = 50;
+  float mask_weight = 0.5f;           // weight of the dense blend-mask loss (needs model.mask_head)
+  double val_fraction = 0.1;          // share of identity groups held out
+  int val_pairs = 256;                // fixed validation pairs (from the held-out groups)
+  uint32_t seed = 1;
+  int threads = 0;                    // torch intra-op threads; 0 = all cores
+  bool resume = false;                // continue from out_dir/last.pt
+  std::string model_name = "deepscan-sbi";
+  std::string model_version = "1";
+};
+
+struct EpochStats {
+  int epoch = 0;
+  int64_t step = 0;
+  double train_loss = 0;
+  double val_auc = 0;       // held-out reals vs their pseudo-fakes, per crop
+  double val_log_loss = 0;
+  double fake_auc = -1;     // held-out real crops vs generated-fake crops; -1 without that store
+  double fake_video_auc = -1;  // the same, per source clip (mean score)
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochStats> history;
+  int best_epoch = 0;
+  std::string onnx_path;    // the exported best model
+  double calib_a = 1, calib_b = 0;
+  int64_t train_rows = 0, val_rows = 0;
+  int train_groups = 0, val_groups = 0;
+};
+
+struct TrainCallbacks {
+  // After each step: (step, total steps, loss, learning rate).
+  std::function<void(int64_t, int64_t, double, double)> on_step;
+  // After each epoch's validation.
+  std::function<void(const EpochStats&)> on_epoch;
+};
+
+// Errors: kInvalidArgument (config), kIoError / kCorruptInput (store, checkpoints), kInvalidModel.
+Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+
+// Reads a TrainConfig from JSON (keys as the field names; "model": {...}); unknown keys are errors.
+Result<TrainConfig> TrainConfigFromJson(const std::string& json_text, TrainConfig base = {});
+std::string TrainConfigToJson(const TrainConfig& config);
+
+}  // namespace deepscan::train
+
+#endif  // DEEPSCAN_TRAIN_TRAINER_H_
