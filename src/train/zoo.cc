@@ -1,0 +1,379 @@
+#include "train/zoo.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/init.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+namespace deepscan::train {
+namespace {
+
+// torchvision's _make_divisible: nearest multiple of `divisor` (at least `divisor`), never more
+// than 10% below `v`.
+int64_t MakeDivisible(double v, int64_t divisor = 8) {
+  int64_t new_v = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (static_cast<double>(new_v) < 0.9 * v) new_v += divisor;
+  return new_v;
+}
+
+torch::Tensor Activate(const torch::Tensor& x, Act act) {
+  switch (act) {
+    case Act::kNone: return x;
+    case Act::kRelu: return torch::relu(x);
+    case Act::kHardSwish: return torch::hardswish(x);
+    case Act::kSilu: return torch::silu(x);
+  }
+  return x;
+}
+
+// One row of a MobileNetV3 table (Howard et al. 2019, Tables 1 and 2), before width scaling.
+struct Bneck {
+  int in, kernel, expanded, out;
+  bool se;
+  bool hard_swish;
+  int stride;
+};
+
+constexpr Bneck kMobileNetV3Small[] = {
+    {16, 3, 16, 16, true, false, 2},   {16, 3, 72, 24, false, false, 2},  {24, 3, 88, 24, false, false, 1},
+    {24, 5, 96, 40, true, true, 2},    {40, 5, 240, 40, true, true, 1},   {40, 5, 240, 40, true, true, 1},
+    {40, 5, 120, 48, true, true, 1},   {48, 5, 144, 48, true, true, 1},   {48, 5, 288, 96, true, true, 2},
+    {96, 5, 576, 96, true, true, 1},   {96, 5, 576, 96, true, true, 1},
+};
+
+constexpr Bneck kMobileNetV3Large[] = {
+    {16, 3, 16, 16, false, false, 1},   {16, 3, 64, 24, false, false, 2},   {24, 3, 72, 24, false, false, 1},
+    {24, 5, 72, 40, true, false, 2},    {40, 5, 120, 40, true, false, 1},   {40, 5, 120, 40, true, false, 1},
+    {40, 3, 240, 80, false, true, 2},   {80, 3, 200, 80, false, true, 1},   {80, 3, 184, 80, false, true, 1},
+    {80, 3, 184, 80, false, true, 1},   {80, 3, 480, 112, true, true, 1},   {112, 3, 672, 112, true, true, 1},
+    {112, 5, 672, 160, true, true, 2},  {160, 5, 960, 160, true, true, 1},  {160, 5, 960, 160, true, true, 1},
+};
+
+// One EfficientNet-B0 stage (Tan & Le 2019, Table 1), before width scaling.
+struct MbStage {
+  int expand_ratio, kernel, stride, in, out, layers;
+};
+
+constexpr MbStage kEfficientNetB0[] = {
+    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
+    {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
+};
+
+}  // namespace
+
+std::vector<std::string> KnownArchs() { return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0"}; }
+
+Status ValidateModelSpec(const ModelSpec& spec) {
+  const auto archs = KnownArchs();
+  if (std::find(archs.begin(), archs.end(), spec.arch) == archs.end()) {
+    return Status::InvalidArgument("unknown arch '" + spec.arch +
+                                   "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0)");
+  }
+  if (!(spec.width > 0.1f && spec.width <= 4.0f)) return Status::InvalidArgument("width must be in (0.1, 4]");
+  if (spec.input_size < 32 || spec.input_size > 1024) return Status::InvalidArgument("input_size must be in [32, 1024]");
+  if (!(spec.dropout >= 0.0f && spec.dropout < 1.0f)) return Status::InvalidArgument("dropout must be in [0, 1)");
+  if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f)) return Status::InvalidArgument("drop_path must be in [0, 1)");
+  if (spec.mask_stride != 8 && spec.mask_stride != 16) return Status::InvalidArgument("mask_stride must be 8 or 16");
+  return Status::Ok();
+}
+
+// ---- building blocks ----------------------------------------------------------------------
+
+ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act,
+                             double bn_eps, double bn_momentum)
+    : act(act) {
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                                       .stride(stride)
+                                                       .padding((kernel - 1) / 2)
+                                                       .groups(groups)
+                                                       .bias(false)));
+  bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
+}
+
+torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) { return Activate(bn(conv(x)), act); }
+
+SqueezeExciteImpl::SqueezeExciteImpl(int64_t channels, int64_t squeeze, Act inner, bool hard_gate)
+    : inner(inner), hard_gate(hard_gate) {
+  fc1 = register_module("fc1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, squeeze, 1)));
+  fc2 = register_module("fc2", torch::nn::Conv2d(torch::nn::Conv2dOptions(squeeze, channels, 1)));
+}
+
+torch::Tensor SqueezeExciteImpl::forward(const torch::Tensor& x) {
+  torch::Tensor s = x.mean({2, 3}, /*keepdim=*/true);
+  s = fc2(Activate(fc1(s), inner));
+  return x * (hard_gate ? torch::hardsigmoid(s) : torch::sigmoid(s));
+}
+
+InvertedResidualImpl::InvertedResidualImpl(const BlockConfig& c)
+    : residual(c.stride == 1 && c.in == c.out), drop_path(c.drop_path), stride(c.stride) {
+  if (c.expanded != c.in) {
+    expand = register_module("expand", ConvBnAct(c.in, c.expanded, 1, 1, 1, c.act, c.bn_eps, c.bn_momentum));
+  }
+  depthwise = register_module(
+      "depthwise", ConvBnAct(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, c.act, c.bn_eps, c.bn_momentum));
+  if (c.squeeze > 0) se = register_module("se", SqueezeExcite(c.expanded, c.squeeze, c.se_inner, c.hard_gate));
+  project = register_module("project", ConvBnAct(c.expanded, c.out, 1, 1, 1, Act::kNone, c.bn_eps, c.bn_momentum));
+}
+
+torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = expand ? expand(x) : x;
+  y = depthwise(y);
+  if (se) y = se(y);
+  y = project(y);
+  if (!residual) return y;
+  if (is_training() && drop_path > 0.0) {
+    // Stochastic depth, "row" mode: drop the whole branch per sample, rescale the survivors.
+    const double keep = 1.0 - drop_path;
+    torch::Tensor noise = torch::empty({y.size(0), 1, 1, 1}, y.options()).bernoulli_(keep).div_(keep);
+    y = y * noise;
+  }
+  return y + x;
+}
+
+// ---- the network ----------------------------------------------------------------------------
+
+ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
+  const double w = spec.width;
+  auto ch = [w](int c) { return MakeDivisible(c * w); };
+  block_list_ = register_module("blocks", torch::nn::ModuleList());
+  std::vector<BlockConfig> configs;
+  const bool mobilenet = spec.arch != "efficientnet_b0";
+  const double bn_eps = mobilenet ? 1e-3 : 1e-5;
+  const double bn_momentum = mobilenet ? 0.01 : 0.1;
+  int64_t head_in = 0, head_out = 0, hidden = 0;
+  if (mobilenet) {
+    const bool small = spec.arch == "mobilenetv3_small";
+    const Bneck* table = small ? kMobileNetV3Small : kMobileNetV3Large;
+    const size_t rows = small ? std::size(kMobileNetV3Small) : std::size(kMobileNetV3Large);
+    for (size_t i = 0; i < rows; ++i) {
+      const Bneck& b = table[i];
+      BlockConfig c;
+      c.in = ch(b.in);
+      c.expanded = ch(b.expanded);
+      c.out = ch(b.out);
+      c.kernel = b.kernel;
+      c.stride = b.stride;
+      c.squeeze = b.se ? MakeDivisible(static_cast<double>(c.expanded / 4)) : 0;
+      c.act = b.hard_swish ? Act::kHardSwish : Act::kRelu;
+      c.se_inner = Act::kRelu;
+      c.hard_gate = true;
+      configs.push_back(c);
+    }
+    head_in = configs.back().out;
+    head_out = 6 * head_in;
+    hidden = ch(small ? 1024 : 1280);
+    stem = register_module("stem", ConvBnAct(3, configs.front().in, 3, 2, 1, Act::kHardSwish, bn_eps, bn_momentum));
+  } else {
+    for (const MbStage& s : kEfficientNetB0) {
+      for (int layer = 0; layer < s.layers; ++layer) {
+        BlockConfig c;
+        c.in = layer == 0 ? ch(s.in) : ch(s.out);
+        c.out = ch(s.out);
+        c.expanded = MakeDivisible(static_cast<double>(c.in) * s.expand_ratio);
+        c.kernel = s.kernel;
+        c.stride = layer == 0 ? s.stride : 1;
+        c.squeeze = std::max<int64_t>(1, c.in / 4);
+        c.act = Act::kSilu;
+        c.se_inner = Act::kSilu;
+        c.hard_gate = false;
+        configs.push_back(c);
+      }
+    }
+    head_in = configs.back().out;
+    head_out = 4 * head_in;
+    stem = register_module("stem", ConvBnAct(3, configs.front().in, 3, 2, 1, Act::kSilu, bn_eps, bn_momentum));
+  }
+  int64_t stride = 2;  // after the stem
+  for (size_t i = 0; i < configs.size(); ++i) {
+    BlockConfig& c = configs[i];
+    c.bn_eps = bn_eps;
+    c.bn_momentum = bn_momentum;
+    c.drop_path = spec.drop_path * static_cast<double>(i) / static_cast<double>(configs.size());
+    InvertedResidual block(c);
+    block_list_->push_back(block);
+    blocks.push_back(block);
+    stride *= c.stride;
+    if (stride == spec.mask_stride) mask_tap = static_cast<int>(i);
+  }
+  head_conv = register_module(
+      "head_conv", ConvBnAct(head_in, head_out, 1, 1, 1, mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
+  int64_t fc_in = head_out;
+  if (hidden > 0) {
+    pre_logits = register_module("pre_logits", torch::nn::Linear(head_out, hidden));
+    fc_in = hidden;
+  }
+  dropout = register_module("dropout", torch::nn::Dropout(torch::nn::DropoutOptions(spec.dropout)));
+  fc = register_module("fc", torch::nn::Linear(fc_in, 1));
+  if (spec.mask_head) {
+    const int64_t tap_channels = configs[mask_tap].out;
+    const int64_t mid = std::max<int64_t>(16, tap_channels);
+    mask_conv = register_module("mask_conv", ConvBnAct(tap_channels, mid, 3, 1, 1, Act::kRelu, bn_eps, bn_momentum));
+    mask_out = register_module("mask_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(mid, 1, 1)));
+  }
+
+  // The references' initialisation.
+  torch::NoGradGuard no_grad;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut);
+      if (conv->bias.defined()) torch::nn::init::zeros_(conv->bias);
+    } else if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      torch::nn::init::ones_(bn->weight);
+      torch::nn::init::zeros_(bn->bias);
+    } else if (auto* linear = m->as<torch::nn::LinearImpl>()) {
+      if (mobilenet) {
+        torch::nn::init::normal_(linear->weight, 0.0, 0.01);
+      } else {
+        const double range = 1.0 / std::sqrt(static_cast<double>(linear->options.out_features()));
+        torch::nn::init::uniform_(linear->weight, -range, range);
+      }
+      torch::nn::init::zeros_(linear->bias);
+    }
+  }
+}
+
+ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
+  torch::Tensor x = stem(input);
+  torch::Tensor tap;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    x = blocks[i](x);
+    if (static_cast<int>(i) == mask_tap) tap = x;
+  }
+  x = head_conv(x).mean({2, 3});
+  if (pre_logits) x = torch::hardswish(pre_logits(x));
+  ModelOutput out;
+  out.logit = fc(dropout(x));
+  if (mask_conv) out.mask_logit = mask_out(mask_conv(tap));
+  return out;
+}
+
+Result<Model> MakeModel(const ModelSpec& spec) {
+  RETURN_IF_ERROR(ValidateModelSpec(spec));
+  return Model(spec);
+}
+
+int64_t CountParameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) {
+    if (p.requires_grad()) n += p.numel();
+  }
+  return n;
+}
+
+// ---- serialisation --------------------------------------------------------------------------
+
+std::string ModelSpecToJson(const ModelSpec& spec) {
+  nlohmann::json j = {{"arch", spec.arch},         {"width", spec.width},         {"input_size", spec.input_size},
+                      {"mask_head", spec.mask_head}, {"dropout", spec.dropout},   {"drop_path", spec.drop_path},
+                      {"mask_stride", spec.mask_stride}};
+  return j.dump();
+}
+
+Result<ModelSpec> ModelSpecFromJson(const std::string& json) {
+  ModelSpec spec;
+  try {
+    nlohmann::json j = nlohmann::json::parse(json);
+    spec.arch = j.at("arch").get<std::string>();
+    spec.width = j.value("width", spec.width);
+    spec.input_size = j.at("input_size").get<int>();
+    spec.mask_head = j.value("mask_head", spec.mask_head);
+    spec.dropout = j.value("dropout", spec.dropout);
+    spec.drop_path = j.value("drop_path", spec.drop_path);
+    spec.mask_stride = j.value("mask_stride", spec.mask_stride);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidModel(std::string("malformed model spec: ") + e.what());
+  }
+  RETURN_IF_ERROR(ValidateModelSpec(spec));
+  return spec;
+}
+
+Status SaveCheckpoint(const Model& model, const std::string& path) {
+  try {
+    torch::serialize::OutputArchive archive;
+    model->save(archive);
+    archive.write("deepscan_spec", c10::IValue(ModelSpecToJson(model->spec())));
+    archive.save_to(path);
+  } catch (const std::exception& e) {
+    return Status::IoError("cannot write checkpoint " + path + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Result<Model> LoadCheckpoint(const std::string& path, const ModelSpec* spec) {
+  if (!std::filesystem::is_regular_file(path)) return Status::NotFound("checkpoint not found: " + path);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const std::exception& e) {
+    return Status::InvalidModel("cannot read checkpoint " + path + ": " + e.what());
+  }
+  ModelSpec use;
+  if (spec != nullptr) {
+    use = *spec;
+  } else {
+    c10::IValue stored;
+    if (!archive.try_read("deepscan_spec", stored) || !stored.isString()) {
+      return Status::InvalidModel(path + ": checkpoint carries no model spec; pass one");
+    }
+    ASSIGN_OR_RETURN(use, ModelSpecFromJson(stored.toStringRef()));
+  }
+  ASSIGN_OR_RETURN(Model model, MakeModel(use));
+  // InputArchive replaces tensors wholesale (shape included): record the expected shapes first.
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : model->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+  for (const auto& b : model->named_buffers()) shapes[b.key()] = b.value().sizes().vec();
+  try {
+    model->load(archive);
+  } catch (const std::exception& e) {
+    return Status::InvalidModel(path + ": weights do not fit " + use.arch + ": " + e.what());
+  }
+  auto check = [&](const std::string& key, const torch::Tensor& t) -> Status {
+    if (t.sizes().vec() != shapes[key]) {
+      return Status::InvalidModel(path + ": '" + key + "' has a shape that does not fit " + use.arch + " at width " +
+                                  std::to_string(use.width));
+    }
+    return Status::Ok();
+  };
+  for (const auto& p : model->named_parameters()) RETURN_IF_ERROR(check(p.key(), p.value()));
+  for (const auto& b : model->named_buffers()) RETURN_IF_ERROR(check(b.key(), b.value()));
+  return model;
+}
+
+Status WriteModelMetadata(const std::string& json_path, const infer::ModelMetadata& meta, const ModelSpec& spec) {
+  if (meta.input_size != spec.input_size) {
+    return Status::InvalidArgument("metadata input_size " + std::to_string(meta.input_size) +
+                                   " differs from the model's " + std::to_string(spec.input_size));
+  }
+  nlohmann::json j = nlohmann::json::parse(infer::ModelMetadataToJson(meta));
+  j["architecture"] = nlohmann::json::parse(ModelSpecToJson(spec));
+  std::ofstream out(json_path);
+  out << j.dump(2) << "\n";
+  if (!out) return Status::IoError("cannot write " + json_path);
+  return Status::Ok();
+}
+
+Result<ModelSpec> ReadModelSpec(const std::string& json_path) {
+  std::ifstream in(json_path);
+  if (!in) return Status::InvalidModel("model metadata not found: " + json_path);
+  std::string arch;
+  try {
+    nlohmann::json j = nlohmann::json::parse(in);
+    if (!j.contains("architecture")) {
+      return Status::InvalidModel(json_path + ": no \"architecture\" entry (not a deepscan zoo model)");
+    }
+    arch = j["architecture"].dump();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidModel(json_path + ": malformed metadata: " + e.what());
+  }
+  auto spec = ModelSpecFromJson(arch);
+  if (!spec.ok()) return Status::InvalidModel(json_path + ": " + spec.status().message());
+  return spec;
+}
+
+}  // namespace deepscan::train

@@ -1,0 +1,178 @@
+// train::zoo: the classifier backbones of deepscan, defined once in torch::nn for training and
+// walked block by block by the ONNX exporter (train/onnx_export.h).
+//
+// Architectures (ModelSpec::arch), each mirroring the torchvision reference layer for layer so
+// that parameter counts match the published ones at width 1.0 (with a 1-logit head):
+//   "mobilenetv3_small"  Howard et al. 2019, Table 2: inverted residuals, SE gated by a hard
+//                        sigmoid, ReLU / hard-swish; head 576 -> 1024 -> 1.        1,518,881 params
+//   "mobilenetv3_large"  Table 1; head 960 -> 1280 -> 1.                            4,203,313 params
+//   "efficientnet_b0"    Tan & Le 2019 (full B0, not Lite): MBConv with SE (sigmoid gate) and SiLU;
+//                        head 1280 -> 1.                                            4,008,829 params
+// The width multiplier scales every channel count (rounded to multiples of 8 as the references
+// do); the input size only fixes the declared input of the exported model and the mask size
+// (the networks are fully convolutional up to a global average pool).
+//
+// Outputs: one fake-vs-real logit per image and, with `mask_head`, a 1-channel blend-mask logit
+// map from a small conv head on the last stride-`mask_stride` feature map (Face X-ray / LAA-Net
+// style dense supervision). Only the logit is exported for inference.
+//
+// Input: RGB NCHW float, normalised as the model's metadata says (infer::PackNchw).
+#ifndef DEEPSCAN_TRAIN_ZOO_H_
+#define DEEPSCAN_TRAIN_ZOO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "deepscan/status.h"
+#include "infer/model_metadata.h"
+
+namespace deepscan::train {
+
+struct ModelSpec {
+  std::string arch = "mobilenetv3_small";  // see KnownArchs()
+  float width = 1.0f;                      // channel multiplier, (0.1, 4]
+  int input_size = 224;                    // square input side in pixels, [32, 1024]
+  bool mask_head = false;                  // add the auxiliary blend-mask head
+  float dropout = 0.2f;                    // before the final linear layer (training only)
+  // Stochastic depth on residual blocks, rising linearly with depth to this value (training
+  // only). The EfficientNet reference trains with 0.2; MobileNetV3 with 0.
+  float drop_path = 0.0f;
+  int mask_stride = 16;                    // feature stride the mask head reads: 8 or 16
+};
+
+// "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0".
+std::vector<std::string> KnownArchs();
+
+// Checks `spec`. Errors: kInvalidArgument naming the bad field.
+Status ValidateModelSpec(const ModelSpec& spec);
+
+enum class Act { kNone, kRelu, kHardSwish, kSilu };
+
+// Conv2d (no bias, "same" padding (k-1)/2) -> BatchNorm2d -> activation.
+class ConvBnActImpl : public torch::nn::Module {
+ public:
+  ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, double bn_eps,
+                double bn_momentum);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  Act act;
+};
+TORCH_MODULE(ConvBnAct);
+
+// Squeeze-and-excitation: x * gate(fc2(inner(fc1(mean_hw(x))))), fc1/fc2 1x1 convs with bias.
+// gate = hard sigmoid (relu6(v + 3) / 6) when `hard_gate`, else sigmoid.
+class SqueezeExciteImpl : public torch::nn::Module {
+ public:
+  SqueezeExciteImpl(int64_t channels, int64_t squeeze, Act inner, bool hard_gate);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d fc1{nullptr};
+  torch::nn::Conv2d fc2{nullptr};
+  Act inner;
+  bool hard_gate;
+};
+TORCH_MODULE(SqueezeExcite);
+
+// Inverted residual (MobileNetV3 bneck / EfficientNet MBConv):
+// [expand 1x1] -> depthwise kxk/stride -> [SE] -> project 1x1 (linear) [+ input].
+struct BlockConfig {
+  int64_t in = 0, expanded = 0, out = 0, kernel = 3, stride = 1;
+  int64_t squeeze = 0;  // SE bottleneck channels; 0 = no SE
+  Act act = Act::kRelu;
+  Act se_inner = Act::kRelu;
+  bool hard_gate = true;
+  double drop_path = 0.0;
+  double bn_eps = 1e-5, bn_momentum = 0.1;
+};
+
+class InvertedResidualImpl : public torch::nn::Module {
+ public:
+  explicit InvertedResidualImpl(const BlockConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  ConvBnAct expand{nullptr};  // null when expanded == in
+  ConvBnAct depthwise{nullptr};
+  SqueezeExcite se{nullptr};  // null without SE
+  ConvBnAct project{nullptr};
+  bool residual = false;  // stride 1 and in == out
+  double drop_path = 0.0;
+  int64_t stride = 1;
+};
+TORCH_MODULE(InvertedResidual);
+
+struct ModelOutput {
+  torch::Tensor logit;       // [N, 1]
+  torch::Tensor mask_logit;  // [N, 1, ceil(S / mask_stride), ...]; undefined without the mask head
+};
+
+// The whole network. Submodules are public so that the exporter can walk them:
+// stem -> blocks... -> head_conv -> global average pool -> [pre_logits -> hard-swish]
+// -> dropout -> fc -> logit; mask_conv -> mask_out read the output of blocks[mask_tap].
+class ZooNetImpl : public torch::nn::Module {
+ public:
+  // Precondition: ValidateModelSpec(spec).ok() (MakeModel checks it).
+  explicit ZooNetImpl(const ModelSpec& spec);
+  ModelOutput forward(const torch::Tensor& x);
+  const ModelSpec& spec() const { return spec_; }
+
+  ConvBnAct stem{nullptr};
+  std::vector<InvertedResidual> blocks;  // also registered as the ModuleList "blocks"
+  ConvBnAct head_conv{nullptr};
+  torch::nn::Linear pre_logits{nullptr};  // MobileNetV3 only (followed by hard-swish); null for EfficientNet
+  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Linear fc{nullptr};  // -> 1 logit
+  ConvBnAct mask_conv{nullptr};   // 3x3 conv-BN-ReLU; null without the mask head
+  torch::nn::Conv2d mask_out{nullptr};  // 1x1 -> 1 channel, with bias
+  int mask_tap = -1;  // index into blocks
+
+ private:
+  ModelSpec spec_;
+  torch::nn::ModuleList block_list_{nullptr};
+};
+TORCH_MODULE(ZooNet);
+
+using Model = ZooNet;
+
+// Builds a freshly initialised model (the references' initialisation). Errors: kInvalidArgument.
+Result<Model> MakeModel(const ModelSpec& spec);
+
+// Number of trainable parameters (all of them, mask head included when present).
+int64_t CountParameters(const torch::nn::Module& module);
+
+// Saves the weights and buffers of `model` in torch::save's format, with its ModelSpec under the
+// extra key "deepscan_spec" (a JSON string). Errors: kIoError.
+Status SaveCheckpoint(const Model& model, const std::string& path);
+
+// Rebuilds a model and loads its weights from `path` (SaveCheckpoint's output, or plain
+// torch::save(model, path)). The spec is `spec` when given (it may drop the mask head of the
+// saved model; extra entries in the file are ignored), else the one stored in the file.
+// Errors: kNotFound, kInvalidModel (no spec, or weights that do not fit the spec).
+Result<Model> LoadCheckpoint(const std::string& path, const ModelSpec* spec = nullptr);
+
+// The spec as a JSON object string ({"arch", "width", "input_size", "mask_head", "dropout",
+// "drop_path", "mask_stride"}) and back. Errors: kInvalidModel (malformed), kInvalidArgument.
+std::string ModelSpecToJson(const ModelSpec& spec);
+Result<ModelSpec> ModelSpecFromJson(const std::string& json);
+
+// Writes the metadata file of a zoo model: infer::ModelMetadataToJson(meta) plus an
+// "architecture" entry holding ModelSpecToJson(spec) (ignored by infer::LoadModelMetadata, read
+// by the LibTorch backend). Errors: kInvalidArgument (meta.input_size != spec.input_size), kIoError.
+Status WriteModelMetadata(const std::string& json_path, const infer::ModelMetadata& meta, const ModelSpec& spec);
+
+// Reads the "architecture" entry of a metadata file. Errors: kInvalidModel (absent or malformed).
+Result<ModelSpec> ReadModelSpec(const std::string& json_path);
+
+}  // namespace deepscan::train
+
+#endif  // DEEPSCAN_TRAIN_ZOO_H_
