@@ -136,7 +136,9 @@ Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, 
   int dw = std::clamp(static_cast<int>(std::lround(vis.width * scale)), 1, S - dx);
   int dh = std::clamp(static_cast<int>(std::lround(vis.height * scale)), 1, S - dy);
   cv::Mat dst = canvas_(cv::Rect(dx, dy, dw, dh));
-  cv::resize(bgr(vis), dst, dst.size(), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  // Area averaging when shrinking; bicubic when enlarging (frames under the input size), as
+  // bilinear blurs small faces enough to cost them confidence.
+  cv::resize(bgr(vis), dst, dst.size(), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
   // BGR uint8 -> RGB float in [-1, 1], NHWC.
   float* p = input_.data();
   for (int y = 0; y < S; ++y) {
@@ -171,10 +173,13 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
   RETURN_IF_ERROR(DetectRegion(bgr, cv::Rect(0, 0, side, side), &all));
   const int short_side = std::min(W, H);
   if (options_.tiling && short_side >= options_.tile_min_side) {
-    // Square tiles of 0.6 x the short side, overlapping by at least a fifth, so that a face
-    // small enough to vanish in the whole-frame pass is whole in at least one tile.
+    // Square tiles of 0.6 x the short side whose neighbours overlap by at least a quarter tile,
+    // so any face no larger than that overlap is whole in some tile. Tiles contribute only such
+    // faces; larger ones are left to the whole-frame pass, which sees them at >= 0.15 x
+    // short/long of its input (21 px of 256 at 16:9). Magnified in a tile, a large face is cut
+    // or already found, while a large face-like texture (a dog) scores higher than in the frame.
     const int tile = static_cast<int>(short_side * 0.6);
-    const int overlap = tile / 5;
+    const int overlap = tile / 4;
     auto starts = [&](int extent) {
       std::vector<int> s;
       int n = std::max(1, static_cast<int>(std::ceil(static_cast<double>(extent - overlap) / (tile - overlap))));
@@ -187,9 +192,11 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
         std::vector<Detection> t;
         cv::Rect roi(x0, y0, tile, tile);
         RETURN_IF_ERROR(DetectRegion(bgr, roi, &t));
-        // Drop faces cut by an inner tile edge: another tile holds them whole.
+        // Drop faces larger than the overlap, and faces cut by an inner tile edge: another tile
+        // holds them whole.
         const float m = 2.0f;
         for (const Detection& d : t) {
+          if (std::max(d.box.w, d.box.h) > overlap) continue;
           bool cut_left = x0 > 0 && d.box.x < x0 + m;
           bool cut_top = y0 > 0 && d.box.y < y0 + m;
           bool cut_right = x0 + tile < W && d.box.x + d.box.w > x0 + tile - m;

@@ -337,6 +337,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     for (const auto& h : result.history) state["history"].push_back(StatsToJson(h));
     RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
     if (cb.on_epoch) cb.on_epoch(st);
+    if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;
   }
 
   // Export the best checkpoint, Platt-calibrated on the validation pairs.
@@ -380,6 +381,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"val_fraction", c.val_fraction},
                       {"val_pairs", c.val_pairs},
                       {"seed", c.seed},
+                      {"stop_after_epochs", c.stop_after_epochs},
                       {"threads", c.threads},
                       {"cross_blend_p", c.batches.cross_blend_p},
                       {"model_name", c.model_name},
@@ -411,6 +413,7 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
       else if (k == "val_fraction") c.val_fraction = v;
       else if (k == "val_pairs") c.val_pairs = v;
       else if (k == "seed") c.seed = v;
+      else if (k == "stop_after_epochs") c.stop_after_epochs = v;
       else if (k == "threads") c.threads = v;
       else if (k == "cross_blend_p") c.batches.cross_blend_p = v;
       else if (k == "model_name") c.model_name = v;

@@ -45,6 +45,8 @@ struct TrainConfig {
   uint32_t seed = 1;
   int threads = 0;                    // torch intra-op threads; 0 = all cores
   bool resume = false;                // continue from out_dir/last.pt
+  int stop_after_epochs = 0;          // end this run after this many epochs (the schedule still
+                                      // spans `epochs`; resume later); 0 = run to the end
   std::string model_name = "deepscan-sbi";
   std::string model_version = "1";
 };
