@@ -14,6 +14,7 @@ using RunFn = std::function<int()>;
 
 RunFn AddScanCommand(CLI::App* app);     // scan_command.cc
 RunFn AddExtractCommand(CLI::App* app);  // extract_command.cc
+RunFn AddTrainCommand(CLI::App* app);    // train_command.cc
 
 }  // namespace deepscan::tools
 

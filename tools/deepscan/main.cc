@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   const std::vector<deepscan::tools::RunFn> commands = {
       deepscan::tools::AddScanCommand(&app),
       deepscan::tools::AddExtractCommand(&app),
+      deepscan::tools::AddTrainCommand(&app),
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,155 @@
+// `deepscan train`: train a classifier on real face crops and their pseudo-fakes.
+//   deepscan train --store crops.h5 --out runs/sbi [--config train.json] [flags override it]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "report/progress.h"
+#include "train/trainer.h"
+
+namespace deepscan::tools {
+namespace {
+
+struct TrainArgs {
+  std::string config_path;
+  train::TrainConfig flags;  // values of the flags given on the command line
+  CLI::App* cmd = nullptr;
+  bool no_progress = false;
+};
+
+// Copies each flag the user gave from `from` over `into`.
+void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
+  const train::TrainConfig& f = a.flags;
+  auto given = [&](const char* name) { return a.cmd->count(name) > 0; };
+  if (given("--store")) into->store = f.store;
+  if (given("--out")) into->out_dir = f.out_dir;
+  if (given("--val-fakes")) into->val_fakes_store = f.val_fakes_store;
+  if (given("--arch")) into->model.arch = f.model.arch;
+  if (given("--width")) into->model.width = f.model.width;
+  if (given("--input-size")) into->model.input_size = f.model.input_size;
+  if (given("--mask-head")) into->model.mask_head = f.model.mask_head;
+  if (given("--dropout")) into->model.dropout = f.model.dropout;
+  if (given("--epochs")) into->epochs = f.epochs;
+  if (given("--steps-per-epoch")) into->steps_per_epoch = f.steps_per_epoch;
+  if (given("--pairs")) into->pairs_per_batch = f.pairs_per_batch;
+  if (given("--optimizer")) into->optimizer = f.optimizer;
+  if (given("--lr")) into->lr = f.lr;
+  if (given("--weight-decay")) into->weight_decay = f.weight_decay;
+  if (given("--warmup")) into->warmup_steps = f.warmup_steps;
+  if (given("--mask-weight")) into->mask_weight = f.mask_weight;
+  if (given("--val-fraction")) into->val_fraction = f.val_fraction;
+  if (given("--val-pairs")) into->val_pairs = f.val_pairs;
+  if (given("--cross-blend")) into->batches.cross_blend_p = f.batches.cross_blend_p;
+  if (given("--seed")) into->seed = f.seed;
+  if (given("--threads")) into->threads = f.threads;
+  if (given("--resume")) into->resume = f.resume;
+  if (given("--stop-after-epochs")) into->stop_after_epochs = f.stop_after_epochs;
+  if (given("--name")) into->model_name = f.model_name;
+  if (given("--model-version")) into->model_version = f.model_version;
+}
+
+int RunTrain(const TrainArgs& a) {
+  train::TrainConfig c;
+  if (!a.config_path.empty()) {
+    std::ifstream in(a.config_path);
+    if (!in) {
+      std::cerr << "deepscan: cannot read " << a.config_path << "\n";
+      return ExitCodeFor(Code::kIoError);
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto parsed = train::TrainConfigFromJson(ss.str());
+    if (!parsed.ok()) {
+      std::cerr << "deepscan: " << parsed.status().ToString() << "\n";
+      return ExitCodeFor(parsed.status().code());
+    }
+    c = *parsed;
+  }
+  ApplyGivenFlags(a, &c);
+  if (c.store.empty()) {
+    std::cerr << "deepscan: no crop store: give --store or \"store\" in the config\n";
+    return ExitCodeFor(Code::kInvalidArgument);
+  }
+  const bool tty = !a.no_progress && isatty(STDERR_FILENO);
+  auto start = std::chrono::steady_clock::now();
+  double ema = -1;
+  train::TrainCallbacks cb;
+  cb.on_step = [&](int64_t step, int64_t total, double loss, double lr) {
+    ema = ema < 0 ? loss : 0.98 * ema + 0.02 * loss;
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string eta = report::ProgressBar::FormatDuration(elapsed / step * (total - step));
+    if (tty) {
+      std::fprintf(stderr, "\r\033[2Kstep %lld/%lld  loss %.4f  lr %.2e  ETA %s", static_cast<long long>(step),
+                   static_cast<long long>(total), ema, lr, eta.c_str());
+    } else if (step % 50 == 0) {
+      spdlog::info("step {}/{} loss {:.4f} lr {:.2e} ETA {}", step, total, ema, lr, eta);
+    }
+  };
+  cb.on_epoch = [&](const train::EpochStats& s) {
+    if (tty) std::fprintf(stderr, "\r\033[2K");
+    std::printf("epoch %d  step %lld  train loss %.4f  val AUC %.4f  val log loss %.4f", s.epoch + 1,
+                static_cast<long long>(s.step), s.train_loss, s.val_auc, s.val_log_loss);
+    if (s.fake_auc >= 0) std::printf("  generated-fake AUC %.4f (per clip %.4f)", s.fake_auc, s.fake_video_auc);
+    std::printf("  %.0f s\n", s.seconds);
+    std::fflush(stdout);
+  };
+  std::printf("training %s (width %.2f, %d px%s) on %s -> %s\n", c.model.arch.c_str(), c.model.width,
+              c.model.input_size, c.model.mask_head ? ", mask head" : "", c.store.c_str(), c.out_dir.c_str());
+  auto r = train::Train(c, cb);
+  if (!r.ok()) {
+    std::cerr << "\ndeepscan: " << r.status().ToString() << "\n";
+    return ExitCodeFor(r.status().code());
+  }
+  std::printf("train rows %lld (%d groups), validation rows %lld (%d groups); best epoch %d; exported %s "
+              "(Platt a=%.4f b=%.4f)\n",
+              static_cast<long long>(r->train_rows), r->train_groups, static_cast<long long>(r->val_rows),
+              r->val_groups, r->best_epoch + 1, r->onnx_path.c_str(), r->calib_a, r->calib_b);
+  return 0;
+}
+
+}  // namespace
+
+RunFn AddTrainCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand("train", "train a classifier on real faces with self-blended pseudo-fakes");
+  cmd->fallthrough();
+  auto a = std::make_shared<TrainArgs>();
+  a->cmd = cmd;
+  train::TrainConfig& f = a->flags;
+  cmd->add_option("--config", a->config_path, "JSON training config (flags override it)");
+  cmd->add_option("--store", f.store, "HDF5 crop store of real faces (deepscan extract)");
+  cmd->add_option("--out", f.out_dir, "output folder: checkpoints, state.json, model.onnx");
+  cmd->add_option("--val-fakes", f.val_fakes_store, "crop store of generated fake videos, for a second validation");
+  cmd->add_option("--arch", f.model.arch, "mobilenetv3_small | mobilenetv3_large | efficientnet_b0");
+  cmd->add_option("--width", f.model.width, "channel width multiplier");
+  cmd->add_option("--input-size", f.model.input_size, "network input side in pixels");
+  cmd->add_option("--mask-head", f.model.mask_head, "auxiliary blend-mask head (true/false)");
+  cmd->add_option("--dropout", f.model.dropout, "dropout before the last layer");
+  cmd->add_option("--epochs", f.epochs, "epochs");
+  cmd->add_option("--steps-per-epoch", f.steps_per_epoch, "steps per epoch (0 = one pass over the training rows)");
+  cmd->add_option("--pairs", f.pairs_per_batch, "real/pseudo-fake pairs per batch");
+  cmd->add_option("--optimizer", f.optimizer, "adamw | sgd")->check(CLI::IsMember({"adamw", "sgd"}));
+  cmd->add_option("--lr", f.lr, "peak learning rate");
+  cmd->add_option("--weight-decay", f.weight_decay, "weight decay");
+  cmd->add_option("--warmup", f.warmup_steps, "linear warm-up steps");
+  cmd->add_option("--mask-weight", f.mask_weight, "weight of the blend-mask loss");
+  cmd->add_option("--val-fraction", f.val_fraction, "share of identity groups held out");
+  cmd->add_option("--val-pairs", f.val_pairs, "fixed validation pairs");
+  cmd->add_option("--cross-blend", f.batches.cross_blend_p, "share of cross-identity pseudo-fakes");
+  cmd->add_option("--seed", f.seed, "random seed");
+  cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
+  cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
+  cmd->add_option("--stop-after-epochs", f.stop_after_epochs, "end this run after N epochs (resume later)");
+  cmd->add_option("--name", f.model_name, "model name written to its metadata");
+  cmd->add_option("--model-version", f.model_version, "model version written to its metadata");
+  cmd->add_flag("--no-progress", a->no_progress, "never draw the progress line");
+  return [cmd, a]() -> int { return cmd->parsed() ? RunTrain(*a) : -1; };
+}
+
+}  // namespace deepscan::tools
