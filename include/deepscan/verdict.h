@@ -44,6 +44,7 @@ struct VideoInfo {
   int width = 0, height = 0;      // upright
   int rotation = 0;               // degrees clockwise applied
   double fps = 0, duration_s = 0;
+  double start_s = 0;             // timestamp of the first frame (MPEG-TS streams rarely start at 0)
   int64_t frame_count = 0;        // as declared by the container (0 when unknown)
   std::string codec, container;
 };

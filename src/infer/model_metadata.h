@@ -1,6 +1,6 @@
 // infer::ModelMetadata: the small JSON file that travels with every classifier ONNX file.
 //
-// `<name>.onnx` is described by `<name>.json` beside it (docs/model-format.md):
+// `<name>.onnx` is described by `<name>.json` beside it (docs/models.md):
 //   {"name": "...", "version": "...", "input_size": 224, "mean": [r,g,b], "std": [r,g,b],
 //    "output": "logit" | "probability" | "softmax2", "fake_index": 1,
 //    "calibration": {"method": "none" | "temperature" | "platt", "a": 1.0, "b": 0.0},

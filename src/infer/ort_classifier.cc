@@ -1,6 +1,7 @@
 #include "infer/ort_classifier.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "infer/ort_model.h"
 
@@ -67,6 +68,10 @@ class OrtClassifier : public Classifier {
 }  // namespace
 
 Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& config) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(config.model_path, ec)) {
+    return Status::InvalidModel("model file not found: " + config.model_path);
+  }
   ASSIGN_OR_RETURN(ModelMetadata meta, LoadModelMetadata(config.model_path));
   ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model,
                    OrtModel::Load(config.model_path, {.threads = config.threads, .provider = "cpu"}));

@@ -54,7 +54,8 @@ void Aggregate(const AggregationOptions& options, float model_threshold, VideoVe
   v->top_frames = order;
 
   // A flagged frame stands for the time until the next sampled frame (or the video's end).
-  const double end_of_video = v->info.duration_s > 0 ? v->info.duration_s : v->frames.back().timestamp_s;
+  const double end_of_video =
+      v->info.duration_s > 0 ? v->info.start_s + v->info.duration_s : v->frames.back().timestamp_s;
   for (size_t i = 0; i < v->frames.size(); ++i) {
     const FrameResult& f = v->frames[i];
     if (!f.score || *f.score < threshold) continue;

@@ -107,7 +107,15 @@ struct Scanner::Impl {
     so.keyframes_only = options.sampling.policy == SamplingPolicy::kKeyframes;
     ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(path, so));
     const video::StreamInfo& si = source->info();
-    v->info = {si.width, si.height, si.rotation, si.fps, si.duration_s, si.frame_count, si.codec, si.container};
+    v->info.width = si.width;
+    v->info.height = si.height;
+    v->info.rotation = si.rotation;
+    v->info.fps = si.fps;
+    v->info.duration_s = si.duration_s;
+    v->info.start_s = si.start_s;
+    v->info.frame_count = si.frame_count;
+    v->info.codec = si.codec;
+    v->info.container = si.container;
     ASSIGN_OR_RETURN(std::unique_ptr<video::Sampler> sampler, video::MakeSampler(si, options.sampling));
     v->timings.open_s = Since(t);
 
@@ -169,6 +177,9 @@ VideoVerdict Scanner::Scan(const std::string& path, const ProgressFn& progress) 
   auto t = Clock::now();
   VideoVerdict v;
   v.path = path;
+  // The threshold in force, also for a video that fails before aggregation.
+  v.threshold = impl_->options.aggregation.threshold >= 0 ? impl_->options.aggregation.threshold : impl_->model.threshold;
+  v.aggregation = impl_->options.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean";
   impl_->pending.clear();
   impl_->pending_slots.clear();
   Status st;

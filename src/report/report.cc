@@ -87,7 +87,8 @@ std::string RenderJson(const ScanReport& r) {
         {"tiling", o.detector.tiling}}},
       {"summary", Summary(r.videos)},
       {"videos", videos}};
-  return doc.dump(2) + "\n";
+  // Paths need not be UTF-8: invalid bytes become U+FFFD rather than aborting the report.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string RenderCsv(const ScanReport& r) {
@@ -177,6 +178,7 @@ json VideoToJson(const VideoVerdict& v) {
            {{"width", v.info.width},
             {"height", v.info.height},
             {"rotation", v.info.rotation},
+            {"start_s", R(v.info.start_s, 3)},
             {"fps", R(v.info.fps, 3)},
             {"duration_s", R(v.info.duration_s, 3)},
             {"frame_count", v.info.frame_count},

@@ -243,7 +243,13 @@ Result<bool> Source::Next(FrameRef* out) {
       AVFrame* ref = av_frame_alloc();
       av_frame_move_ref(ref, f);
       bool key = ref->key_frame != 0 || ref->pict_type == AV_PICTURE_TYPE_I;
-      *out = FrameRef(ref, s.decoded++, s.Seconds(pts), key);
+      // The frame number: counted when every frame is decoded; when the decoder skips non-key
+      // frames, estimated from the timestamp and the average frame rate.
+      int64_t index = s.decoded++;
+      if (s.options.keyframes_only && s.info.fps > 0) {
+        index = std::llround((s.Seconds(pts) - s.info.start_s) * s.info.fps);
+      }
+      *out = FrameRef(ref, index, s.Seconds(pts), key);
       return true;
     }
     if (err == AVERROR_EOF) {

@@ -55,7 +55,9 @@ class FrameRef {
   ~FrameRef();
 
   bool valid() const { return frame_ != nullptr; }
-  int64_t index() const { return index_; }        // 0-based position in decode output order
+  // 0-based frame number: the position in output order when every frame is decoded; estimated
+  // from timestamp x frame rate when the decoder skips non-key frames (keyframes_only).
+  int64_t index() const { return index_; }
   double timestamp_s() const { return timestamp_s_; }
   bool keyframe() const { return keyframe_; }
   const AVFrame* av() const { return frame_; }

@@ -1,38 +1,45 @@
-// deepscan: one binary, subcommands. Thin: argument parsing and dispatch; each subcommand lives
-// in its own <name>_command.cc and the work in the library. Exit codes: docs/exit-codes.md.
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
+// deepscan: one tool, subcommands. This binary holds everything that does not need LibTorch;
+// the subcommands that do (train) live in deepscan-train beside it and are exec'ed, so that a
+// scan never pays LibTorch's start-up. Exit codes: docs/exit-codes.md.
+#include <unistd.h>
 
-#include "commands.h"
-#include "deepscan/version.h"
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+#include "app.h"
+#include "deepscan/status.h"
+
+namespace {
+
+constexpr const char* kTorchCommands[] = {"train"};
+
+// Replaces this process with deepscan-train from the same folder. Returns only on failure.
+int ExecTrainBinary(char** argv) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path target = (ec ? std::filesystem::path(argv[0]) : self).parent_path() / "deepscan-train";
+  execv(target.c_str(), argv);
+  std::cerr << "deepscan: cannot run " << target << " (" << std::strerror(errno)
+            << "): the training tools are not installed beside this binary\n";
+  return deepscan::ExitCodeFor(deepscan::Code::kNotSupported);
+}
+
+void ListTorchCommands(CLI::App* app) {
+  app->add_subcommand("train", "train a classifier on real faces with self-blended pseudo-fakes (deepscan-train)")
+      ->allow_extras();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"deepscan: find manipulated faces in videos"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("deepscan ") + deepscan::kVersion);
-  int verbosity = 0;
-  bool quiet = false;
-  app.add_flag("-v,--verbose", verbosity, "more log output (repeat for debug)");
-  app.add_flag("-q,--quiet", quiet, "errors only on stderr");
-
-  const std::vector<deepscan::tools::RunFn> commands = {
-      deepscan::tools::AddScanCommand(&app),
-      deepscan::tools::AddExtractCommand(&app),
-      deepscan::tools::AddTrainCommand(&app),
-  };
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  if (argc > 1) {
+    for (const char* c : kTorchCommands) {
+      if (std::strcmp(argv[1], c) == 0) return ExecTrainBinary(argv);
+    }
   }
-  spdlog::set_pattern("deepscan: %l: %v");
-  spdlog::set_level(quiet            ? spdlog::level::err
-                    : verbosity >= 2 ? spdlog::level::debug
-                    : verbosity == 1 ? spdlog::level::info
-                                     : spdlog::level::warn);
-  for (const auto& run : commands) {
-    int rc = run();
-    if (rc >= 0) return rc;
-  }
-  return 2;
+  return deepscan::tools::RunApp(argc, argv, "deepscan: find manipulated faces in videos",
+                                 {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand},
+                                 ListTorchCommands);
 }
