@@ -93,6 +93,7 @@ Result<std::vector<LabelledInput>> ReadManifest(const std::string& csv_path) {
     std::error_code ec;
     fs::path p = fs::path(li.name).is_absolute() ? fs::path(li.name) : dir / li.name;
     if (!fs::exists(p, ec)) p = dir.parent_path() / li.name;
+    if (!fs::exists(p, ec)) p = fs::path(li.name);  // relative to the working folder
     if (!fs::exists(p, ec)) return Status::NotFound(csv_path + ": listed file not found: " + li.name);
     li.path = p.string();
     out.push_back(std::move(li));

@@ -2,7 +2,8 @@
 //
 // A manifest is a CSV file with a header row; the columns used are `file` (or `path`), `label`
 // (REAL/FAKE, real/fake or 0/1) and, optionally, `identity_group`. Paths are resolved against the
-// manifest's folder, then its parent (the layout of ../shared/data/*/MANIFEST.csv).
+// manifest's folder, then its parent (the layout of ../shared/data/*/MANIFEST.csv), then the
+// working folder.
 #ifndef DEEPSCAN_TRAIN_MANIFEST_H_
 #define DEEPSCAN_TRAIN_MANIFEST_H_
 

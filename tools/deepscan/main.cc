@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     }
   }
   return deepscan::tools::RunApp(argc, argv, "deepscan: find manipulated faces in videos",
-                                 {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand},
+                                 {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand,
+                                  deepscan::tools::AddEvalCommand, deepscan::tools::AddCalibrateCommand},
                                  ListTorchCommands);
 }

@@ -1,0 +1,77 @@
+#include "train/calibrate.h"
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "infer/model_metadata.h"
+#include "infer/registry.h"
+#include "train/crop_store.h"
+#include "train/split.h"
+
+namespace deepscan::train {
+
+Result<ThresholdReport> CalibrateThreshold(const ThresholdOptions& o) {
+  if (!(o.quantile > 0 && o.quantile < 1)) return Status::InvalidArgument("quantile must be in (0, 1)");
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> cls,
+                   infer::CreateClassifier({.model_path = o.model_path, .threads = threads, .max_batch = 32}));
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> store, CropStoreReader::Open(o.store_path, 64));
+  Split split = SplitByGroup(store->records(), o.val_fraction, o.seed);
+  const int size = cls->metadata().input_size;
+  std::vector<cv::Mat> batch;
+  std::vector<float> scores, all;
+  ThresholdReport rep;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    RETURN_IF_ERROR(cls->Classify(batch, &scores));
+    all.insert(all.end(), scores.begin(), scores.end());
+    batch.clear();
+    return Status::Ok();
+  };
+  std::set<std::string> groups;
+  for (int64_t row : split.val) {
+    if (store->records()[row].label != 0) continue;
+    cv::Mat crop, resized;
+    RETURN_IF_ERROR(store->Read(row, &crop));
+    cv::resize(crop, resized, cv::Size(size, size), 0, 0, size < crop.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+    batch.push_back(resized);
+    groups.insert(store->records()[row].group);
+    if (batch.size() == 32) RETURN_IF_ERROR(flush());
+  }
+  RETURN_IF_ERROR(flush());
+  if (all.empty()) return Status::InvalidArgument("no held-out real crops in " + o.store_path);
+  std::sort(all.begin(), all.end());
+  auto at = [&](double q) { return all[std::min(all.size() - 1, static_cast<size_t>(q * (all.size() - 1) + 0.5))]; };
+  rep.threshold = std::clamp<double>(at(o.quantile), 0.01, 0.99);
+  rep.median = at(0.5);
+  rep.crops = static_cast<int64_t>(all.size());
+  rep.groups = static_cast<int>(groups.size());
+
+  infer::ModelMetadata meta = cls->metadata();
+  meta.threshold = static_cast<float>(rep.threshold);
+  // Rewrite the metadata, keeping keys this reader does not know (e.g. "architecture").
+  const std::string path = infer::MetadataPathFor(o.model_path);
+  nlohmann::json j;
+  {
+    std::ifstream in(path);
+    j = nlohmann::json::parse(in, nullptr, false);
+  }
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidModel(path + ": unreadable metadata");
+  j["threshold"] = meta.threshold;
+  j["threshold_calibration"] = {{"method", "quantile of held-out real crop scores"},
+                                {"quantile", o.quantile},
+                                {"crops", rep.crops},
+                                {"groups", rep.groups},
+                                {"median", rep.median}};
+  std::ofstream out(path);
+  if (!(out << j.dump(2) << "\n")) return Status::IoError("cannot write " + path);
+  return rep;
+}
+
+}  // namespace deepscan::train

@@ -1,0 +1,36 @@
+// `deepscan calibrate`: set a model's threshold from the real faces held out of its training.
+//   deepscan calibrate --model runs/x/model.onnx --store crops.h5 [--quantile 0.95]
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "train/calibrate.h"
+
+namespace deepscan::tools {
+
+RunFn AddCalibrateCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand("calibrate", "set a model's threshold from held-out real face crops");
+  cmd->fallthrough();
+  auto o = std::make_shared<train::ThresholdOptions>();
+  cmd->add_option("--model", o->model_path, "ONNX classifier (its metadata JSON is updated)")->required();
+  cmd->add_option("--store", o->store_path, "the crop store it was trained from")->required();
+  cmd->add_option("--val-fraction", o->val_fraction, "the trainer's held-out share of groups")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "the trainer's seed")->capture_default_str();
+  cmd->add_option("--quantile", o->quantile, "threshold = this quantile of held-out real scores")
+      ->check(CLI::Range(0.5, 0.999))
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "threads (0 = all cores)");
+  return [cmd, o]() -> int {
+    if (!cmd->parsed()) return -1;
+    auto r = train::CalibrateThreshold(*o);
+    if (!r.ok()) {
+      std::cerr << "deepscan: " << r.status().ToString() << "\n";
+      return ExitCodeFor(r.status().code());
+    }
+    std::printf("threshold %.4f = %.3f quantile of %lld held-out real crops from %d identity groups (median %.4f)\n",
+                r->threshold, o->quantile, static_cast<long long>(r->crops), r->groups, r->median);
+    return 0;
+  };
+}
+
+}  // namespace deepscan::tools
