@@ -22,23 +22,23 @@ struct SamplingOptions {
 };
 
 struct DetectorOptions {
-  std::string model_path;            // BlazeFace ONNX: back 256 (full range) or front 128 (selfie)
-  float score_threshold = 0.6f;      // minimum face confidence after sigmoid
-  float nms_iou = 0.3f;              // boxes overlapping more than this are merged (weighted NMS)
-  bool tiling = true;                // also run on overlapping tiles of large frames (small faces)
-  int tile_min_side = 720;           // tile only frames whose shorter side is at least this
-  int max_faces = 16;                // most faces kept per frame, by confidence
-  float min_face_px = 12.0f;         // boxes smaller than this (pixels) are dropped
+  std::string model_path;        // BlazeFace ONNX: back 256 (full range) or front 128 (selfie)
+  float score_threshold = 0.6f;  // minimum face confidence after sigmoid
+  float nms_iou = 0.3f;          // boxes overlapping more than this are merged (weighted NMS)
+  bool tiling = true;            // also run on overlapping tiles of large frames (small faces)
+  int tile_min_side = 720;       // tile only frames whose shorter side is at least this
+  int max_faces = 16;            // most faces kept per frame, by confidence
+  float min_face_px = 12.0f;     // boxes smaller than this (pixels) are dropped
 };
 
 struct CropOptions {
-  float margin = 0.3f;               // crop side = (1 + margin) * max(box w, box h), square, centred
+  float margin = 0.3f;  // crop side = (1 + margin) * max(box w, box h), square, centred
 };
 
 struct ClassifierOptions {
-  std::string model_path;            // classifier ONNX; its metadata sits beside it (<model>.json)
+  std::string model_path;                   // classifier ONNX; its metadata sits beside it (<model>.json)
   std::string backend = "onnxruntime-cpu";  // see infer/registry.h for the list
-  int max_batch = 16;                // crops per inference call
+  int max_batch = 16;                       // crops per inference call
 };
 
 enum class Aggregation {
@@ -48,8 +48,8 @@ enum class Aggregation {
 
 struct AggregationOptions {
   Aggregation strategy = Aggregation::kMean;
-  float threshold = -1.0f;           // label "fake" at or above; < 0 = the model's calibrated threshold
-  int top_frames = 5;                // how many highest-scoring frames the verdict lists
+  float threshold = -1.0f;  // label "fake" at or above; < 0 = the model's calibrated threshold
+  int top_frames = 5;       // how many highest-scoring frames the verdict lists
 };
 
 struct ScanOptions {
@@ -58,8 +58,8 @@ struct ScanOptions {
   CropOptions crop;
   ClassifierOptions classifier;
   AggregationOptions aggregation;
-  int threads = 0;                   // one budget for FFmpeg, ONNX Runtime and OpenCV; 0 = all cores
-  double timeout_s = 600.0;          // per-video wall-clock budget; 0 = none
+  int threads = 0;                     // one budget for FFmpeg, ONNX Runtime and OpenCV; 0 = all cores
+  double timeout_s = 600.0;            // per-video wall-clock budget; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // frames larger than 8K UHD are refused (kTooLarge)
 };
 

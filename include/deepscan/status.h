@@ -16,16 +16,16 @@ namespace deepscan {
 
 enum class Code : int {
   kOk = 0,
-  kInvalidArgument,   // a bad option or argument value
-  kNotFound,          // input path does not exist
-  kNotAVideo,         // the file opens but holds no video stream, or is a still image
-  kCorruptInput,      // zero bytes, unknown container, undecodable or truncated beyond use
-  kTooLarge,          // resolution or size beyond the configured limits
-  kTimeout,           // a per-video time budget ran out
-  kInvalidModel,      // unreadable model, bad metadata, wrong input shape
-  kNotSupported,      // a backend or feature absent from this build/machine
-  kIoError,           // reading or writing a file failed
-  kInternal,          // a bug: an invariant broke
+  kInvalidArgument,  // a bad option or argument value
+  kNotFound,         // input path does not exist
+  kNotAVideo,        // the file opens but holds no video stream, or is a still image
+  kCorruptInput,     // zero bytes, unknown container, undecodable or truncated beyond use
+  kTooLarge,         // resolution or size beyond the configured limits
+  kTimeout,          // a per-video time budget ran out
+  kInvalidModel,     // unreadable model, bad metadata, wrong input shape
+  kNotSupported,     // a backend or feature absent from this build/machine
+  kIoError,          // reading or writing a file failed
+  kInternal,         // a bug: an invariant broke
 };
 
 // Returns a stable lowercase name for `code`, e.g. "corrupt_input" (used in JSON output).
@@ -70,8 +70,8 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}                   // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}            // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: implicit by design
   bool ok() const { return std::holds_alternative<T>(v_); }
   // Precondition for value(): ok().
   T& value() & { return std::get<T>(v_); }
@@ -95,17 +95,16 @@ class Result {
 #define DEEPSCAN_CONCAT(a, b) DEEPSCAN_CONCAT_INNER(a, b)
 
 // Returns the Status of `expr` from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::deepscan::Status _st = (expr);                 \
-    if (!_st.ok()) return _st;                       \
+#define RETURN_IF_ERROR(expr)        \
+  do {                               \
+    ::deepscan::Status _st = (expr); \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 // `lhs = value of Result expr`, or return its Status from the enclosing function.
-#define ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto DEEPSCAN_CONCAT(_res_, __LINE__) = (expr);                     \
-  if (!DEEPSCAN_CONCAT(_res_, __LINE__).ok())                         \
-    return DEEPSCAN_CONCAT(_res_, __LINE__).status();                 \
+#define ASSIGN_OR_RETURN(lhs, expr)                                                             \
+  auto DEEPSCAN_CONCAT(_res_, __LINE__) = (expr);                                               \
+  if (!DEEPSCAN_CONCAT(_res_, __LINE__).ok()) return DEEPSCAN_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(DEEPSCAN_CONCAT(_res_, __LINE__)).value()
 
 #endif  // DEEPSCAN_STATUS_H_

@@ -22,10 +22,10 @@ struct Point {
 };
 
 struct FaceResult {
-  Box box;                        // detector box
-  float detector_score = 0;       // BlazeFace confidence, 0..1
+  Box box;                           // detector box
+  float detector_score = 0;          // BlazeFace confidence, 0..1
   std::array<Point, 6> keypoints{};  // right eye, left eye, nose tip, mouth, right ear, left ear
-  float score = 0;                // calibrated probability that this face is manipulated
+  float score = 0;                   // calibrated probability that this face is manipulated
 };
 
 struct FrameResult {
@@ -41,25 +41,25 @@ struct Segment {  // a stretch of the timeline whose frame scores are at or abov
 };
 
 struct VideoInfo {
-  int width = 0, height = 0;      // upright
-  int rotation = 0;               // degrees clockwise applied
+  int width = 0, height = 0;  // upright
+  int rotation = 0;           // degrees clockwise applied
   double fps = 0, duration_s = 0;
-  double start_s = 0;             // timestamp of the first frame (MPEG-TS streams rarely start at 0)
-  int64_t frame_count = 0;        // as declared by the container (0 when unknown)
+  double start_s = 0;       // timestamp of the first frame (MPEG-TS streams rarely start at 0)
+  int64_t frame_count = 0;  // as declared by the container (0 when unknown)
   std::string codec, container;
 };
 
 struct StageTimings {  // seconds of wall time per stage, for this video
   double open_s = 0, decode_s = 0, convert_s = 0, detect_s = 0, classify_s = 0, total_s = 0;
-  int64_t frames_decoded = 0;     // every frame the decoder produced
-  int64_t frames_sampled = 0;     // frames converted and examined
+  int64_t frames_decoded = 0;  // every frame the decoder produced
+  int64_t frames_sampled = 0;  // frames converted and examined
   int64_t faces_classified = 0;
 };
 
 struct ModelInfo {
   std::string name, version, backend;
-  bool trained = true;            // false for the development placeholder: scores carry no meaning
-  float threshold = 0.5f;         // calibrated decision threshold shipped with the model
+  bool trained = true;     // false for the development placeholder: scores carry no meaning
+  float threshold = 0.5f;  // calibrated decision threshold shipped with the model
 };
 
 enum class VideoStatus {
@@ -71,15 +71,15 @@ enum class VideoStatus {
 struct VideoVerdict {
   std::string path;
   VideoStatus status = VideoStatus::kError;
-  Status error;                   // set when status == kError
+  Status error;  // set when status == kError
   VideoInfo info;
-  std::vector<FrameResult> frames;  // the sampled frames, in time order
-  std::optional<float> score;     // video-level probability of manipulation
-  std::string label;              // "fake" or "real" when scored; empty otherwise
-  float threshold = 0.5f;         // the threshold that produced `label`
-  std::string aggregation;        // "mean" or "confident"
-  std::vector<int> top_frames;    // indices into `frames`, highest score first
-  std::vector<Segment> segments;  // seconds that look manipulated
+  std::vector<FrameResult> frames;    // the sampled frames, in time order
+  std::optional<float> score;         // video-level probability of manipulation
+  std::string label;                  // "fake" or "real" when scored; empty otherwise
+  float threshold = 0.5f;             // the threshold that produced `label`
+  std::string aggregation;            // "mean" or "confident"
+  std::vector<int> top_frames;        // indices into `frames`, highest score first
+  std::vector<Segment> segments;      // seconds that look manipulated
   std::vector<std::string> warnings;  // non-fatal problems (corrupt packets, truncation)
   StageTimings timings;
 };

@@ -29,8 +29,7 @@ std::vector<Point> BlazeFaceAnchors() {
   return a;
 }
 
-std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size,
-                                       float threshold) {
+std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size, float threshold) {
   static const std::vector<Point> anchors = BlazeFaceAnchors();
   const float inv = 1.0f / static_cast<float>(input_size);
   std::vector<Detection> out;
@@ -73,7 +72,10 @@ std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou) {
       const Detection& d = dets[j];
       double s = d.score;
       wsum += s;
-      x += s * d.box.x; y += s * d.box.y; w += s * d.box.w; h += s * d.box.h;
+      x += s * d.box.x;
+      y += s * d.box.y;
+      w += s * d.box.w;
+      h += s * d.box.h;
       for (int k = 0; k < 6; ++k) {
         kp[2 * k] += s * d.keypoints[k].x;
         kp[2 * k + 1] += s * d.keypoints[k].y;
@@ -153,8 +155,7 @@ Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, 
   std::copy(outputs_[score_output_[0]].begin(), outputs_[score_output_[0]].end(), scores_.begin());
   std::copy(outputs_[score_output_[1]].begin(), outputs_[score_output_[1]].end(), scores_.begin() + kAnchorsFine);
   std::copy(outputs_[box_output_[0]].begin(), outputs_[box_output_[0]].end(), regressors_.begin());
-  std::copy(outputs_[box_output_[1]].begin(), outputs_[box_output_[1]].end(),
-            regressors_.begin() + kAnchorsFine * 16);
+  std::copy(outputs_[box_output_[1]].begin(), outputs_[box_output_[1]].end(), regressors_.begin() + kAnchorsFine * 16);
   std::vector<Detection> dets = DecodeBlazeFace(scores_.data(), regressors_.data(), S, options_.score_threshold);
   // Input [0,1] coordinates -> frame pixels.
   const float k = static_cast<float>(side);
@@ -183,7 +184,8 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
     auto starts = [&](int extent) {
       std::vector<int> s;
       int n = std::max(1, static_cast<int>(std::ceil(static_cast<double>(extent - overlap) / (tile - overlap))));
-      for (int i = 0; i < n; ++i) s.push_back(n == 1 ? 0 : static_cast<int>(std::lround(static_cast<double>(extent - tile) * i / (n - 1))));
+      for (int i = 0; i < n; ++i)
+        s.push_back(n == 1 ? 0 : static_cast<int>(std::lround(static_cast<double>(extent - tile) * i / (n - 1))));
       return s;
     };
     std::vector<Detection> tiled;

@@ -41,8 +41,7 @@ std::vector<Point> BlazeFaceAnchors();
 // Decodes raw BlazeFace outputs for one image: `scores` (896 raw logits) and `regressors`
 // (896 x 16: dx, dy, w, h, then 6 keypoint x, y, in input pixels) into detections in [0, 1]
 // input coordinates, keeping those whose sigmoid score reaches `threshold`.
-std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size,
-                                       float threshold);
+std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size, float threshold);
 
 // Intersection over union of two boxes; 0 when either is empty.
 float IoU(const Box& a, const Box& b);

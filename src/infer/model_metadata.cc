@@ -25,10 +25,14 @@ Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path) {
     if (j.contains("mean")) m.mean = j["mean"].get<std::array<float, 3>>();
     if (j.contains("std")) m.std = j["std"].get<std::array<float, 3>>();
     std::string out = j.value("output", "logit");
-    if (out == "logit") m.output = OutputKind::kLogit;
-    else if (out == "probability") m.output = OutputKind::kProbability;
-    else if (out == "softmax2") m.output = OutputKind::kSoftmax2;
-    else return Status::InvalidModel(path + ": unknown output kind '" + out + "'");
+    if (out == "logit")
+      m.output = OutputKind::kLogit;
+    else if (out == "probability")
+      m.output = OutputKind::kProbability;
+    else if (out == "softmax2")
+      m.output = OutputKind::kSoftmax2;
+    else
+      return Status::InvalidModel(path + ": unknown output kind '" + out + "'");
     m.fake_index = j.value("fake_index", m.fake_index);
     if (j.contains("calibration")) {
       const auto& c = j["calibration"];
@@ -51,7 +55,9 @@ Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path) {
 }
 
 std::string ModelMetadataToJson(const ModelMetadata& m) {
-  const char* out = m.output == OutputKind::kLogit ? "logit" : m.output == OutputKind::kProbability ? "probability" : "softmax2";
+  const char* out = m.output == OutputKind::kLogit         ? "logit"
+                    : m.output == OutputKind::kProbability ? "probability"
+                                                           : "softmax2";
   nlohmann::json j = {{"name", m.name},
                       {"version", m.version},
                       {"input_size", m.input_size},

@@ -20,8 +20,10 @@ void SetShape(onnx::ValueInfoProto* v, const std::vector<int64_t>& shape) {
   auto* s = t->mutable_shape();
   for (int64_t d : shape) {
     auto* dim = s->add_dim();
-    if (d < 0) dim->set_dim_param("N");
-    else dim->set_dim_value(d);
+    if (d < 0)
+      dim->set_dim_param("N");
+    else
+      dim->set_dim_value(d);
   }
 }
 }  // namespace
@@ -116,9 +118,9 @@ Status WriteMeanColourModel(const std::string& path, int input_size, const std::
   g.AddInput("input", {n, 3, input_size, input_size});
   g.AddNode("GlobalAveragePool", {"input"}, {"pooled"});
   g.AddNode("Flatten", {"pooled"}, {"flat"}, {{.name = "axis", .ints = {1}, .scalar = true}});
-  g.AddInitializer("W", {3, 1}, w);
+  g.AddInitializer("W", {1, 3}, w);  // [out, in] with transB = 1, the layout OpenCV's importer reads
   g.AddInitializer("B", {1}, {b});
-  g.AddNode("Gemm", {"flat", "W", "B"}, {"logit"});
+  g.AddNode("Gemm", {"flat", "W", "B"}, {"logit"}, {{.name = "transB", .ints = {1}, .scalar = true}});
   g.AddOutput("logit", {n, 1});
   return g.Save(path);
 }
@@ -146,9 +148,9 @@ Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t se
   g.AddNode("Relu", {"c2"}, {"r2"});
   g.AddNode("GlobalAveragePool", {"r2"}, {"pooled"});
   g.AddNode("Flatten", {"pooled"}, {"flat"}, {{.name = "axis", .ints = {1}, .scalar = true}});
-  g.AddInitializer("w3", {16, 1}, randn(16, 0.5f));
+  g.AddInitializer("w3", {1, 16}, randn(16, 0.5f));
   g.AddInitializer("b3", {1}, {0.0f});
-  g.AddNode("Gemm", {"flat", "w3", "b3"}, {"logit"});
+  g.AddNode("Gemm", {"flat", "w3", "b3"}, {"logit"}, {{.name = "transB", .ints = {1}, .scalar = true}});
   g.AddOutput("logit", {-1, 1});
   return g.Save(path);
 }

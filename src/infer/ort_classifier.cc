@@ -46,9 +46,7 @@ class OrtClassifier : public Classifier {
             z = std::log(p / (1 - p));
             break;
           }
-          case OutputKind::kSoftmax2:
-            z = out[2 * i + meta_.fake_index] - out[2 * i + 1 - meta_.fake_index];
-            break;
+          case OutputKind::kSoftmax2: z = out[2 * i + meta_.fake_index] - out[2 * i + 1 - meta_.fake_index]; break;
         }
         (*scores)[begin + i] = Calibrate(meta_, z);
       }
@@ -93,7 +91,8 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
   const int64_t per = meta.output == OutputKind::kSoftmax2 ? 2 : 1;
   bool out_ok = (out.size() == 1 && per == 1) || (out.size() == 2 && (out[1] == per || out[1] < 0));
   if (!out_ok) {
-    return Status::InvalidModel(config.model_path + ": output shape " + ShapeString(out) + " does not fit output kind in its metadata");
+    return Status::InvalidModel(config.model_path + ": output shape " + ShapeString(out) +
+                                " does not fit output kind in its metadata");
   }
   return std::unique_ptr<Classifier>(new OrtClassifier(std::move(model), std::move(meta), max_batch));
 }

@@ -10,7 +10,7 @@ namespace {
 // One ORT environment per process, created on first use (not at static-initialisation time).
 Ort::Env& Environment() {
   static Ort::Env* env = new Ort::Env(ORT_LOGGING_LEVEL_ERROR, "deepscan");  // never destroyed: ORT
-  return *env;                                                                // dislikes late teardown
+  return *env;                                                               // dislikes late teardown
 }
 
 std::vector<int64_t> ShapeOf(const Ort::TypeInfo& info) {
@@ -47,12 +47,12 @@ Result<std::unique_ptr<OrtModel>> OrtModel::Load(const std::string& path, const 
     impl->session = std::make_unique<Ort::Session>(Environment(), path.c_str(), so);
     Ort::AllocatorWithDefaultOptions alloc;
     for (size_t i = 0; i < impl->session->GetInputCount(); ++i) {
-      impl->inputs.push_back({impl->session->GetInputNameAllocated(i, alloc).get(),
-                              ShapeOf(impl->session->GetInputTypeInfo(i))});
+      impl->inputs.push_back(
+          {impl->session->GetInputNameAllocated(i, alloc).get(), ShapeOf(impl->session->GetInputTypeInfo(i))});
     }
     for (size_t i = 0; i < impl->session->GetOutputCount(); ++i) {
-      impl->outputs.push_back({impl->session->GetOutputNameAllocated(i, alloc).get(),
-                               ShapeOf(impl->session->GetOutputTypeInfo(i))});
+      impl->outputs.push_back(
+          {impl->session->GetOutputNameAllocated(i, alloc).get(), ShapeOf(impl->session->GetOutputTypeInfo(i))});
     }
   } catch (const Ort::Exception& e) {
     return Status::InvalidModel("cannot load ONNX model " + path + ": " + e.what());
@@ -70,8 +70,8 @@ Status OrtModel::Run(const float* input, const std::vector<int64_t>& shape, std:
   size_t count = 1;
   for (int64_t d : shape) count *= static_cast<size_t>(d);
   try {
-    Ort::Value in = Ort::Value::CreateTensor<float>(impl_->memory, const_cast<float*>(input), count, shape.data(),
-                                                    shape.size());
+    Ort::Value in =
+        Ort::Value::CreateTensor<float>(impl_->memory, const_cast<float*>(input), count, shape.data(), shape.size());
     auto out = impl_->session->Run(Ort::RunOptions{nullptr}, impl_->input_names.data(), &in, 1,
                                    impl_->output_names.data(), impl_->output_names.size());
     outputs->resize(out.size());

@@ -22,7 +22,7 @@ struct TensorSpec {
 };
 
 struct OrtModelOptions {
-  int threads = 1;            // intra-op threads; never spin-wait (cores are shared)
+  int threads = 1;               // intra-op threads; never spin-wait (cores are shared)
   std::string provider = "cpu";  // "cpu" (others arrive with the GPU issue)
 };
 

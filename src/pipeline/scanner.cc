@@ -178,7 +178,8 @@ VideoVerdict Scanner::Scan(const std::string& path, const ProgressFn& progress) 
   VideoVerdict v;
   v.path = path;
   // The threshold in force, also for a video that fails before aggregation.
-  v.threshold = impl_->options.aggregation.threshold >= 0 ? impl_->options.aggregation.threshold : impl_->model.threshold;
+  v.threshold =
+      impl_->options.aggregation.threshold >= 0 ? impl_->options.aggregation.threshold : impl_->model.threshold;
   v.aggregation = impl_->options.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean";
   impl_->pending.clear();
   impl_->pending_slots.clear();

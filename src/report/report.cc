@@ -63,30 +63,30 @@ json Summary(const std::vector<VideoVerdict>& videos) {
     fake += v.label == "fake";
     real += v.label == "real";
   }
-  return {{"videos", videos.size()}, {"ok", ok}, {"no_face", no_face}, {"errors", errors}, {"fake", fake}, {"real", real}};
+  return {{"videos", videos.size()}, {"ok", ok},     {"no_face", no_face},
+          {"errors", errors},        {"fake", fake}, {"real", real}};
 }
 
 std::string RenderJson(const ScanReport& r) {
   json videos = json::array();
   for (const auto& v : r.videos) videos.push_back(VideoToJson(v));
   const ScanOptions& o = r.options;
-  json doc = {
-      {"schema_version", kSchemaVersion},
-      {"deepscan_version", kVersion},
-      {"model",
-       {{"name", r.model.name},
-        {"version", r.model.version},
-        {"backend", r.model.backend},
-        {"trained", r.model.trained},
-        {"threshold", R(r.model.threshold, 4)}}},
-      {"options",
-       {{"sampling", SamplingName(o.sampling.policy)},
-        {"frames", o.sampling.frames},
-        {"aggregation", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
-        {"margin", R(o.crop.margin, 3)},
-        {"tiling", o.detector.tiling}}},
-      {"summary", Summary(r.videos)},
-      {"videos", videos}};
+  json doc = {{"schema_version", kSchemaVersion},
+              {"deepscan_version", kVersion},
+              {"model",
+               {{"name", r.model.name},
+                {"version", r.model.version},
+                {"backend", r.model.backend},
+                {"trained", r.model.trained},
+                {"threshold", R(r.model.threshold, 4)}}},
+              {"options",
+               {{"sampling", SamplingName(o.sampling.policy)},
+                {"frames", o.sampling.frames},
+                {"aggregation", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
+                {"margin", R(o.crop.margin, 3)},
+                {"tiling", o.detector.tiling}}},
+              {"summary", Summary(r.videos)},
+              {"videos", videos}};
   // Paths need not be UTF-8: invalid bytes become U+FFFD rather than aborting the report.
   return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -128,8 +128,9 @@ std::string RenderText(const ScanReport& r) {
   }
   json s = Summary(r.videos);
   out << s["videos"] << " video(s): " << s["fake"] << " fake, " << s["real"] << " real, " << s["no_face"]
-      << " without a face, " << s["errors"] << " failed (threshold " << Fixed(r.videos.empty() ? r.model.threshold : r.videos[0].threshold, 3)
-      << ", model " << r.model.name << " " << r.model.version << ")\n";
+      << " without a face, " << s["errors"] << " failed (threshold "
+      << Fixed(r.videos.empty() ? r.model.threshold : r.videos[0].threshold, 3) << ", model " << r.model.name << " "
+      << r.model.version << ")\n";
   return out.str();
 }
 
@@ -147,7 +148,8 @@ json VideoToJson(const VideoVerdict& v) {
                        {"score", R(face.score, 4)},
                        {"keypoints", kp}});
     }
-    frames.push_back({{"index", f.index}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"faces", faces}});
+    frames.push_back(
+        {{"index", f.index}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"faces", faces}});
   }
   json top = json::array();
   for (int i : v.top_frames) {
@@ -164,7 +166,8 @@ json VideoToJson(const VideoVerdict& v) {
   }
   json error = nullptr;
   if (!v.error.ok()) {
-    error = {{"code", CodeName(v.error.code())}, {"exit_code", ExitCodeFor(v.error.code())}, {"message", v.error.message()}};
+    error = {
+        {"code", CodeName(v.error.code())}, {"exit_code", ExitCodeFor(v.error.code())}, {"message", v.error.message()}};
   }
   const StageTimings& t = v.timings;
   return {{"path", v.path},

@@ -16,19 +16,19 @@
 namespace deepscan::train {
 
 struct ThresholdOptions {
-  std::string model_path;    // ONNX classifier; its metadata JSON is rewritten with the threshold
-  std::string store_path;    // the crop store the model was trained from
-  double val_fraction = 0.1; // the trainer's split
+  std::string model_path;     // ONNX classifier; its metadata JSON is rewritten with the threshold
+  std::string store_path;     // the crop store the model was trained from
+  double val_fraction = 0.1;  // the trainer's split
   uint32_t seed = 1;
-  double quantile = 0.95;    // of held-out real crop scores
+  double quantile = 0.95;  // of held-out real crop scores
   int threads = 0;
 };
 
 struct ThresholdReport {
   double threshold = 0.5;
-  int64_t crops = 0;         // held-out real crops scored
-  int groups = 0;            // their identity groups
-  double median = 0;         // median held-out real score, for the record
+  int64_t crops = 0;  // held-out real crops scored
+  int groups = 0;     // their identity groups
+  double median = 0;  // median held-out real score, for the record
 };
 
 // Scores the held-out real crops and writes the threshold into the model's metadata.

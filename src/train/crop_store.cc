@@ -204,7 +204,8 @@ Result<std::unique_ptr<CropStoreReader>> CropStoreReader::Open(const std::string
     const size_t n = static_cast<size_t>(dims[0]);
     impl->file.openAttribute("crop_size").read(H5::PredType::NATIVE_INT, &impl->size);
     impl->file.openAttribute("margin").read(H5::PredType::NATIVE_FLOAT, &impl->margin);
-    if (dims[1] != static_cast<hsize_t>(impl->size) || dims[3] != 3) return Status::CorruptInput(path + ": bad crop shape");
+    if (dims[1] != static_cast<hsize_t>(impl->size) || dims[3] != 3)
+      return Status::CorruptInput(path + ": bad crop shape");
     auto kp = ReadArray<float>(impl->file, "keypoints", H5::PredType::NATIVE_FLOAT, n * 12);
     auto boxes = ReadArray<float>(impl->file, "boxes", H5::PredType::NATIVE_FLOAT, n * 4);
     auto ts = ReadArray<double>(impl->file, "timestamps", H5::PredType::NATIVE_DOUBLE, n);

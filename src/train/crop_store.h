@@ -36,9 +36,9 @@ struct CropRecord {
   double timestamp_s = 0;
   int64_t frame_index = 0;
   float det_score = 0;
-  int label = 0;                     // 0 real, 1 fake
-  std::string source;                // clip or photo path (relative to the data root)
-  std::string group;                 // identity group ("person:AOC", "clip:...")
+  int label = 0;       // 0 real, 1 fake
+  std::string source;  // clip or photo path (relative to the data root)
+  std::string group;   // identity group ("person:AOC", "clip:...")
 };
 
 class CropStoreWriter {

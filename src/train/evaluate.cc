@@ -66,14 +66,15 @@ namespace {
 
 nlohmann::json LevelToJson(const LevelMetrics& m) {
   auto num = [](double x) { return x < 0 ? nlohmann::json(nullptr) : nlohmann::json(x); };
-  return {{"count", m.count},
-          {"fakes", m.positives},
-          {"auc", num(m.auc)},
-          {"log_loss", num(m.log_loss)},
-          {"eer", num(m.eer)},
-          {"eer_threshold", num(m.eer_threshold)},
-          {"accuracy", m.accuracy},
-          {"confusion", {{"tp", m.confusion.tp}, {"fp", m.confusion.fp}, {"tn", m.confusion.tn}, {"fn", m.confusion.fn}}}};
+  return {
+      {"count", m.count},
+      {"fakes", m.positives},
+      {"auc", num(m.auc)},
+      {"log_loss", num(m.log_loss)},
+      {"eer", num(m.eer)},
+      {"eer_threshold", num(m.eer_threshold)},
+      {"accuracy", m.accuracy},
+      {"confusion", {{"tp", m.confusion.tp}, {"fp", m.confusion.fp}, {"tn", m.confusion.tn}, {"fn", m.confusion.fn}}}};
 }
 
 }  // namespace
@@ -82,9 +83,14 @@ Status WriteEvalReport(const EvalReport& r, const std::string& title, const std:
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create " + dir);
-  nlohmann::json j = {{"model", r.model},       {"threshold", r.threshold}, {"videos", r.videos},
-                      {"scored", r.scored},     {"no_face", r.no_face},     {"errors", r.errors},
-                      {"video_level", LevelToJson(r.video)}, {"frame_level", LevelToJson(r.frame)}};
+  nlohmann::json j = {{"model", r.model},
+                      {"threshold", r.threshold},
+                      {"videos", r.videos},
+                      {"scored", r.scored},
+                      {"no_face", r.no_face},
+                      {"errors", r.errors},
+                      {"video_level", LevelToJson(r.video)},
+                      {"frame_level", LevelToJson(r.frame)}};
   std::ofstream(dir + "/eval.json") << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   std::ofstream csv(dir + "/scores.csv");
   csv << "video,label,status,score,error\n";

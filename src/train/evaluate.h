@@ -23,7 +23,7 @@ struct LevelMetrics {
   double auc = -1;                   // -1 when one class is missing
   double log_loss = -1;
   double eer = -1, eer_threshold = -1;
-  double accuracy = 0;               // at `threshold`
+  double accuracy = 0;  // at `threshold`
   ConfusionMatrix confusion;
   std::vector<RocPoint> roc;
 };
@@ -32,7 +32,7 @@ struct EvalVideo {
   std::string name;
   int label = 0;
   VideoStatus status = VideoStatus::kError;
-  float score = -1;                  // -1 when not scored
+  float score = -1;  // -1 when not scored
   std::string error;
 };
 

@@ -34,7 +34,8 @@ Result<int> AddFaces(Context& ctx, const cv::Mat& frame, const LabelledInput& in
     if (added >= ctx.options.faces_per_frame) break;
     face::CropFace(frame, d.box, ctx.options.margin, ctx.options.crop_size, &ctx.crop);
     CropRecord r;
-    for (int k = 0; k < 6; ++k) r.keypoints[k] = face::ToCrop(d.keypoints[k], d.box, ctx.options.margin, ctx.options.crop_size);
+    for (int k = 0; k < 6; ++k)
+      r.keypoints[k] = face::ToCrop(d.keypoints[k], d.box, ctx.options.margin, ctx.options.crop_size);
     r.box = {d.box.x - offset.x, d.box.y - offset.y, d.box.w, d.box.h};
     r.timestamp_s = ts;
     r.frame_index = index;
@@ -71,8 +72,10 @@ Result<int> ExtractVideo(Context& ctx, const LabelledInput& in, int threads) {
     video::FrameRef ref;
     ASSIGN_OR_RETURN(bool got, source->Next(&ref));
     keep.clear();
-    if (got) sampler->Offer(std::move(ref), &keep);
-    else sampler->Finish(&keep);
+    if (got)
+      sampler->Offer(std::move(ref), &keep);
+    else
+      sampler->Finish(&keep);
     for (const video::FrameRef& k : keep) {
       RETURN_IF_ERROR(source->ToBgr(k, &bgr));
       ASSIGN_OR_RETURN(int n, AddFaces(ctx, bgr, in, k.timestamp_s(), k.index(), {0, 0}));

@@ -18,14 +18,14 @@
 namespace deepscan::train {
 
 struct ExtractOptions {
-  DetectorOptions detector;      // model_path must be set
-  int frames_per_video = 160;    // uniform samples per video
-  int crop_size = 160;           // stored crop side (training crops/resizes from it)
-  float margin = 0.3f;           // the scan's crop margin
-  int faces_per_frame = 1;       // largest faces kept per frame
-  float image_pad = 0.4f;        // reflection padding of photos, as a fraction of each side
-  int threads = 0;               // decoder and detector threads; 0 = all cores
-  double timeout_s = 600;        // per input
+  DetectorOptions detector;    // model_path must be set
+  int frames_per_video = 160;  // uniform samples per video
+  int crop_size = 160;         // stored crop side (training crops/resizes from it)
+  float margin = 0.3f;         // the scan's crop margin
+  int faces_per_frame = 1;     // largest faces kept per frame
+  float image_pad = 0.4f;      // reflection padding of photos, as a fraction of each side
+  int threads = 0;             // decoder and detector threads; 0 = all cores
+  double timeout_s = 600;      // per input
 };
 
 struct ExtractReport {

@@ -42,7 +42,8 @@ Result<std::vector<LabelledInput>> ReadDfdc(const fs::path& json_path) {
   std::vector<LabelledInput> out;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const auto& v = it.value();
-    if (!v.is_object() || !v.contains("label")) return Status::InvalidArgument(json_path.string() + ": no label for " + it.key());
+    if (!v.is_object() || !v.contains("label"))
+      return Status::InvalidArgument(json_path.string() + ": no label for " + it.key());
     LabelledInput li;
     li.name = it.key();
     li.label = ParseLabel(v["label"].get<std::string>());
@@ -100,7 +101,8 @@ Result<std::vector<LabelledInput>> ReadCelebDf(const fs::path& root, const SetOp
     return out;
   }
   for (const char* d : {"Celeb-real", "YouTube-real"}) {
-    for (const auto& v : VideosIn(root / d)) out.push_back({v.string(), fs::relative(v, root, ec).string(), 0, group_of(v)});
+    for (const auto& v : VideosIn(root / d))
+      out.push_back({v.string(), fs::relative(v, root, ec).string(), 0, group_of(v)});
   }
   for (const auto& v : VideosIn(root / "Celeb-synthesis")) {
     out.push_back({v.string(), fs::relative(v, root, ec).string(), 1, group_of(v)});

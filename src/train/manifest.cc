@@ -78,7 +78,8 @@ Result<std::vector<LabelledInput>> ReadManifest(const std::string& csv_path) {
     }
     return -1;
   };
-  int file_col = column({"file", "path"}), label_col = column({"label"}), group_col = column({"identity_group", "group"});
+  int file_col = column({"file", "path"}), label_col = column({"label"}),
+      group_col = column({"identity_group", "group"});
   if (file_col < 0 || label_col < 0) return Status::InvalidArgument(csv_path + ": needs 'file' and 'label' columns");
   const fs::path dir = fs::path(csv_path).parent_path();
   std::vector<LabelledInput> out;
@@ -88,8 +89,11 @@ Result<std::vector<LabelledInput>> ReadManifest(const std::string& csv_path) {
     LabelledInput li;
     li.name = row[file_col];
     li.label = ParseLabel(row[label_col]);
-    if (li.label < 0) return Status::InvalidArgument(csv_path + ": unknown label '" + row[label_col] + "' on row " + std::to_string(r + 1));
-    li.group = group_col >= 0 && static_cast<int>(row.size()) > group_col && !row[group_col].empty() ? row[group_col] : li.name;
+    if (li.label < 0)
+      return Status::InvalidArgument(csv_path + ": unknown label '" + row[label_col] + "' on row " +
+                                     std::to_string(r + 1));
+    li.group = group_col >= 0 && static_cast<int>(row.size()) > group_col && !row[group_col].empty() ? row[group_col]
+                                                                                                     : li.name;
     std::error_code ec;
     fs::path p = fs::path(li.name).is_absolute() ? fs::path(li.name) : dir / li.name;
     if (!fs::exists(p, ec)) p = dir.parent_path() / li.name;

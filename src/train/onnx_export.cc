@@ -50,7 +50,8 @@ class Emitter {
   std::string ConvBnAct(const ConvBnActImpl& m, const std::string& x, const std::string& name) {
     torch::NoGradGuard no_grad;
     const auto& bn = *m.bn;
-    torch::Tensor scale = bn.weight.to(torch::kDouble) / torch::sqrt(bn.running_var.to(torch::kDouble) + bn.options.eps());
+    torch::Tensor scale =
+        bn.weight.to(torch::kDouble) / torch::sqrt(bn.running_var.to(torch::kDouble) + bn.options.eps());
     torch::Tensor w = m.conv->weight.to(torch::kDouble) * scale.view({-1, 1, 1, 1});
     torch::Tensor b = bn.bias.to(torch::kDouble) - bn.running_mean.to(torch::kDouble) * scale;
     const std::string y = Conv(m.conv->options, w, b, x, name);
@@ -82,8 +83,7 @@ class Emitter {
     s = PlainConv(*se.fc2, s, name + ".fc2");
     if (se.hard_gate) {
       // torch: relu6(v + 3) / 6 == clip(v / 6 + 0.5, 0, 1) (ONNX's default alpha is 0.2).
-      s = Node("HardSigmoid", {s}, name + ".gate",
-               {FloatAttr("alpha", 1.0f / 6.0f), FloatAttr("beta", 0.5f)});
+      s = Node("HardSigmoid", {s}, name + ".gate", {FloatAttr("alpha", 1.0f / 6.0f), FloatAttr("beta", 0.5f)});
     } else {
       s = Node("Sigmoid", {s}, name + ".gate");
     }

@@ -56,10 +56,12 @@ Result<Batch> MakePairBatch(CropStoreReader& reader, std::span<const int64_t> ro
     BlendSample fake;
     if (o.cross_blend_p > 0 && unit(rng) < o.cross_blend_p && rows.size() > 1) {
       int64_t donor_row = rows[pick(rng)];
-      if (donor_row == row) donor_row = rows[(std::find(rows.begin(), rows.end(), row) - rows.begin() + 1) % rows.size()];
+      if (donor_row == row)
+        donor_row = rows[(std::find(rows.begin(), rows.end(), row) - rows.begin() + 1) % rows.size()];
       cv::Mat donor;
       RETURN_IF_ERROR(reader.Read(donor_row, &donor));
-      ASSIGN_OR_RETURN(fake, MakeCrossBlended(real, kp, donor.clone(), reader.records()[donor_row].keypoints, o.cross, rng));
+      ASSIGN_OR_RETURN(fake,
+                       MakeCrossBlended(real, kp, donor.clone(), reader.records()[donor_row].keypoints, o.cross, rng));
     } else {
       ASSIGN_OR_RETURN(fake, MakeSelfBlended(real, kp, o.sbi, rng));
     }

@@ -27,22 +27,22 @@
 namespace deepscan::train {
 
 struct BatchOptions {
-  int input_size = 128;                          // network input side
-  int mask_size = 0;                             // mask target side; 0 = no mask targets
+  int input_size = 128;                               // network input side
+  int mask_size = 0;                                  // mask target side; 0 = no mask targets
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};  // RGB normalisation, as infer::PackNchw
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
-  bool augment = true;                           // false: no base/final augmentation (validation)
+  bool augment = true;  // false: no base/final augmentation (validation)
   BaseAugmentOptions base;
   SbiOptions sbi;
   CrossBlendOptions cross;
-  float cross_blend_p = 0.0f;                    // share of pseudo-fakes made by cross-identity blending
-  FinalAugmentOptions final_aug;                 // output_size is overridden by input_size
+  float cross_blend_p = 0.0f;     // share of pseudo-fakes made by cross-identity blending
+  FinalAugmentOptions final_aug;  // output_size is overridden by input_size
 };
 
 struct Batch {
-  torch::Tensor images;  // float [2P, 3, S, S], normalised RGB
-  torch::Tensor labels;  // float [2P, 1]
-  torch::Tensor masks;   // float [2P, 1, M, M]; undefined when mask_size == 0
+  torch::Tensor images;       // float [2P, 3, S, S], normalised RGB
+  torch::Tensor labels;       // float [2P, 1]
+  torch::Tensor masks;        // float [2P, 1, M, M]; undefined when mask_size == 0
   std::vector<int64_t> rows;  // store row of each image (a fake carries its real's row)
 };
 

@@ -15,7 +15,7 @@
 namespace deepscan::train {
 
 struct Split {
-  std::vector<int64_t> train, val;         // row indices, ascending
+  std::vector<int64_t> train, val;  // row indices, ascending
   std::set<std::string> train_groups, val_groups;
 };
 

@@ -9,12 +9,12 @@
 #include <numeric>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 #include <torch/utils.h>
+#include <nlohmann/json.hpp>
 
 #include "core/bounded_queue.h"
 #include "train/metrics.h"
@@ -82,7 +82,8 @@ Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vec
                                           const std::string& fake_store, const TrainConfig& c) {
   FakeValidation fv;
   ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> fakes, CropStoreReader::Open(fake_store, 8));
-  auto load = [&](CropStoreReader& r, const std::vector<int64_t>& rows, std::vector<std::string>* sources) -> Result<torch::Tensor> {
+  auto load = [&](CropStoreReader& r, const std::vector<int64_t>& rows,
+                  std::vector<std::string>* sources) -> Result<torch::Tensor> {
     std::vector<cv::Mat> crops;
     FinalAugmentParams plain;
     plain.output_size = c.model.input_size;
@@ -139,10 +140,14 @@ void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) 
 }
 
 nlohmann::json StatsToJson(const EpochStats& s) {
-  return {{"epoch", s.epoch},           {"step", s.step},
-          {"train_loss", s.train_loss}, {"val_auc", s.val_auc},
-          {"val_log_loss", s.val_log_loss}, {"fake_auc", s.fake_auc},
-          {"fake_video_auc", s.fake_video_auc}, {"seconds", s.seconds}};
+  return {{"epoch", s.epoch},
+          {"step", s.step},
+          {"train_loss", s.train_loss},
+          {"val_auc", s.val_auc},
+          {"val_log_loss", s.val_log_loss},
+          {"fake_auc", s.fake_auc},
+          {"fake_video_auc", s.fake_video_auc},
+          {"seconds", s.seconds}};
 }
 
 EpochStats StatsFromJson(const nlohmann::json& j) {
@@ -206,7 +211,8 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
 
   ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
   std::vector<int> val_labels;
-  for (int64_t i = 0; i < val.labels.size(0); ++i) val_labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
+  for (int64_t i = 0; i < val.labels.size(0); ++i)
+    val_labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
   std::optional<FakeValidation> fake_val;
   if (!c.val_fakes_store.empty()) {
     ASSIGN_OR_RETURN(FakeValidation fv, LoadFakeValidation(*reader, split.val, c.val_fakes_store, c));
@@ -331,8 +337,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       result.best_epoch = epoch;
       RETURN_IF_ERROR(SaveCheckpoint(model, best));
     }
-    nlohmann::json state = {{"epoch", epoch}, {"step", step}, {"best_val_auc", best_auc},
-                            {"best_epoch", result.best_epoch}, {"history", nlohmann::json::array()},
+    nlohmann::json state = {{"epoch", epoch},
+                            {"step", step},
+                            {"best_val_auc", best_auc},
+                            {"best_epoch", result.best_epoch},
+                            {"history", nlohmann::json::array()},
                             {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
     for (const auto& h : result.history) state["history"].push_back(StatsToJson(h));
     RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
@@ -396,29 +405,50 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
     for (auto it = j.begin(); it != j.end(); ++it) {
       const std::string& k = it.key();
       const auto& v = it.value();
-      if (k == "store") c.store = v;
-      else if (k == "out_dir") c.out_dir = v;
-      else if (k == "val_fakes_store") c.val_fakes_store = v;
+      if (k == "store")
+        c.store = v;
+      else if (k == "out_dir")
+        c.out_dir = v;
+      else if (k == "val_fakes_store")
+        c.val_fakes_store = v;
       else if (k == "model") {
         ASSIGN_OR_RETURN(c.model, ModelSpecFromJson(v.dump()));
-      } else if (k == "pairs_per_batch") c.pairs_per_batch = v;
-      else if (k == "epochs") c.epochs = v;
-      else if (k == "steps_per_epoch") c.steps_per_epoch = v;
-      else if (k == "optimizer") c.optimizer = v;
-      else if (k == "lr") c.lr = v;
-      else if (k == "weight_decay") c.weight_decay = v;
-      else if (k == "momentum") c.momentum = v;
-      else if (k == "warmup_steps") c.warmup_steps = v;
-      else if (k == "mask_weight") c.mask_weight = v;
-      else if (k == "val_fraction") c.val_fraction = v;
-      else if (k == "val_pairs") c.val_pairs = v;
-      else if (k == "seed") c.seed = v;
-      else if (k == "stop_after_epochs") c.stop_after_epochs = v;
-      else if (k == "threads") c.threads = v;
-      else if (k == "cross_blend_p") c.batches.cross_blend_p = v;
-      else if (k == "model_name") c.model_name = v;
-      else if (k == "model_version") c.model_version = v;
-      else return Status::InvalidArgument("unknown training config key '" + k + "'");
+      } else if (k == "pairs_per_batch")
+        c.pairs_per_batch = v;
+      else if (k == "epochs")
+        c.epochs = v;
+      else if (k == "steps_per_epoch")
+        c.steps_per_epoch = v;
+      else if (k == "optimizer")
+        c.optimizer = v;
+      else if (k == "lr")
+        c.lr = v;
+      else if (k == "weight_decay")
+        c.weight_decay = v;
+      else if (k == "momentum")
+        c.momentum = v;
+      else if (k == "warmup_steps")
+        c.warmup_steps = v;
+      else if (k == "mask_weight")
+        c.mask_weight = v;
+      else if (k == "val_fraction")
+        c.val_fraction = v;
+      else if (k == "val_pairs")
+        c.val_pairs = v;
+      else if (k == "seed")
+        c.seed = v;
+      else if (k == "stop_after_epochs")
+        c.stop_after_epochs = v;
+      else if (k == "threads")
+        c.threads = v;
+      else if (k == "cross_blend_p")
+        c.batches.cross_blend_p = v;
+      else if (k == "model_name")
+        c.model_name = v;
+      else if (k == "model_version")
+        c.model_version = v;
+      else
+        return Status::InvalidArgument("unknown training config key '" + k + "'");
     }
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(std::string("malformed training config: ") + e.what());

@@ -26,27 +26,27 @@
 namespace deepscan::train {
 
 struct TrainConfig {
-  std::string store;                  // HDF5 crop store of real faces
-  std::string out_dir = "runs/train"; // checkpoints, state, exported model
-  std::string val_fakes_store;        // optional: crops of generated fake videos (label 1)
-  ModelSpec model;                    // architecture, width, input size, mask head
-  BatchOptions batches;               // augmentation and synthesis (input/mask size set from `model`)
-  int pairs_per_batch = 16;           // P: a batch holds P reals and their P pseudo-fakes
+  std::string store;                   // HDF5 crop store of real faces
+  std::string out_dir = "runs/train";  // checkpoints, state, exported model
+  std::string val_fakes_store;         // optional: crops of generated fake videos (label 1)
+  ModelSpec model;                     // architecture, width, input size, mask head
+  BatchOptions batches;                // augmentation and synthesis (input/mask size set from `model`)
+  int pairs_per_batch = 16;            // P: a batch holds P reals and their P pseudo-fakes
   int epochs = 10;
-  int64_t steps_per_epoch = 0;        // 0 = one pass over the training rows
-  std::string optimizer = "adamw";    // adamw | sgd
+  int64_t steps_per_epoch = 0;      // 0 = one pass over the training rows
+  std::string optimizer = "adamw";  // adamw | sgd
   float lr = 1e-3f;
   float weight_decay = 1e-2f;
-  float momentum = 0.9f;              // SGD only (Nesterov)
+  float momentum = 0.9f;  // SGD only (Nesterov)
   int warmup_steps = 50;
-  float mask_weight = 0.5f;           // weight of the dense blend-mask loss (needs model.mask_head)
-  double val_fraction = 0.1;          // share of identity groups held out
-  int val_pairs = 256;                // fixed validation pairs (from the held-out groups)
+  float mask_weight = 0.5f;   // weight of the dense blend-mask loss (needs model.mask_head)
+  double val_fraction = 0.1;  // share of identity groups held out
+  int val_pairs = 256;        // fixed validation pairs (from the held-out groups)
   uint32_t seed = 1;
-  int threads = 0;                    // torch intra-op threads; 0 = all cores
-  bool resume = false;                // continue from out_dir/last.pt
-  int stop_after_epochs = 0;          // end this run after this many epochs (the schedule still
-                                      // spans `epochs`; resume later); 0 = run to the end
+  int threads = 0;            // torch intra-op threads; 0 = all cores
+  bool resume = false;        // continue from out_dir/last.pt
+  int stop_after_epochs = 0;  // end this run after this many epochs (the schedule still
+                              // spans `epochs`; resume later); 0 = run to the end
   std::string model_name = "deepscan-sbi";
   std::string model_version = "1";
 };
@@ -55,9 +55,9 @@ struct EpochStats {
   int epoch = 0;
   int64_t step = 0;
   double train_loss = 0;
-  double val_auc = 0;       // held-out reals vs their pseudo-fakes, per crop
+  double val_auc = 0;  // held-out reals vs their pseudo-fakes, per crop
   double val_log_loss = 0;
-  double fake_auc = -1;     // held-out real crops vs generated-fake crops; -1 without that store
+  double fake_auc = -1;        // held-out real crops vs generated-fake crops; -1 without that store
   double fake_video_auc = -1;  // the same, per source clip (mean score)
   double seconds = 0;
 };
@@ -65,7 +65,7 @@ struct EpochStats {
 struct TrainResult {
   std::vector<EpochStats> history;
   int best_epoch = 0;
-  std::string onnx_path;    // the exported best model
+  std::string onnx_path;  // the exported best model
   double calib_a = 1, calib_b = 0;
   int64_t train_rows = 0, val_rows = 0;
   int train_groups = 0, val_groups = 0;

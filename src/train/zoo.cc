@@ -6,10 +6,10 @@
 #include <fstream>
 #include <map>
 
-#include <nlohmann/json.hpp>
 #include <torch/nn/init.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
+#include <nlohmann/json.hpp>
 
 namespace deepscan::train {
 namespace {
@@ -41,18 +41,18 @@ struct Bneck {
 };
 
 constexpr Bneck kMobileNetV3Small[] = {
-    {16, 3, 16, 16, true, false, 2},   {16, 3, 72, 24, false, false, 2},  {24, 3, 88, 24, false, false, 1},
-    {24, 5, 96, 40, true, true, 2},    {40, 5, 240, 40, true, true, 1},   {40, 5, 240, 40, true, true, 1},
-    {40, 5, 120, 48, true, true, 1},   {48, 5, 144, 48, true, true, 1},   {48, 5, 288, 96, true, true, 2},
-    {96, 5, 576, 96, true, true, 1},   {96, 5, 576, 96, true, true, 1},
+    {16, 3, 16, 16, true, false, 2}, {16, 3, 72, 24, false, false, 2}, {24, 3, 88, 24, false, false, 1},
+    {24, 5, 96, 40, true, true, 2},  {40, 5, 240, 40, true, true, 1},  {40, 5, 240, 40, true, true, 1},
+    {40, 5, 120, 48, true, true, 1}, {48, 5, 144, 48, true, true, 1},  {48, 5, 288, 96, true, true, 2},
+    {96, 5, 576, 96, true, true, 1}, {96, 5, 576, 96, true, true, 1},
 };
 
 constexpr Bneck kMobileNetV3Large[] = {
-    {16, 3, 16, 16, false, false, 1},   {16, 3, 64, 24, false, false, 2},   {24, 3, 72, 24, false, false, 1},
-    {24, 5, 72, 40, true, false, 2},    {40, 5, 120, 40, true, false, 1},   {40, 5, 120, 40, true, false, 1},
-    {40, 3, 240, 80, false, true, 2},   {80, 3, 200, 80, false, true, 1},   {80, 3, 184, 80, false, true, 1},
-    {80, 3, 184, 80, false, true, 1},   {80, 3, 480, 112, true, true, 1},   {112, 3, 672, 112, true, true, 1},
-    {112, 5, 672, 160, true, true, 2},  {160, 5, 960, 160, true, true, 1},  {160, 5, 960, 160, true, true, 1},
+    {16, 3, 16, 16, false, false, 1},  {16, 3, 64, 24, false, false, 2},  {24, 3, 72, 24, false, false, 1},
+    {24, 5, 72, 40, true, false, 2},   {40, 5, 120, 40, true, false, 1},  {40, 5, 120, 40, true, false, 1},
+    {40, 3, 240, 80, false, true, 2},  {80, 3, 200, 80, false, true, 1},  {80, 3, 184, 80, false, true, 1},
+    {80, 3, 184, 80, false, true, 1},  {80, 3, 480, 112, true, true, 1},  {112, 3, 672, 112, true, true, 1},
+    {112, 5, 672, 160, true, true, 2}, {160, 5, 960, 160, true, true, 1}, {160, 5, 960, 160, true, true, 1},
 };
 
 // One EfficientNet-B0 stage (Tan & Le 2019, Table 1), before width scaling.
@@ -61,7 +61,7 @@ struct MbStage {
 };
 
 constexpr MbStage kEfficientNetB0[] = {
-    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
+    {1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},   {6, 3, 2, 40, 80, 3},
     {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
 };
 
@@ -76,7 +76,8 @@ Status ValidateModelSpec(const ModelSpec& spec) {
                                    "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0)");
   }
   if (!(spec.width > 0.1f && spec.width <= 4.0f)) return Status::InvalidArgument("width must be in (0.1, 4]");
-  if (spec.input_size < 32 || spec.input_size > 1024) return Status::InvalidArgument("input_size must be in [32, 1024]");
+  if (spec.input_size < 32 || spec.input_size > 1024)
+    return Status::InvalidArgument("input_size must be in [32, 1024]");
   if (!(spec.dropout >= 0.0f && spec.dropout < 1.0f)) return Status::InvalidArgument("dropout must be in [0, 1)");
   if (!(spec.drop_path >= 0.0f && spec.drop_path < 1.0f)) return Status::InvalidArgument("drop_path must be in [0, 1)");
   if (spec.mask_stride != 8 && spec.mask_stride != 16) return Status::InvalidArgument("mask_stride must be 8 or 16");
@@ -93,7 +94,8 @@ ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t st
                                                        .padding((kernel - 1) / 2)
                                                        .groups(groups)
                                                        .bias(false)));
-  bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
+  bn = register_module("bn",
+                       torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
 }
 
 torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) { return Activate(bn(conv(x)), act); }
@@ -201,8 +203,8 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
     stride *= c.stride;
     if (stride == spec.mask_stride) mask_tap = static_cast<int>(i);
   }
-  head_conv = register_module(
-      "head_conv", ConvBnAct(head_in, head_out, 1, 1, 1, mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
+  head_conv = register_module("head_conv", ConvBnAct(head_in, head_out, 1, 1, 1,
+                                                     mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
   int64_t fc_in = head_out;
   if (hidden > 0) {
     pre_logits = register_module("pre_logits", torch::nn::Linear(head_out, hidden));
@@ -269,8 +271,12 @@ int64_t CountParameters(const torch::nn::Module& module) {
 // ---- serialisation --------------------------------------------------------------------------
 
 std::string ModelSpecToJson(const ModelSpec& spec) {
-  nlohmann::json j = {{"arch", spec.arch},         {"width", spec.width},         {"input_size", spec.input_size},
-                      {"mask_head", spec.mask_head}, {"dropout", spec.dropout},   {"drop_path", spec.drop_path},
+  nlohmann::json j = {{"arch", spec.arch},
+                      {"width", spec.width},
+                      {"input_size", spec.input_size},
+                      {"mask_head", spec.mask_head},
+                      {"dropout", spec.dropout},
+                      {"drop_path", spec.drop_path},
                       {"mask_stride", spec.mask_stride}};
   return j.dump();
 }

@@ -46,7 +46,7 @@ struct ModelSpec {
   // Stochastic depth on residual blocks, rising linearly with depth to this value (training
   // only). The EfficientNet reference trains with 0.2; MobileNetV3 with 0.
   float drop_path = 0.0f;
-  int mask_stride = 16;                    // feature stride the mask head reads: 8 or 16
+  int mask_stride = 16;  // feature stride the mask head reads: 8 or 16
 };
 
 // "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0".
@@ -131,10 +131,10 @@ class ZooNetImpl : public torch::nn::Module {
   ConvBnAct head_conv{nullptr};
   torch::nn::Linear pre_logits{nullptr};  // MobileNetV3 only (followed by hard-swish); null for EfficientNet
   torch::nn::Dropout dropout{nullptr};
-  torch::nn::Linear fc{nullptr};  // -> 1 logit
-  ConvBnAct mask_conv{nullptr};   // 3x3 conv-BN-ReLU; null without the mask head
+  torch::nn::Linear fc{nullptr};        // -> 1 logit
+  ConvBnAct mask_conv{nullptr};         // 3x3 conv-BN-ReLU; null without the mask head
   torch::nn::Conv2d mask_out{nullptr};  // 1x1 -> 1 channel, with bias
-  int mask_tap = -1;  // index into blocks
+  int mask_tap = -1;                    // index into blocks
 
  private:
   ModelSpec spec_;

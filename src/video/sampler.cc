@@ -79,7 +79,8 @@ std::vector<double> UniformTargets(const StreamInfo& info, int count, double fal
   // Unknown duration: one target per interval for up to 24 hours.
   std::vector<double> t;
   double step = fallback_interval_s > 0 ? fallback_interval_s : 1.0;
-  for (double x = info.start_s; x < info.start_s + 86400 && static_cast<int>(t.size()) < 86400; x += step) t.push_back(x);
+  for (double x = info.start_s; x < info.start_s + 86400 && static_cast<int>(t.size()) < 86400; x += step)
+    t.push_back(x);
   return t;
 }
 
@@ -96,10 +97,8 @@ std::unique_ptr<Sampler> MakeKeyframeSampler(const StreamInfo& info, int count) 
 Result<std::unique_ptr<Sampler>> MakeSampler(const StreamInfo& info, const SamplingOptions& options) {
   if (options.frames <= 0) return Status::InvalidArgument("--frames must be positive");
   switch (options.policy) {
-    case SamplingPolicy::kUniform:
-      return MakeUniformSampler(info, options.frames, options.fallback_interval_s);
-    case SamplingPolicy::kKeyframes:
-      return MakeKeyframeSampler(info, options.frames);
+    case SamplingPolicy::kUniform: return MakeUniformSampler(info, options.frames, options.fallback_interval_s);
+    case SamplingPolicy::kKeyframes: return MakeKeyframeSampler(info, options.frames);
   }
   return Status::InvalidArgument("unknown sampling policy");
 }

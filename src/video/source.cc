@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 
 #include <opencv2/core.hpp>
@@ -52,8 +52,7 @@ bool IsUrl(const std::string& s) { return s.find("://") != std::string::npos; }
 int StreamRotation(const AVStream* st) {
   const uint8_t* matrix = nullptr;
 #if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
-  const AVPacketSideData* sd = av_packet_side_data_get(st->codecpar->coded_side_data,
-                                                       st->codecpar->nb_coded_side_data,
+  const AVPacketSideData* sd = av_packet_side_data_get(st->codecpar->coded_side_data, st->codecpar->nb_coded_side_data,
                                                        AV_PKT_DATA_DISPLAYMATRIX);
   if (sd) matrix = sd->data;
 #else
@@ -152,7 +151,8 @@ Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const Sourc
   av_dict_free(&opts);
   if (err < 0) {  // avformat_open_input frees `raw` on failure
     if (impl->TimedOut()) return Status::Timeout("timed out opening " + url);
-    if (err == AVERROR(ENOENT) || err == AVERROR_HTTP_NOT_FOUND) return Status::NotFound("cannot open " + url + ": " + AvError(err));
+    if (err == AVERROR(ENOENT) || err == AVERROR_HTTP_NOT_FOUND)
+      return Status::NotFound("cannot open " + url + ": " + AvError(err));
     return Status::CorruptInput("not a readable media file (" + AvError(err) + "): " + url);
   }
   impl->fmt.reset(raw);
@@ -174,8 +174,7 @@ Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const Sourc
   }
   AVStream* st = raw->streams[idx];
   // Still images open as one-frame "videos" through the image demuxers; refuse them clearly.
-  bool still = container == "image2" || container.ends_with("_pipe") ||
-               (st->disposition & AV_DISPOSITION_ATTACHED_PIC);
+  bool still = container == "image2" || container.ends_with("_pipe") || (st->disposition & AV_DISPOSITION_ATTACHED_PIC);
   if (still) {
     return Status::NotAVideo("a still image, not a video (" + container + "): " + url);
   }
@@ -197,7 +196,8 @@ Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const Sourc
   cc->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   if (options.keyframes_only) cc->skip_frame = AVDISCARD_NONKEY;
   if ((err = avcodec_open2(cc, decoder, nullptr)) < 0) {
-    return Status::CorruptInput("cannot open the " + std::string(decoder->name) + " decoder (" + AvError(err) + "): " + url);
+    return Status::CorruptInput("cannot open the " + std::string(decoder->name) + " decoder (" + AvError(err) +
+                                "): " + url);
   }
   // Tell the demuxer to drop packets of other streams early.
   for (unsigned i = 0; i < raw->nb_streams; ++i) {
@@ -301,8 +301,8 @@ Status Source::ToBgr(const FrameRef& ref, cv::Mat* bgr) {
   if (!f) return Status::Internal("ToBgr on an empty FrameRef");
   int w = f->width, h = f->height;
   if (static_cast<int64_t>(w) * h > s.options.max_pixels) return Status::TooLarge("decoded frame too large");
-  s.sws.reset(sws_getCachedContext(s.sws.release(), w, h, static_cast<AVPixelFormat>(f->format), w, h,
-                                   AV_PIX_FMT_BGR24, SWS_BILINEAR, nullptr, nullptr, nullptr));
+  s.sws.reset(sws_getCachedContext(s.sws.release(), w, h, static_cast<AVPixelFormat>(f->format), w, h, AV_PIX_FMT_BGR24,
+                                   SWS_BILINEAR, nullptr, nullptr, nullptr));
   if (!s.sws) return Status::CorruptInput("unsupported pixel format in the decoded frame");
   // swscale's SIMD paths may write up to a vector past the end of a row or of the image: give
   // it an aligned, padded row stride and one spare row, and view the w x h part of that.

@@ -24,23 +24,23 @@ struct AVFrame;
 namespace deepscan::video {
 
 struct SourceOptions {
-  int threads = 0;                // decoder threads; 0 = FFmpeg's choice (all cores)
-  double timeout_s = 0;           // wall-clock budget for open + decode; 0 = none
+  int threads = 0;                     // decoder threads; 0 = FFmpeg's choice (all cores)
+  double timeout_s = 0;                // wall-clock budget for open + decode; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // larger frames are refused with kTooLarge (8K UHD)
-  bool keyframes_only = false;    // ask the decoder to skip every non-key frame
+  bool keyframes_only = false;         // ask the decoder to skip every non-key frame
 };
 
 // What the container says about the video stream (before any decoding).
 struct StreamInfo {
-  int width = 0;           // upright (after rotation) width in pixels
-  int height = 0;          // upright height
-  int rotation = 0;        // clockwise degrees applied to decoded frames: 0, 90, 180 or 270
-  double fps = 0;          // average frame rate; 0 when unknown
-  double start_s = 0;      // timestamp of the first frame
-  double duration_s = 0;   // <= 0 when unknown (live streams)
-  int64_t frame_count = 0; // from the container; 0 when unknown
-  std::string codec;       // e.g. "h264"
-  std::string container;   // e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+  int width = 0;            // upright (after rotation) width in pixels
+  int height = 0;           // upright height
+  int rotation = 0;         // clockwise degrees applied to decoded frames: 0, 90, 180 or 270
+  double fps = 0;           // average frame rate; 0 when unknown
+  double start_s = 0;       // timestamp of the first frame
+  double duration_s = 0;    // <= 0 when unknown (live streams)
+  int64_t frame_count = 0;  // from the container; 0 when unknown
+  std::string codec;        // e.g. "h264"
+  std::string container;    // e.g. "mov,mp4,m4a,3gp,3g2,mj2"
 };
 
 // A decoded frame, not yet colour-converted. Move-only; owns one AVFrame reference.

@@ -28,7 +28,6 @@ namespace deepscan {
 namespace {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using ::deepscan::testing::CopyFile;
 using ::deepscan::testing::DetectorPath;
 using ::deepscan::testing::RunCommand;
@@ -36,6 +35,7 @@ using ::deepscan::testing::SharedDataDir;
 using ::deepscan::testing::SourceDir;
 using ::deepscan::testing::TempDir;
 using ::deepscan::testing::WriteNumberedClip;
+using nlohmann::json;
 
 const std::vector<std::string> kH264 = {"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"};
 
@@ -118,9 +118,8 @@ int ValidateAgainstSchema(const std::string& doc_path, std::string* report) {
       "for e in errors:\n"
       "    print(\"/\".join(str(p) for p in e.absolute_path) + \": \" + e.message[:300])\n"
       "sys.exit(1 if errors else 0)\n";
-  return RunCommand("/usr/bin/python3 -c " + Quote(script) + " " + Quote(SchemaPath()) + " " + Quote(doc_path) +
-                        " 2>&1",
-                    report);
+  return RunCommand(
+      "/usr/bin/python3 -c " + Quote(script) + " " + Quote(SchemaPath()) + " " + Quote(doc_path) + " 2>&1", report);
 }
 
 // Splits one CSV record (no line breaks inside fields) into its fields, undoing RFC 4180 quoting.
@@ -261,9 +260,9 @@ class CliTest : public ::testing::Test {
   std::string model_;
 };
 
-#define REQUIRE_FACE_CLIP(var)                                                                   \
-  const std::string var = FaceClip();                                                            \
-  if (var.empty()) GTEST_SKIP() << SampleClipPath() << " is missing: run scripts/setup.sh";      \
+#define REQUIRE_FACE_CLIP(var)                                                              \
+  const std::string var = FaceClip();                                                       \
+  if (var.empty()) GTEST_SKIP() << SampleClipPath() << " is missing: run scripts/setup.sh"; \
   ASSERT_TRUE(fs::exists(var))
 
 // ---- Good input in every format --------------------------------------------------------------------------------
@@ -335,8 +334,12 @@ TEST_F(CliTest, FaceClipAsJsonFollowsTheDocumentedArithmetic) {
     EXPECT_GE(s["peak"].get<double>(), threshold);
   }
 
-  EXPECT_EQ(doc["summary"], json({{"videos", 1}, {"ok", 1}, {"no_face", 0}, {"errors", 0},
-                                  {"fake", v["label"] == "fake" ? 1 : 0}, {"real", v["label"] == "real" ? 1 : 0}}));
+  EXPECT_EQ(doc["summary"], json({{"videos", 1},
+                                  {"ok", 1},
+                                  {"no_face", 0},
+                                  {"errors", 0},
+                                  {"fake", v["label"] == "fake" ? 1 : 0},
+                                  {"real", v["label"] == "real" ? 1 : 0}}));
   EXPECT_TRUE(HasText(r.err, "untrained development model")) << "the untrained model is flagged on stderr";
 }
 
@@ -381,8 +384,7 @@ TEST_F(CliTest, SegmentsReachTheEndOfAVideoThatDoesNotStartAtZero) {
     ASSERT_EQ(v["status"], "ok");
     ASSERT_EQ(v["segments"].size(), 1u);
     const json& s = v["segments"][0];
-    EXPECT_NEAR(s["end_s"].get<double>() - s["start_s"].get<double>(), v["video"]["duration_s"].get<double>(),
-                0.02);
+    EXPECT_NEAR(s["end_s"].get<double>() - s["start_s"].get<double>(), v["video"]["duration_s"].get<double>(), 0.02);
   }
 }
 
@@ -600,9 +602,7 @@ TEST_F(CliTest, SharedDataRealClipsInEveryFormat) {
 
 // ---- Bad input: docs/exit-codes.md -----------------------------------------------------------------------------
 
-TEST_F(CliTest, MissingFileIsNotFound) {
-  ExpectBadInput(dir_ + "/no-such-clip.mp4", 10, "not_found", "no such file");
-}
+TEST_F(CliTest, MissingFileIsNotFound) { ExpectBadInput(dir_ + "/no-such-clip.mp4", 10, "not_found", "no such file"); }
 
 TEST_F(CliTest, ZeroByteFileIsCorrupt) {
   const std::string path = dir_ + "/zero.mp4";
@@ -722,9 +722,7 @@ TEST_F(CliTest, ModelWithoutMetadataIsInvalid) {
   ExpectBadModel(model, {"metadata not found", "lonely.json"});
 }
 
-TEST_F(CliTest, MissingModelFileIsNamed) {
-  ExpectBadModel(dir_ + "/absent.onnx", {"absent.onnx", "not found"});
-}
+TEST_F(CliTest, MissingModelFileIsNamed) { ExpectBadModel(dir_ + "/absent.onnx", {"absent.onnx", "not found"}); }
 
 // ---- Batches, usage, stdout/stderr discipline ------------------------------------------------------------------
 
@@ -779,11 +777,11 @@ TEST_F(CliTest, BatchGoesOnPastBadFilesAndExitsThree) {
 TEST_F(CliTest, UsageErrorsExitTwo) {
   const std::string clip = NoFaceClip();
   // Each run of the binary costs about a second: one case per kind of usage error.
-  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"scan", "--bogus-flag", clip},      // unknown flag
-           {"scan", "--frames", "0", clip},     // value out of range
-           {"scan", "--format", "xml", clip},   // value not in the list
-           {"scan"}}) {                         // missing input
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"scan", "--bogus-flag", clip},     // unknown flag
+                                             {"scan", "--frames", "0", clip},    // value out of range
+                                             {"scan", "--format", "xml", clip},  // value not in the list
+                                             {"scan"}}) {                        // missing input
     std::string joined;
     for (const auto& a : args) joined += a + " ";
     SCOPED_TRACE(joined);
@@ -830,8 +828,8 @@ TEST_F(CliTest, NoProgressBarWhenStderrIsNotATerminal) {
   if (RunCommand("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "script(1) is absent: no terminal test";
   const std::string json_path = dir_ + "/tty.json";
   const std::string typescript = dir_ + "/tty.log";
-  std::string inner = Quote(CliPath()) + " scan --model " + Quote(model_) + " -n 4 --format json " + Quote(face) +
-                      " " + Quote(clip) + " > " + Quote(json_path);
+  std::string inner = Quote(CliPath()) + " scan --model " + Quote(model_) + " -n 4 --format json " + Quote(face) + " " +
+                      Quote(clip) + " > " + Quote(json_path);
   ASSERT_EQ(RunCommand("script -qefc " + Quote(inner) + " " + Quote(typescript) + " </dev/null >/dev/null 2>&1"), 0);
   EXPECT_TRUE(HasText(ReadFile(typescript), "\033[2K["));
   json tty_doc = json::parse(ReadFile(json_path), nullptr, false);

@@ -23,7 +23,9 @@ std::string SharedDataDir() {
 }
 
 std::string DetectorPath() { return SourceDir() + "/third_party/models/face_detection_back_256x256_barracuda.onnx"; }
-std::string FrontDetectorPath() { return SourceDir() + "/third_party/models/face_detection_front_128x128_barracuda.onnx"; }
+std::string FrontDetectorPath() {
+  return SourceDir() + "/third_party/models/face_detection_front_128x128_barracuda.onnx";
+}
 
 std::string TempDir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -52,8 +54,10 @@ int ReadFrameNumber(const cv::Mat& bgr) {
     int r = bit / 4, c = bit % 4;
     cv::Scalar mean = cv::mean(bgr(cv::Rect(c * bw + bw / 4, r * bh + bh / 4, bw / 2, bh / 2)));
     double v = (mean[0] + mean[1] + mean[2]) / 3;
-    if (v > 170) n |= 1 << bit;
-    else if (v > 85) return -1;  // neither black nor white: not a numbered frame
+    if (v > 170)
+      n |= 1 << bit;
+    else if (v > 85)
+      return -1;  // neither black nor white: not a numbered frame
   }
   return n;
 }

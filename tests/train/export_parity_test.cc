@@ -182,16 +182,17 @@ TEST_P(ExportParityTest, OnnxRuntimeMatchesLibTorch) {
 
 INSTANTIATE_TEST_SUITE_P(
     Zoo, ExportParityTest,
-    ::testing::Values(
-        Case{"mobilenetv3_small_w0.5_96", {.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 96}},
-        Case{"mobilenetv3_large_w0.5_96", {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 96}},
-        Case{"efficientnet_b0_w0.5_96", {.arch = "efficientnet_b0", .width = 0.5f, .input_size = 96}},
-        Case{"mobilenetv3_small_w1.0_128", {.arch = "mobilenetv3_small", .width = 1.0f, .input_size = 128}},
-        Case{"mobilenetv3_large_w0.5_100_mask",
-             {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}}),
+    ::testing::Values(Case{"mobilenetv3_small_w0.5_96", {.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 96}},
+                      Case{"mobilenetv3_large_w0.5_96", {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 96}},
+                      Case{"efficientnet_b0_w0.5_96", {.arch = "efficientnet_b0", .width = 0.5f, .input_size = 96}},
+                      Case{"mobilenetv3_small_w1.0_128",
+                           {.arch = "mobilenetv3_small", .width = 1.0f, .input_size = 128}},
+                      Case{"mobilenetv3_large_w0.5_100_mask",
+                           {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = info.param.label;
-      std::replace_if(name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
+      std::replace_if(
+          name.begin(), name.end(), [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); }, '_');
       return name;
     });
 
@@ -201,8 +202,8 @@ TEST(ExportTest, MetadataKeepsTheCallersFieldsButNotItsShape) {
   infer::ModelMetadata meta;
   meta.name = "ms";
   meta.version = "7";
-  meta.input_size = 224;                              // overridden: the model's is 64
-  meta.output = infer::OutputKind::kProbability;      // overridden: the model outputs a logit
+  meta.input_size = 224;                          // overridden: the model's is 64
+  meta.output = infer::OutputKind::kProbability;  // overridden: the model outputs a logit
   meta.calibration_method = "platt";
   meta.calib_a = 1.5f;
   meta.calib_b = -0.25f;

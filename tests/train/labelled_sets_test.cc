@@ -63,7 +63,8 @@ TEST(LabelledSetsTest, CelebDfWithAndWithoutTheTestList) {
   auto all = ReadLabelledSet(dir.string());
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 3u);
-  std::ofstream(dir / "List_of_testing_videos.txt") << "1 YouTube-real/00170.mp4\n0 Celeb-synthesis/id0_id16_0000.mp4\n";
+  std::ofstream(dir / "List_of_testing_videos.txt")
+      << "1 YouTube-real/00170.mp4\n0 Celeb-synthesis/id0_id16_0000.mp4\n";
   auto test = ReadLabelledSet(dir.string());
   ASSERT_TRUE(test.ok());
   ASSERT_EQ(test->size(), 2u);

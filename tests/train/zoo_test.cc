@@ -85,7 +85,8 @@ TEST(ZooTest, ParameterCountsMatchThePublishedOnes) {
     const char* arch;
     int64_t exact;
     double published;
-  } rows[] = {{"mobilenetv3_small", 1518881, 1.5e6}, {"mobilenetv3_large", 4203313, 4.2e6},
+  } rows[] = {{"mobilenetv3_small", 1518881, 1.5e6},
+              {"mobilenetv3_large", 4203313, 4.2e6},
               {"efficientnet_b0", 4008829, 4.0e6}};
   for (const Row& r : rows) {
     Model m = Make({.arch = r.arch});
@@ -225,7 +226,8 @@ TEST(ZooTest, MetadataCarriesTheArchitecture) {
 }
 
 // Exports `model` as dir/name.onnx (+ name.json) and saves dir/name.pt beside it.
-std::string ExportBoth(Model& model, const std::string& dir, const std::string& name, const infer::ModelMetadata& meta) {
+std::string ExportBoth(Model& model, const std::string& dir, const std::string& name,
+                       const infer::ModelMetadata& meta) {
   const std::string onnx = dir + "/" + name + ".onnx";
   EXPECT_TRUE(ExportOnnx(model, meta, onnx).ok());
   EXPECT_TRUE(SaveCheckpoint(model, dir + "/" + name + ".pt").ok());
@@ -312,7 +314,9 @@ TEST(TorchClassifierTest, RejectsUnusableFiles) {
   EXPECT_EQ(CreateTorchClassifier({.model_path = dir + "/bare.pt"}).status().code(), Code::kInvalidModel);
   // Metadata naming another architecture than the checkpoint's.
   std::filesystem::copy_file(base + ".pt", dir + "/other.pt");
-  ASSERT_TRUE(WriteModelMetadata(dir + "/other.json", meta, {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 64}).ok());
+  ASSERT_TRUE(
+      WriteModelMetadata(dir + "/other.json", meta, {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 64})
+          .ok());
   EXPECT_EQ(CreateTorchClassifier({.model_path = dir + "/other.pt"}).status().code(), Code::kInvalidModel);
   // No metadata at all.
   std::filesystem::copy_file(base + ".pt", dir + "/nometa.pt");
@@ -331,8 +335,10 @@ TEST(TorchClassifierTest, DISABLED_LatencyReport) {
     for (int batch : {1, 8}) {
       for (const char* backend : {"onnxruntime-cpu", "libtorch"}) {
         const bool torch_backend = std::string(backend) == "libtorch";
-        infer::ClassifierConfig cfg{.model_path = base + (torch_backend ? ".pt" : ".onnx"), .backend = backend,
-                                    .threads = 2, .max_batch = batch};
+        infer::ClassifierConfig cfg{.model_path = base + (torch_backend ? ".pt" : ".onnx"),
+                                    .backend = backend,
+                                    .threads = 2,
+                                    .max_batch = batch};
         auto cls = torch_backend ? CreateTorchClassifier(cfg) : infer::CreateClassifier(cfg);
         ASSERT_TRUE(cls.ok()) << cls.status().ToString();
         std::vector<float> scores;

@@ -28,10 +28,10 @@ TEST(DecodeTest, OneConfidentAnchorBecomesOneBox) {
   const int i = 600;  // coarse grid: cell (600 - 512) / 6 = 14 -> x = 6, y = 1
   scores[i] = 3.0f;
   float* r = &reg[i * 16];
-  r[0] = 12.8f;  // dx: +0.05 of a 256 input
-  r[1] = -25.6f; // dy: -0.1
-  r[2] = 64.0f;  // w: 0.25
-  r[3] = 51.2f;  // h: 0.2
+  r[0] = 12.8f;   // dx: +0.05 of a 256 input
+  r[1] = -25.6f;  // dy: -0.1
+  r[2] = 64.0f;   // w: 0.25
+  r[3] = 51.2f;   // h: 0.2
   r[4] = 0.0f;
   r[5] = 25.6f;  // right eye at anchor + (0, 0.1)
   auto dets = DecodeBlazeFace(scores.data(), reg.data(), 256, 0.5f);

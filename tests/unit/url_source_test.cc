@@ -57,7 +57,9 @@ TEST(UrlSourceTest, HttpClipDecodesLikeTheFile) {
   std::string script =
       "import http.server, functools, sys\n"
       "http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None\n"
-      "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='" + dir + "')\n"
+      "h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='" +
+      dir +
+      "')\n"
       "s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), h)\n"
       "print(s.server_address[1], flush=True)\n"
       "s.serve_forever()\n";

@@ -18,8 +18,8 @@ using deepscan::testing::ReadFrameNumber;
 using deepscan::testing::TempDir;
 using deepscan::testing::WriteNumberedClip;
 
-const std::vector<std::string> kLossless = {"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt",
-                                            "yuv444p"};
+const std::vector<std::string> kLossless = {"-c:v", "libx264", "-preset",  "ultrafast",
+                                            "-qp",  "0",       "-pix_fmt", "yuv444p"};
 
 struct Kept {
   int64_t index;
@@ -45,8 +45,10 @@ std::vector<Kept> Sample(const std::string& path, SamplingOptions options, int64
     EXPECT_TRUE(got.ok()) << got.status().ToString();
     if (!got.ok()) break;
     keep.clear();
-    if (*got) (*sampler)->Offer(std::move(f), &keep);
-    else (*sampler)->Finish(&keep);
+    if (*got)
+      (*sampler)->Offer(std::move(f), &keep);
+    else
+      (*sampler)->Finish(&keep);
     for (auto& k : keep) {
       cv::Mat bgr;
       EXPECT_TRUE((*src)->ToBgr(k, &bgr).ok());
@@ -145,8 +147,8 @@ TEST(VideoSamplerTest, VariableFrameRateIsSampledByTime) {
   // Frames 0-49 every 40 ms (0 - 1.96 s), frames 50-99 every 120 ms (2.0 - 7.88 s).
   std::string path = TempDir() + "/vfr.mkv";
   std::vector<std::string> args = kLossless;
-  args.insert(args.end(), {"-vf", "\"settb=1/1000,setpts='if(lt(N,50),N*40,2000+(N-50)*120)/1000/TB'\"",
-                           "-fps_mode", "vfr"});
+  args.insert(args.end(),
+              {"-vf", "\"settb=1/1000,setpts='if(lt(N,50),N*40,2000+(N-50)*120)/1000/TB'\"", "-fps_mode", "vfr"});
   ASSERT_TRUE(WriteNumberedClip(path, 100, 25, 320, 240, args));
   auto kept = Sample(path, {.policy = SamplingPolicy::kUniform, .frames = 32});
   ASSERT_GE(kept.size(), 28u);
@@ -169,11 +171,14 @@ TEST_P(RotationTest, MatchesFfmpegAutorotate) {
   std::string dir = TempDir();
   std::string plain = dir + "/plain.mp4", rotated = dir + "/rot" + std::to_string(tag) + ".mp4";
   ASSERT_TRUE(WriteNumberedClip(plain, 5, 25, 320, 240, kLossless));
-  ASSERT_EQ(deepscan::testing::RunCommand("ffmpeg -nostdin -loglevel error -y -i '" + plain +
-                                          "' -c copy -metadata:s:v:0 rotate=" + std::to_string(tag) + " '" + rotated + "'"),
-            0);
+  ASSERT_EQ(
+      deepscan::testing::RunCommand("ffmpeg -nostdin -loglevel error -y -i '" + plain +
+                                    "' -c copy -metadata:s:v:0 rotate=" + std::to_string(tag) + " '" + rotated + "'"),
+      0);
   std::string png = dir + "/ffmpeg.png";
-  ASSERT_EQ(deepscan::testing::RunCommand("ffmpeg -nostdin -loglevel error -y -i '" + rotated + "' -frames:v 1 '" + png + "'"), 0);
+  ASSERT_EQ(deepscan::testing::RunCommand("ffmpeg -nostdin -loglevel error -y -i '" + rotated + "' -frames:v 1 '" +
+                                          png + "'"),
+            0);
   cv::Mat reference = cv::imread(png);
   ASSERT_FALSE(reference.empty());
 
@@ -243,7 +248,8 @@ TEST(VideoSourceErrorsTest, TruncatedFileDecodesWhatIsThereAndWarns) {
   ASSERT_TRUE(WriteNumberedClip(tail_index, 250, 25, 320, 240, kLossless));
   std::ifstream in2(tail_index, std::ios::binary);
   std::string bytes2((std::istreambuf_iterator<char>(in2)), {});
-  std::ofstream(dir + "/cut2.mp4", std::ios::binary).write(bytes2.data(), static_cast<std::streamsize>(bytes2.size() / 2));
+  std::ofstream(dir + "/cut2.mp4", std::ios::binary)
+      .write(bytes2.data(), static_cast<std::streamsize>(bytes2.size() / 2));
   EXPECT_EQ(Source::Open(dir + "/cut2.mp4", {}).status().code(), Code::kCorruptInput);
 }
 

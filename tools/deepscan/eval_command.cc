@@ -8,8 +8,8 @@
 #include "commands.h"
 #include "flags.h"
 #include "report/progress.h"
-#include "train/evaluate.h"
 #include "train/crop_store.h"
+#include "train/evaluate.h"
 #include "train/labelled_sets.h"
 #include "train/split.h"
 
@@ -27,11 +27,13 @@ struct EvalArgs {
 
 void PrintLevel(const char* name, const train::LevelMetrics& m) {
   auto f = [](double x) { return x < 0 ? std::string("n/a") : std::to_string(x).substr(0, 6); };
-  std::printf("%-12s n=%-6lld fakes=%-6lld AUC %s  log loss %s  EER %s (at %s)  accuracy %s  [tp %lld fp %lld tn %lld fn %lld]\n",
-              name, static_cast<long long>(m.count), static_cast<long long>(m.positives), f(m.auc).c_str(),
-              f(m.log_loss).c_str(), f(m.eer).c_str(), f(m.eer_threshold).c_str(), f(m.accuracy).c_str(),
-              static_cast<long long>(m.confusion.tp), static_cast<long long>(m.confusion.fp),
-              static_cast<long long>(m.confusion.tn), static_cast<long long>(m.confusion.fn));
+  std::printf(
+      "%-12s n=%-6lld fakes=%-6lld AUC %s  log loss %s  EER %s (at %s)  accuracy %s  [tp %lld fp %lld tn %lld fn "
+      "%lld]\n",
+      name, static_cast<long long>(m.count), static_cast<long long>(m.positives), f(m.auc).c_str(),
+      f(m.log_loss).c_str(), f(m.eer).c_str(), f(m.eer_threshold).c_str(), f(m.accuracy).c_str(),
+      static_cast<long long>(m.confusion.tp), static_cast<long long>(m.confusion.fp),
+      static_cast<long long>(m.confusion.tn), static_cast<long long>(m.confusion.fn));
 }
 
 int RunEval(const EvalArgs& a) {
@@ -63,7 +65,8 @@ int RunEval(const EvalArgs& a) {
   train::EvalReport r = train::Evaluate(*inputs, **scanner, [&](int done, int) { bar.Update(done, 0.0, a.set); });
   bar.Finish();
   std::printf("%s on %s (%s): %d videos, %d scored, %d without a face, %d failed; threshold %.4f\n", r.model.c_str(),
-              a.set.c_str(), train::DetectSetLayout(a.set).c_str(), r.videos, r.scored, r.no_face, r.errors, r.threshold);
+              a.set.c_str(), train::DetectSetLayout(a.set).c_str(), r.videos, r.scored, r.no_face, r.errors,
+              r.threshold);
   PrintLevel("video level", r.video);
   PrintLevel("frame level", r.frame);
   if (!a.out.empty()) {

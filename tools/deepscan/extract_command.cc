@@ -80,7 +80,9 @@ RunFn AddExtractCommand(CLI::App* app) {
   cmd->add_option("--crop-size", a->options.crop_size, "stored crop side in pixels")
       ->check(CLI::Range(32, 1024))
       ->capture_default_str();
-  cmd->add_option("--margin", a->options.margin, "crop margin (the scan's)")->check(CLI::Range(0.0, 3.0))->capture_default_str();
+  cmd->add_option("--margin", a->options.margin, "crop margin (the scan's)")
+      ->check(CLI::Range(0.0, 3.0))
+      ->capture_default_str();
   cmd->add_option("--faces-per-frame", a->options.faces_per_frame, "largest faces kept per frame")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();

@@ -20,8 +20,8 @@ namespace {
 
 constexpr int kExitPartialFailure = 3;
 
-const std::set<std::string> kVideoExtensions = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
-                                                ".ts",  ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"};
+const std::set<std::string> kVideoExtensions = {".mp4", ".mov", ".m4v",  ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
+                                                ".ts",  ".mts", ".m2ts", ".flv", ".wmv",  ".3gp", ".ogv", ".gif"};
 
 bool HasVideoExtension(const fs::path& p) {
   std::string ext = p.extension().string();
@@ -41,7 +41,8 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& inputs, bo
         if (e.is_regular_file(ec) && HasVideoExtension(e.path())) found.push_back(e.path().string());
       };
       if (recursive) {
-        for (const auto& e : fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec)) add(e);
+        for (const auto& e : fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied, ec))
+          add(e);
       } else {
         for (const auto& e : fs::directory_iterator(in, ec)) add(e);
       }
@@ -80,7 +81,7 @@ int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, 
   bar.Update(static_cast<int>(files.size()), 0.0, "");
   bar.Finish();
 
-  report::Format format = format_name == "json" ? report::Format::kJson
+  report::Format format = format_name == "json"  ? report::Format::kJson
                           : format_name == "csv" ? report::Format::kCsv
                                                  : report::Format::kText;
   std::string text = report::Render(rep, format);

@@ -107,10 +107,11 @@ int RunTrain(const TrainArgs& a) {
     std::cerr << "\ndeepscan: " << r.status().ToString() << "\n";
     return ExitCodeFor(r.status().code());
   }
-  std::printf("train rows %lld (%d groups), validation rows %lld (%d groups); best epoch %d; exported %s "
-              "(Platt a=%.4f b=%.4f)\n",
-              static_cast<long long>(r->train_rows), r->train_groups, static_cast<long long>(r->val_rows),
-              r->val_groups, r->best_epoch + 1, r->onnx_path.c_str(), r->calib_a, r->calib_b);
+  std::printf(
+      "train rows %lld (%d groups), validation rows %lld (%d groups); best epoch %d; exported %s "
+      "(Platt a=%.4f b=%.4f)\n",
+      static_cast<long long>(r->train_rows), r->train_groups, static_cast<long long>(r->val_rows), r->val_groups,
+      r->best_epoch + 1, r->onnx_path.c_str(), r->calib_a, r->calib_b);
   return 0;
 }
 
