@@ -1,15 +1,43 @@
 #include "infer/registry.h"
 
+#include <map>
+#include <mutex>
+
 #include "infer/ort_classifier.h"
 
 namespace deepscan::infer {
+namespace {
+
+std::mutex registry_mu;
+std::map<std::string, ClassifierFactory>& Registered() {
+  static auto* m = new std::map<std::string, ClassifierFactory>();  // never destroyed
+  return *m;
+}
+
+}  // namespace
 
 std::vector<std::string> KnownBackends() { return {"onnxruntime-cpu", "onnxruntime-cuda", "libtorch"}; }
 
+void RegisterBackend(const std::string& name, ClassifierFactory factory) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  Registered()[name] = factory;
+}
+
 Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& config) {
   if (config.backend == "onnxruntime-cpu") return CreateOrtClassifier(config);
-  if (config.backend == "onnxruntime-cuda" || config.backend == "libtorch") {
-    return Status::NotSupported("backend '" + config.backend + "' is not available in this build");
+  ClassifierFactory factory = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu);
+    auto it = Registered().find(config.backend);
+    if (it != Registered().end()) factory = it->second;
+  }
+  if (factory) return factory(config);
+  if (config.backend == "libtorch") {
+    return Status::NotSupported("backend 'libtorch' lives in the deepscan-train binary (LibTorch); "
+                                "`deepscan ... --backend libtorch` runs it");
+  }
+  if (config.backend == "onnxruntime-cuda") {
+    return Status::NotSupported("backend 'onnxruntime-cuda' is not available in this build");
   }
   return Status::NotSupported("unknown backend '" + config.backend + "'");
 }

@@ -14,7 +14,7 @@
 namespace deepscan::infer {
 
 struct ClassifierConfig {
-  std::string model_path;  // ONNX file; metadata beside it
+  std::string model_path;  // ONNX file (libtorch: a training checkpoint .pt); metadata <name>.json beside it
   std::string backend = "onnxruntime-cpu";
   int threads = 1;
   int max_batch = 16;
@@ -22,6 +22,13 @@ struct ClassifierConfig {
 
 // Every backend name this binary knows, available here or not.
 std::vector<std::string> KnownBackends();
+
+using ClassifierFactory = Result<std::unique_ptr<Classifier>> (*)(const ClassifierConfig&);
+
+// Makes an optional backend available to CreateClassifier in this process. The inference library
+// does not link LibTorch; the deepscan-train binary, which does, calls
+// RegisterBackend("libtorch", ...) explicitly at the top of main() (no static registration).
+void RegisterBackend(const std::string& name, ClassifierFactory factory);
 
 // Builds the classifier. Errors: kNotSupported (unknown/absent backend), kInvalidModel.
 Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& config);

@@ -7,24 +7,10 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "train/random.h"
+
 namespace deepscan::train {
 namespace {
-
-float Uniform(std::mt19937& rng, float lo, float hi) {
-  if (!(hi > lo)) return lo;
-  return std::uniform_real_distribution<float>(lo, hi)(rng);
-}
-
-bool Chance(std::mt19937& rng, float p) {
-  if (p <= 0) return false;
-  if (p >= 1) return true;
-  return std::uniform_real_distribution<float>(0.0f, 1.0f)(rng) < p;
-}
-
-int UniformInt(std::mt19937& rng, int lo, int hi) {
-  if (hi <= lo) return lo;
-  return std::uniform_int_distribution<int>(lo, hi)(rng);
-}
 
 uint8_t Saturate(double v) { return cv::saturate_cast<uint8_t>(v); }
 

@@ -7,24 +7,10 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "train/random.h"
+
 namespace deepscan::train {
 namespace {
-
-float Uniform(std::mt19937& rng, float lo, float hi) {
-  if (!(hi > lo)) return lo;
-  return std::uniform_real_distribution<float>(lo, hi)(rng);
-}
-
-bool Chance(std::mt19937& rng, float p) {
-  if (p <= 0) return false;
-  if (p >= 1) return true;
-  return std::uniform_real_distribution<float>(0.0f, 1.0f)(rng) < p;
-}
-
-int UniformInt(std::mt19937& rng, int lo, int hi) {
-  if (hi <= lo) return lo;
-  return std::uniform_int_distribution<int>(lo, hi)(rng);
-}
 
 cv::Point2d P(const Point& p) { return {p.x, p.y}; }
 

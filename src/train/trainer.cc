@@ -13,6 +13,7 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
+#include <torch/cuda.h>
 #include <torch/utils.h>
 #include <nlohmann/json.hpp>
 
@@ -59,7 +60,9 @@ std::vector<float> Logits(Model& model, const torch::Tensor& images) {
   model->eval();
   std::vector<float> out;
   for (int64_t i = 0; i < images.size(0); i += 64) {
-    torch::Tensor l = model->forward(images.slice(0, i, std::min<int64_t>(images.size(0), i + 64))).logit.reshape(-1);
+    const torch::Device device = model->parameters().front().device();
+    torch::Tensor chunk = images.slice(0, i, std::min<int64_t>(images.size(0), i + 64)).to(device);
+    torch::Tensor l = model->forward(chunk).logit.reshape(-1).to(torch::kCPU).contiguous();
     out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
   }
   model->train(was_training);
@@ -221,6 +224,9 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
 
   torch::manual_seed(c.seed);
   ASSIGN_OR_RETURN(Model model, MakeModel(c.model));
+  // CUDA when this LibTorch build and machine have it (Debian's build is CPU-only).
+  const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  model->to(device);
   const int64_t steps_per_epoch =
       c.steps_per_epoch > 0 ? c.steps_per_epoch : static_cast<int64_t>(split.train.size()) / c.pairs_per_batch;
   const int64_t total_steps = steps_per_epoch * c.epochs;
@@ -296,10 +302,10 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       Batch& b = item->value();
       const double lr = LearningRate(c, step, total_steps);
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
-      ModelOutput out = model->forward(b.images);
-      torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, b.labels);
+      ModelOutput out = model->forward(b.images.to(device));
+      torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, b.labels.to(device));
       if (c.mask_weight > 0 && out.mask_logit.defined() && b.masks.defined()) {
-        loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, b.masks);
+        loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, b.masks.to(device));
       }
       opt->zero_grad();
       loss.backward();
@@ -369,6 +375,8 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   meta.trained = true;
   result.onnx_path = c.out_dir + "/model.onnx";
   RETURN_IF_ERROR(ExportOnnx(best_model, meta, result.onnx_path));
+  // The same weights for the LibTorch backend: model.pt shares model.json with model.onnx.
+  RETURN_IF_ERROR(SaveCheckpoint(best_model, c.out_dir + "/model.pt"));
   return result;
 }
 

@@ -1,11 +1,14 @@
 // Training smoke tests (label slow): a few steps on a handful of crops, and exact resume.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "test_env.h"
+#include "infer/registry.h"
 #include "train/extract.h"
+#include "train/torch_classifier.h"
 #include "train/trainer.h"
 
 namespace deepscan::train {
@@ -73,6 +76,28 @@ TEST(TrainSmokeTest, LossGoesDown) {
   EXPECT_LT(last, first) << "mean loss of the last 8 steps should be below the first 8";
   EXPECT_TRUE(std::filesystem::exists(r->onnx_path));
   EXPECT_TRUE(std::filesystem::exists(c.out_dir + "/model.json"));
+
+  // The exported ONNX model and the model.pt checkpoint beside it, through the two registered
+  // backends, score the same crops alike.
+  infer::RegisterBackend("libtorch", &CreateTorchClassifier);
+  auto ort = infer::CreateClassifier({.model_path = r->onnx_path, .threads = 1});
+  auto lt = infer::CreateClassifier({.model_path = c.out_dir + "/model.pt", .backend = "libtorch", .threads = 1});
+  ASSERT_TRUE(ort.ok()) << ort.status().ToString();
+  ASSERT_TRUE(lt.ok()) << lt.status().ToString();
+  cv::RNG rng(5);
+  std::vector<cv::Mat> crops(4);
+  for (cv::Mat& m : crops) {
+    m.create(64, 64, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+  }
+  std::vector<float> a, b;
+  ASSERT_TRUE((*ort)->Classify(crops, &a).ok());
+  ASSERT_TRUE((*lt)->Classify(crops, &b).ok());
+  // Compare raw logits (undo the Platt calibration: a barely trained model gets a steep slope that
+  // magnifies float noise in probability space). Export parity proper: export_parity_test.
+  const infer::ModelMetadata& m = (*ort)->metadata();
+  auto raw = [&](float p) { return (std::log(p / (1 - p)) - m.calib_b) / m.calib_a; };
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(raw(a[i]), raw(b[i]), 1e-4);
   EXPECT_GT(r->val_rows, 0);
   EXPECT_GT(r->train_groups, 0);
 }

@@ -31,6 +31,17 @@ void ListTorchCommands(CLI::App* app) {
       ->allow_extras();
 }
 
+// True when the arguments ask for the LibTorch inference backend.
+bool WantsLibTorch(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--backend=libtorch") == 0) return true;
+    if (std::strcmp(argv[i], "--backend") == 0 && i + 1 < argc && std::strcmp(argv[i + 1], "libtorch") == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -38,6 +49,7 @@ int main(int argc, char** argv) {
     for (const char* c : kTorchCommands) {
       if (std::strcmp(argv[1], c) == 0) return ExecTrainBinary(argv);
     }
+    if (WantsLibTorch(argc, argv)) return ExecTrainBinary(argv);
   }
   return deepscan::tools::RunApp(argc, argv, "deepscan: find manipulated faces in videos",
                                  {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand,
