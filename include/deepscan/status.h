@@ -105,6 +105,6 @@ class Result {
 #define ASSIGN_OR_RETURN(lhs, expr)                                                             \
   auto DEEPSCAN_CONCAT(_res_, __LINE__) = (expr);                                               \
   if (!DEEPSCAN_CONCAT(_res_, __LINE__).ok()) return DEEPSCAN_CONCAT(_res_, __LINE__).status(); \
-  lhs = std::move(DEEPSCAN_CONCAT(_res_, __LINE__)).value()
+  lhs = std::move(DEEPSCAN_CONCAT(_res_, __LINE__)).value()  // NOLINT(bugprone-macro-parentheses): lhs may declare
 
 #endif  // DEEPSCAN_STATUS_H_

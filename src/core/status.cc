@@ -6,8 +6,8 @@ Status::Status(Code code, std::string message)
     : rep_(code == Code::kOk ? nullptr : std::make_shared<const Rep>(Rep{code, std::move(message)})) {}
 
 const std::string& Status::message() const {
-  static const std::string kEmpty;
-  return rep_ ? rep_->message : kEmpty;
+  static const std::string empty;
+  return rep_ ? rep_->message : empty;
 }
 
 std::string Status::ToString() const {

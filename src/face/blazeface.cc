@@ -126,37 +126,37 @@ Result<std::unique_ptr<BlazeFaceDetector>> BlazeFaceDetector::Create(const Detec
 }
 
 Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, std::vector<Detection>* out) {
-  const int S = input_size_;
+  const int in_size = input_size_;
   const int side = std::max(roi.width, roi.height);
-  const double scale = static_cast<double>(S) / side;
+  const double scale = static_cast<double>(in_size) / side;
   // Letterbox: the visible part of `roi` goes top-left into the black canvas.
   canvas_.setTo(cv::Scalar::all(0));
   cv::Rect vis = roi & cv::Rect(0, 0, bgr.cols, bgr.rows);
   if (vis.empty()) return Status::Ok();
   int dx = static_cast<int>(std::lround((vis.x - roi.x) * scale));
   int dy = static_cast<int>(std::lround((vis.y - roi.y) * scale));
-  int dw = std::clamp(static_cast<int>(std::lround(vis.width * scale)), 1, S - dx);
-  int dh = std::clamp(static_cast<int>(std::lround(vis.height * scale)), 1, S - dy);
+  int dw = std::clamp(static_cast<int>(std::lround(vis.width * scale)), 1, in_size - dx);
+  int dh = std::clamp(static_cast<int>(std::lround(vis.height * scale)), 1, in_size - dy);
   cv::Mat dst = canvas_(cv::Rect(dx, dy, dw, dh));
   // Area averaging when shrinking; bicubic when enlarging (frames under the input size), as
   // bilinear blurs small faces enough to cost them confidence.
   cv::resize(bgr(vis), dst, dst.size(), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
   // BGR uint8 -> RGB float in [-1, 1], NHWC.
   float* p = input_.data();
-  for (int y = 0; y < S; ++y) {
+  for (int y = 0; y < in_size; ++y) {
     const uint8_t* row = canvas_.ptr<uint8_t>(y);
-    for (int x = 0; x < S; ++x, row += 3, p += 3) {
+    for (int x = 0; x < in_size; ++x, row += 3, p += 3) {
       p[0] = row[2] * (2.0f / 255.0f) - 1.0f;
       p[1] = row[1] * (2.0f / 255.0f) - 1.0f;
       p[2] = row[0] * (2.0f / 255.0f) - 1.0f;
     }
   }
-  RETURN_IF_ERROR(model_->Run(input_.data(), {1, S, S, 3}, &outputs_, &shapes_));
+  RETURN_IF_ERROR(model_->Run(input_.data(), {1, in_size, in_size, 3}, &outputs_, &shapes_));
   std::copy(outputs_[score_output_[0]].begin(), outputs_[score_output_[0]].end(), scores_.begin());
   std::copy(outputs_[score_output_[1]].begin(), outputs_[score_output_[1]].end(), scores_.begin() + kAnchorsFine);
   std::copy(outputs_[box_output_[0]].begin(), outputs_[box_output_[0]].end(), regressors_.begin());
   std::copy(outputs_[box_output_[1]].begin(), outputs_[box_output_[1]].end(), regressors_.begin() + kAnchorsFine * 16);
-  std::vector<Detection> dets = DecodeBlazeFace(scores_.data(), regressors_.data(), S, options_.score_threshold);
+  std::vector<Detection> dets = DecodeBlazeFace(scores_.data(), regressors_.data(), in_size, options_.score_threshold);
   // Input [0,1] coordinates -> frame pixels.
   const float k = static_cast<float>(side);
   for (Detection& d : dets) {
@@ -169,10 +169,10 @@ Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, 
 
 Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
   std::vector<Detection> all;
-  const int W = bgr.cols, H = bgr.rows;
-  const int side = std::max(W, H);
+  const int width = bgr.cols, height = bgr.rows;
+  const int side = std::max(width, height);
   RETURN_IF_ERROR(DetectRegion(bgr, cv::Rect(0, 0, side, side), &all));
-  const int short_side = std::min(W, H);
+  const int short_side = std::min(width, height);
   if (options_.tiling && short_side >= options_.tile_min_side) {
     // Square tiles of 0.6 x the short side whose neighbours overlap by at least a quarter tile,
     // so any face no larger than that overlap is whole in some tile. Tiles contribute only such
@@ -189,8 +189,8 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
       return s;
     };
     std::vector<Detection> tiled;
-    for (int y0 : starts(H)) {
-      for (int x0 : starts(W)) {
+    for (int y0 : starts(height)) {
+      for (int x0 : starts(width)) {
         std::vector<Detection> t;
         cv::Rect roi(x0, y0, tile, tile);
         RETURN_IF_ERROR(DetectRegion(bgr, roi, &t));
@@ -201,8 +201,8 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
           if (std::max(d.box.w, d.box.h) > overlap) continue;
           bool cut_left = x0 > 0 && d.box.x < x0 + m;
           bool cut_top = y0 > 0 && d.box.y < y0 + m;
-          bool cut_right = x0 + tile < W && d.box.x + d.box.w > x0 + tile - m;
-          bool cut_bottom = y0 + tile < H && d.box.y + d.box.h > y0 + tile - m;
+          bool cut_right = x0 + tile < width && d.box.x + d.box.w > x0 + tile - m;
+          bool cut_bottom = y0 + tile < height && d.box.y + d.box.h > y0 + tile - m;
           if (!(cut_left || cut_top || cut_right || cut_bottom)) tiled.push_back(d);
         }
       }

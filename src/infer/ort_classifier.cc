@@ -25,12 +25,12 @@ class OrtClassifier : public Classifier {
 
   Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
     scores->resize(crops.size());
-    const int64_t S = meta_.input_size;
+    const int64_t side = meta_.input_size;
     for (size_t begin = 0; begin < crops.size(); begin += max_batch_) {
       size_t end = std::min(crops.size(), begin + static_cast<size_t>(max_batch_));
       RETURN_IF_ERROR(PackNchw(crops, begin, end, meta_, input_.data()));
       const int64_t n = static_cast<int64_t>(end - begin);
-      RETURN_IF_ERROR(model_->Run(input_.data(), {n, 3, S, S}, &outputs_, &shapes_));
+      RETURN_IF_ERROR(model_->Run(input_.data(), {n, 3, side, side}, &outputs_, &shapes_));
       const std::vector<float>& out = outputs_[0];
       const size_t per = meta_.output == OutputKind::kSoftmax2 ? 2 : 1;
       if (out.size() != static_cast<size_t>(n) * per) {
@@ -74,11 +74,11 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
   ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model,
                    OrtModel::Load(config.model_path, {.threads = config.threads, .provider = "cpu"}));
   const auto& in = model->inputs()[0].shape;
-  const int64_t S = meta.input_size;
+  const int64_t side = meta.input_size;
   auto dim_ok = [](int64_t d, int64_t want) { return d == want || d < 0; };
-  if (in.size() != 4 || !dim_ok(in[1], 3) || !dim_ok(in[2], S) || !dim_ok(in[3], S)) {
+  if (in.size() != 4 || !dim_ok(in[1], 3) || !dim_ok(in[2], side) || !dim_ok(in[3], side)) {
     return Status::InvalidModel(config.model_path + ": input shape " + ShapeString(in) + " does not match [N,3," +
-                                std::to_string(S) + "," + std::to_string(S) + "] from its metadata");
+                                std::to_string(side) + "," + std::to_string(side) + "] from its metadata");
   }
   int max_batch = std::max(1, config.max_batch);
   if (in[0] > 0) max_batch = static_cast<int>(in[0]);  // a fixed batch dimension wins

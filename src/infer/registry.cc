@@ -33,8 +33,9 @@ Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& con
   }
   if (factory) return factory(config);
   if (config.backend == "libtorch") {
-    return Status::NotSupported("backend 'libtorch' lives in the deepscan-train binary (LibTorch); "
-                                "`deepscan ... --backend libtorch` runs it");
+    return Status::NotSupported(
+        "backend 'libtorch' lives in the deepscan-train binary (LibTorch); "
+        "`deepscan ... --backend libtorch` runs it");
   }
   if (config.backend == "onnxruntime-cuda") {
     return Status::NotSupported("backend 'onnxruntime-cuda' is not available in this build");

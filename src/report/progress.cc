@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace deepscan::report {
@@ -13,7 +14,7 @@ ProgressBar::ProgressBar(int total, bool enabled)
 ProgressBar::~ProgressBar() { Finish(); }
 
 std::string ProgressBar::FormatDuration(double s) {
-  long t = std::max(0L, static_cast<long>(s + 0.5));
+  long t = std::max(0L, std::lround(s));
   char buf[32];
   if (t >= 3600) {
     std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
