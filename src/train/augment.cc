@@ -8,6 +8,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "train/random.h"
+#include "video/recompress.h"
 
 namespace deepscan::train {
 namespace {
@@ -143,6 +144,7 @@ FinalAugmentParams SampleFinalAugment(const FinalAugmentOptions& o, std::mt19937
   if (Chance(rng, o.jpeg_p)) {
     p.jpeg_quality = std::clamp(UniformInt(rng, o.jpeg_quality_min, o.jpeg_quality_max), 1, 100);
   }
+  if (Chance(rng, o.h264_p)) p.h264_crf = std::clamp(UniformInt(rng, o.h264_crf_min, o.h264_crf_max), 0, 51);
   p.output_size = o.output_size;
   return p;
 }
@@ -172,6 +174,9 @@ Result<cv::Mat> ApplyFinalAugment(const FinalAugmentParams& params, const cv::Ma
       return Status::Internal("augment: JPEG decode failed");
     }
     out = decoded;
+  }
+  if (params.h264_crf >= 0) {
+    ASSIGN_OR_RETURN(out, video::H264RoundTrip(out, params.h264_crf));
   }
   return ResizeSquare(out, params.output_size);
 }

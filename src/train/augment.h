@@ -123,6 +123,9 @@ struct FinalAugmentOptions {
   float jpeg_p = 0.5f;        // probability of JPEG re-compression
   int jpeg_quality_min = 40;  // its quality, uniform integer in [min, max]
   int jpeg_quality_max = 95;
+  float h264_p = 0.0f;    // probability of an H.264 intra-frame round trip (off in the shipped recipe)
+  int h264_crf_min = 23;  // its constant rate factor, uniform integer in [min, max] (51 = worst)
+  int h264_crf_max = 40;
   int output_size = 128;  // side of the square output (the network input)
 };
 
@@ -132,6 +135,7 @@ struct FinalAugmentParams {
   bool flip = false;
   float blur_sigma = 0;  // 0: off
   int jpeg_quality = 0;  // 0: off
+  int h264_crf = -1;     // < 0: off; else video::H264RoundTrip at this crf, after JPEG
   int output_size = 128;
 };
 

@@ -9,11 +9,11 @@
 #include <numeric>
 #include <thread>
 
+#include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
-#include <torch/cuda.h>
 #include <torch/utils.h>
 #include <nlohmann/json.hpp>
 
@@ -401,6 +401,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"stop_after_epochs", c.stop_after_epochs},
                       {"threads", c.threads},
                       {"cross_blend_p", c.batches.cross_blend_p},
+                      {"h264_p", c.batches.final_aug.h264_p},
                       {"model_name", c.model_name},
                       {"model_version", c.model_version}};
   return j.dump(2);

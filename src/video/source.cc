@@ -8,6 +8,8 @@
 
 #include <opencv2/core.hpp>
 
+#include "video/ffmpeg_log.h"
+
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -122,12 +124,7 @@ const std::vector<std::string>& Source::warnings() const { return impl_->warning
 int64_t Source::frames_decoded() const { return impl_->decoded; }
 
 Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const SourceOptions& options) {
-  // FFmpeg's own log lines duplicate the statuses we return; keep them for DEEPSCAN_FFMPEG_LOG=1.
-  static std::once_flag log_once;
-  std::call_once(log_once, [] {
-    const char* env = std::getenv("DEEPSCAN_FFMPEG_LOG");
-    av_log_set_level(env && *env == '1' ? AV_LOG_WARNING : AV_LOG_QUIET);
-  });
+  InitFfmpegLogging();
   if (!IsUrl(url)) {
     std::error_code ec;
     if (!std::filesystem::exists(url, ec)) return Status::NotFound("no such file: " + url);

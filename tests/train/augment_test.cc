@@ -1,12 +1,14 @@
 // Tests for train/augment: parameters sampled once apply identically to several images, the
 // keypoints follow the affine, the final stage crops, flips, re-compresses and resizes.
 #include "train/augment.h"
+#include "video/recompress.h"
 
 #include <cmath>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
+#include <random>
 
 namespace deepscan::train {
 namespace {
@@ -298,6 +300,56 @@ TEST(FinalAugment, SampledRanges) {
   EXPECT_EQ(blurs, 0);  // off by default (the recipe has no blur here)
   EXPECT_EQ(q_min, 40);
   EXPECT_EQ(q_max, 95);
+}
+
+}  // namespace
+}  // namespace deepscan::train
+
+namespace deepscan::train {
+namespace {
+
+double Psnr(const cv::Mat& a, const cv::Mat& b) { return cv::PSNR(a, b); }
+
+TEST(H264AugmentTest, RoundTripDegradesWithCrf) {
+  cv::Mat img(96, 97, CV_8UC3);  // odd width: padded for 4:2:0 and cropped back
+  cv::RNG rng(11);
+  rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(img, img, cv::Size(0, 0), 2.0);  // image-like, not white noise
+  auto good = video::H264RoundTrip(img, 18);
+  auto bad = video::H264RoundTrip(img, 45);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(good->size(), img.size());
+  EXPECT_EQ(good->type(), CV_8UC3);
+  EXPECT_GT(cv::norm(*good, img, cv::NORM_INF), 0);  // it did change the pixels
+  EXPECT_GT(Psnr(*good, img), 30.0);
+  EXPECT_LT(Psnr(*bad, img), Psnr(*good, img) - 3.0);  // a higher crf costs quality
+  EXPECT_EQ(video::H264RoundTrip(img, 60).status().code(), Code::kInvalidArgument);
+}
+
+TEST(H264AugmentTest, SampledAndAppliedThroughTheFinalAugmentation) {
+  FinalAugmentOptions o;
+  o.h264_p = 1.0f;
+  o.jpeg_p = 0.0f;
+  o.flip_p = 0.0f;
+  o.crop_min = o.crop_max = 1.0f;
+  o.output_size = 64;
+  std::mt19937 rng(3);
+  FinalAugmentParams p = SampleFinalAugment(o, rng);
+  EXPECT_GE(p.h264_crf, 23);
+  EXPECT_LE(p.h264_crf, 40);
+  cv::Mat img(64, 64, CV_8UC3, cv::Scalar(40, 120, 200));
+  cv::rectangle(img, cv::Rect(10, 10, 30, 30), cv::Scalar(250, 250, 250), cv::FILLED);
+  auto out = ApplyFinalAugment(p, img);
+  ASSERT_TRUE(out.ok());
+  EXPECT_GT(cv::norm(*out, img, cv::NORM_L1), 0);
+  // Off by default: the shipped recipe's rng stream and images are unchanged.
+  FinalAugmentOptions d;
+  std::mt19937 a(5), b(5);
+  FinalAugmentParams pd = SampleFinalAugment(d, a);
+  d.h264_p = 0.0f;
+  EXPECT_EQ(pd.h264_crf, -1);
+  EXPECT_EQ(SampleFinalAugment(d, b).jpeg_quality, pd.jpeg_quality);
 }
 
 }  // namespace

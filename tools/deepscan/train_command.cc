@@ -47,6 +47,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--val-fraction")) into->val_fraction = f.val_fraction;
   if (given("--val-pairs")) into->val_pairs = f.val_pairs;
   if (given("--cross-blend")) into->batches.cross_blend_p = f.batches.cross_blend_p;
+  if (given("--h264")) into->batches.final_aug.h264_p = f.batches.final_aug.h264_p;
   if (given("--seed")) into->seed = f.seed;
   if (given("--threads")) into->threads = f.threads;
   if (given("--resume")) into->resume = f.resume;
@@ -143,6 +144,7 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--val-fraction", f.val_fraction, "share of identity groups held out");
   cmd->add_option("--val-pairs", f.val_pairs, "fixed validation pairs");
   cmd->add_option("--cross-blend", f.batches.cross_blend_p, "share of cross-identity pseudo-fakes");
+  cmd->add_option("--h264", f.batches.final_aug.h264_p, "share of images given an H.264 (crf 23-40) round trip");
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
   cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
