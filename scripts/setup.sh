@@ -21,7 +21,7 @@ apt_packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema
-  clang-format clang-tidy
+  clang-format clang-tidy clang libclang-rt-14-dev
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.

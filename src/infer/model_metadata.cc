@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -14,11 +15,18 @@ std::string MetadataPathFor(const std::string& onnx_path) {
 
 Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path) {
   const std::string path = MetadataPathFor(onnx_path);
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) return Status::InvalidModel("model metadata not found: " + path + " (every model needs one)");
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseModelMetadata(text.str(), path);
+}
+
+Result<ModelMetadata> ParseModelMetadata(const std::string& text, const std::string& path) {
   ModelMetadata m;
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object()) return Status::InvalidModel(path + ": metadata must be a JSON object");
     m.name = j.value("name", m.name);
     m.version = j.value("version", m.version);
     m.input_size = j.at("input_size").get<int>();

@@ -44,6 +44,9 @@ std::string MetadataPathFor(const std::string& onnx_path);
 // Reads and validates the metadata of `onnx_path`. Errors: kInvalidModel.
 Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path);
 
+// Parses and validates metadata JSON text; `origin` names it in error messages. Errors: kInvalidModel.
+Result<ModelMetadata> ParseModelMetadata(const std::string& json_text, const std::string& origin);
+
 // Serialises `m` (used by tests and the exporter).
 std::string ModelMetadataToJson(const ModelMetadata& m);
 

@@ -31,15 +31,6 @@ int ResolveThreads(int requested) {
 
 }  // namespace
 
-std::string_view StatusName(VideoStatus s) {
-  switch (s) {
-    case VideoStatus::kOk: return "ok";
-    case VideoStatus::kNoFace: return "no_face";
-    case VideoStatus::kError: return "error";
-  }
-  return "error";
-}
-
 struct Scanner::Impl {
   ScanOptions options;
   int threads = 1;
