@@ -17,6 +17,7 @@ int RunApp(int argc, char** argv, const char* description, const std::vector<Add
   app.add_flag("-v,--verbose", verbosity, "more log output (repeat for debug)");
   app.add_flag("-q,--quiet", quiet, "errors only on stderr");
   std::vector<RunFn> runs;
+  runs.reserve(commands.size());
   for (AddCommandFn add : commands) runs.push_back(add(&app));
   if (extra) extra(&app);
   try {
