@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "test_env.h"
 #include "infer/registry.h"
+#include "test_env.h"
 #include "train/extract.h"
 #include "train/torch_classifier.h"
 #include "train/trainer.h"

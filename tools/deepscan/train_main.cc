@@ -7,7 +7,7 @@
 
 int main(int argc, char** argv) {
   deepscan::infer::RegisterBackend("libtorch", &deepscan::train::CreateTorchClassifier);
-  return deepscan::tools::RunApp(argc, argv, "deepscan (LibTorch side: training and the libtorch backend)",
-                                 {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand,
-                                  deepscan::tools::AddTrainCommand});
+  return deepscan::tools::RunApp(
+      argc, argv, "deepscan (LibTorch side: training and the libtorch backend)",
+      {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand, deepscan::tools::AddTrainCommand});
 }
