@@ -184,6 +184,7 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
     auto starts = [&](int extent) {
       std::vector<int> s;
       int n = std::max(1, static_cast<int>(std::ceil(static_cast<double>(extent - overlap) / (tile - overlap))));
+      s.reserve(n);
       for (int i = 0; i < n; ++i)
         s.push_back(n == 1 ? 0 : static_cast<int>(std::lround(static_cast<double>(extent - tile) * i / (n - 1))));
       return s;
