@@ -4,7 +4,7 @@
 
 #include <opencv2/core.hpp>
 
-#include "video/ffmpeg_log.h"
+#include "video/ffmpeg_handles.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -16,18 +16,6 @@ extern "C" {
 namespace deepscan::video {
 namespace {
 
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsFreer {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
 using CodecPtr = std::unique_ptr<AVCodecContext, CodecFreer>;
 using FramePtr = std::unique_ptr<AVFrame, FrameFreer>;
 
@@ -102,16 +90,14 @@ Result<cv::Mat> H264RoundTrip(const cv::Mat& bgr, int crf) {
   }
   if (!got) return Status::Internal("the H.264 round trip produced no frame");
 
-  // Padded destination: swscale may write past the row end (see Source::ToBgr).
-  const size_t stride = (static_cast<size_t>(w) * 3 + 63) / 64 * 64 + 64;
-  cv::Mat storage(h + 1, static_cast<int>(stride), CV_8UC1);
-  uint8_t* out_planes[4] = {storage.data, nullptr, nullptr, nullptr};
-  const int out_strides[4] = {static_cast<int>(stride), 0, 0, 0};
+  cv::Mat dst = SwsBgrTarget(w, h);
+  uint8_t* out_planes[4] = {dst.data, nullptr, nullptr, nullptr};
+  const int out_strides[4] = {static_cast<int>(dst.step[0]), 0, 0, 0};
   if (!Convert(out->data, out->linesize, static_cast<AVPixelFormat>(out->format), out_planes, out_strides,
                AV_PIX_FMT_BGR24, w, h)) {
     return Status::Internal("colour conversion failed");
   }
-  return storage(cv::Rect(0, 0, bgr.cols * 3, bgr.rows)).reshape(3, 0).clone();
+  return dst(cv::Rect(0, 0, bgr.cols, bgr.rows)).clone();
 }
 
 }  // namespace deepscan::video

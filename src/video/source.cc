@@ -8,7 +8,7 @@
 
 #include <opencv2/core.hpp>
 
-#include "video/ffmpeg_log.h"
+#include "video/ffmpeg_handles.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -30,23 +30,6 @@ std::string AvError(int err) {
   av_strerror(err, buf, sizeof(buf));
   return buf;
 }
-
-// RAII deleters for the FFmpeg handles we own.
-struct FormatCloser {
-  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-struct CodecFreer {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct PacketFreer {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct FrameFreer {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct SwsFreer {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
 
 bool IsUrl(const std::string& s) { return s.find("://") != std::string::npos; }
 
@@ -301,11 +284,7 @@ Status Source::ToBgr(const FrameRef& ref, cv::Mat* bgr) {
   s.sws.reset(sws_getCachedContext(s.sws.release(), w, h, static_cast<AVPixelFormat>(f->format), w, h, AV_PIX_FMT_BGR24,
                                    SWS_BILINEAR, nullptr, nullptr, nullptr));
   if (!s.sws) return Status::CorruptInput("unsupported pixel format in the decoded frame");
-  // swscale's SIMD paths may write up to a vector past the end of a row or of the image: give
-  // it an aligned, padded row stride and one spare row, and view the w x h part of that.
-  const size_t stride = (static_cast<size_t>(w) * 3 + 63) / 64 * 64 + 64;
-  cv::Mat storage(h + 1, static_cast<int>(stride), CV_8UC1);
-  cv::Mat upright_src = storage(cv::Rect(0, 0, w * 3, h)).reshape(3, 0);
+  cv::Mat upright_src = SwsBgrTarget(w, h);
   uint8_t* dst[4] = {upright_src.data, nullptr, nullptr, nullptr};
   int dst_stride[4] = {static_cast<int>(upright_src.step[0]), 0, 0, 0};
   sws_scale(s.sws.get(), f->data, f->linesize, 0, h, dst, dst_stride);

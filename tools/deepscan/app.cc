@@ -1,11 +1,18 @@
 #include "app.h"
 
+#include <iostream>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "deepscan/version.h"
 
 namespace deepscan::tools {
+
+int ReportFailure(const Status& status) {
+  std::cerr << "deepscan: " << status.ToString() << "\n";
+  return ExitCodeFor(status.code());
+}
 
 int RunApp(int argc, char** argv, const char* description, const std::vector<AddCommandFn>& commands,
            void (*extra)(CLI::App*)) {

@@ -24,8 +24,7 @@ RunFn AddCalibrateCommand(CLI::App* app) {
     if (!cmd->parsed()) return -1;
     auto r = train::CalibrateThreshold(*o);
     if (!r.ok()) {
-      std::cerr << "deepscan: " << r.status().ToString() << "\n";
-      return ExitCodeFor(r.status().code());
+      return ReportFailure(r.status());
     }
     std::printf("threshold %.4f = %.3f quantile of %lld held-out real crops from %d identity groups (median %.4f)\n",
                 r->threshold, o->quantile, static_cast<long long>(r->crops), r->groups, r->median);

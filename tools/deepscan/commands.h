@@ -8,9 +8,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "deepscan/status.h"
+
 namespace deepscan::tools {
 
 using RunFn = std::function<int()>;
+
+// Prints "deepscan: <status>" on stderr and returns the exit code of its kind (docs/exit-codes.md).
+int ReportFailure(const Status& status);
 
 RunFn AddScanCommand(CLI::App* app);       // scan_command.cc
 RunFn AddExtractCommand(CLI::App* app);    // extract_command.cc

@@ -42,14 +42,12 @@ int RunEval(const EvalArgs& a) {
   so.celebdf_test_list = !a.all_celebdf;
   auto inputs = train::ReadLabelledSet(a.set, so);
   if (!inputs.ok()) {
-    std::cerr << "deepscan: " << inputs.status().ToString() << "\n";
-    return ExitCodeFor(inputs.status().code());
+    return ReportFailure(inputs.status());
   }
   if (!a.exclude_trained.empty()) {
     auto store = train::CropStoreReader::Open(a.exclude_trained, 1);
     if (!store.ok()) {
-      std::cerr << "deepscan: " << store.status().ToString() << "\n";
-      return ExitCodeFor(store.status().code());
+      return ReportFailure(store.status());
     }
     train::Split split = train::SplitByGroup((*store)->records(), a.val_fraction, a.seed);
     size_t before = inputs->size();
@@ -58,8 +56,7 @@ int RunEval(const EvalArgs& a) {
   }
   auto scanner = Scanner::Create(a.options);
   if (!scanner.ok()) {
-    std::cerr << "deepscan: " << scanner.status().ToString() << "\n";
-    return ExitCodeFor(scanner.status().code());
+    return ReportFailure(scanner.status());
   }
   report::ProgressBar bar(static_cast<int>(inputs->size()), !a.no_progress);
   train::EvalReport r = train::Evaluate(*inputs, **scanner, [&](int done, int) { bar.Update(done, 0.0, a.set); });
@@ -72,8 +69,7 @@ int RunEval(const EvalArgs& a) {
   if (!a.out.empty()) {
     Status st = train::WriteEvalReport(r, r.model + " on " + a.set, a.out);
     if (!st.ok()) {
-      std::cerr << "deepscan: " << st.ToString() << "\n";
-      return ExitCodeFor(st.code());
+      return ReportFailure(st);
     }
     std::printf("wrote %s/eval.json, scores.csv, roc.png\n", a.out.c_str());
   }

@@ -26,8 +26,7 @@ int RunExtract(const ExtractArgs& a) {
   for (const std::string& m : a.manifests) {
     auto list = train::ReadManifest(m);
     if (!list.ok()) {
-      std::cerr << "deepscan: " << list.status().ToString() << "\n";
-      return ExitCodeFor(list.status().code());
+      return ReportFailure(list.status());
     }
     for (auto& in : *list) {
       if (a.only_label.empty() || in.label == train::ParseLabel(a.only_label)) inputs.push_back(std::move(in));
@@ -39,8 +38,7 @@ int RunExtract(const ExtractArgs& a) {
   }
   auto store = train::CropStoreWriter::Create(a.output, a.options.crop_size, a.options.margin);
   if (!store.ok()) {
-    std::cerr << "deepscan: " << store.status().ToString() << "\n";
-    return ExitCodeFor(store.status().code());
+    return ReportFailure(store.status());
   }
   report::ProgressBar bar(static_cast<int>(inputs.size()), !a.no_progress);
   auto rep = train::ExtractCrops(inputs, a.options, store->get(), [&](int done, int total, int crops) {
@@ -48,13 +46,11 @@ int RunExtract(const ExtractArgs& a) {
   });
   bar.Finish();
   if (!rep.ok()) {
-    std::cerr << "deepscan: " << rep.status().ToString() << "\n";
-    return ExitCodeFor(rep.status().code());
+    return ReportFailure(rep.status());
   }
   Status closed = (*store)->Close();
   if (!closed.ok()) {
-    std::cerr << "deepscan: " << closed.ToString() << "\n";
-    return ExitCodeFor(closed.code());
+    return ReportFailure(closed);
   }
   for (const auto& [name, st] : rep->failures) spdlog::error("{}: {}", name, st.ToString());
   for (const auto& name : rep->without_face) spdlog::warn("{}: no face found", name);

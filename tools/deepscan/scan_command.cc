@@ -60,8 +60,7 @@ int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, 
             const std::string& output, bool recursive, bool no_progress) {
   auto scanner = Scanner::Create(options);
   if (!scanner.ok()) {
-    std::cerr << "deepscan: " << scanner.status().ToString() << "\n";
-    return ExitCodeFor(scanner.status().code());
+    return ReportFailure(scanner.status());
   }
   report::ScanReport rep;
   rep.model = (*scanner)->model();

@@ -68,8 +68,7 @@ int RunTrain(const TrainArgs& a) {
     ss << in.rdbuf();
     auto parsed = train::TrainConfigFromJson(ss.str());
     if (!parsed.ok()) {
-      std::cerr << "deepscan: " << parsed.status().ToString() << "\n";
-      return ExitCodeFor(parsed.status().code());
+      return ReportFailure(parsed.status());
     }
     c = *parsed;
   }
