@@ -58,7 +58,7 @@ struct StageTimings {  // seconds of wall time per stage, for this video
 
 struct ModelInfo {
   std::string name, version, backend;
-  bool trained = true;     // false for the development placeholder: scores carry no meaning
+  bool trained = true;     // false for the untrained development model: its scores carry no meaning
   float threshold = 0.5f;  // calibrated decision threshold shipped with the model
 };
 

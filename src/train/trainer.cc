@@ -59,8 +59,8 @@ std::vector<float> Logits(Model& model, const torch::Tensor& images) {
   const bool was_training = model->is_training();
   model->eval();
   std::vector<float> out;
+  const torch::Device device = model->parameters().front().device();
   for (int64_t i = 0; i < images.size(0); i += 64) {
-    const torch::Device device = model->parameters().front().device();
     torch::Tensor chunk = images.slice(0, i, std::min<int64_t>(images.size(0), i + 64)).to(device);
     torch::Tensor l = model->forward(chunk).logit.reshape(-1).to(torch::kCPU).contiguous();
     out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
