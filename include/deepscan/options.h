@@ -13,12 +13,19 @@ namespace deepscan {
 enum class SamplingPolicy {
   kUniform,    // N frames evenly spread over the duration (DFDC/DeepfakeBench 32-frame protocol)
   kKeyframes,  // the same spread over keyframes only; the decoder skips the rest (fast triage)
+  kMotion,     // per slice of the timeline, the candidate that moved or changed most
+  kQuality,    // per slice, the sharpest well-exposed candidate (skips blurred, dark, blown-out)
+  kContent,    // per slice, the most informative candidate away from scene cuts
 };
 
 struct SamplingOptions {
   SamplingPolicy policy = SamplingPolicy::kUniform;
   int frames = 32;                   // N: frames to keep per video
   double fallback_interval_s = 1.0;  // spacing when the duration is unknown (live streams)
+  int candidates = 4;                // motion/quality/content: frames weighed per kept frame
+  bool skip_nonref = true;           // decoder skips non-reference frames no sample can use
+  bool dedupe = true;                // near-duplicate kept frames reuse the previous frame's faces
+  int dedupe_bits = 3;               // 64-bit dHash distance at or below which frames are duplicates
 };
 
 struct DetectorOptions {
@@ -29,6 +36,25 @@ struct DetectorOptions {
   int tile_min_side = 720;       // tile only frames whose shorter side is at least this
   int max_faces = 16;            // most faces kept per frame, by confidence
   float min_face_px = 12.0f;     // boxes smaller than this (pixels) are dropped
+  int detect_every = 4;          // whole-frame search on every k-th sampled frame; in between,
+                                 // tracked faces are re-found in a crop around them (1 = always)
+};
+
+struct TrackingOptions {
+  float min_iou = 0.2f;  // a face joins a track whose predicted box it overlaps at least this much
+  int max_gap = 4;       // sampled frames a track may miss and still be re-identified
+};
+
+struct AccelOptions {
+  std::string device = "auto";   // ONNX Runtime: cpu | cuda | tensorrt | auto (GPU when usable)
+  std::string hwaccel = "auto";  // FFmpeg decoding: none | cuda | auto (NVDEC when usable)
+};
+
+struct PipelineOptions {
+  int videos_in_flight = 0;  // videos decoded at once; 0 = from the thread budget
+  int decode_threads = 0;    // FFmpeg threads per video; 0 = from the thread budget
+  int infer_threads = 0;     // ONNX Runtime intra-op threads per model; 0 = from the budget
+  int queue_frames = 8;      // decoded frames waiting for the detector, across all videos
 };
 
 struct CropOptions {
@@ -55,9 +81,13 @@ struct AggregationOptions {
 struct ScanOptions {
   SamplingOptions sampling;
   DetectorOptions detector;
+  TrackingOptions tracking;
   CropOptions crop;
   ClassifierOptions classifier;
   AggregationOptions aggregation;
+  AccelOptions accel;
+  PipelineOptions pipeline;
+  std::string cache_dir;               // result cache (content hash + model + options); "" = off
   int threads = 0;                     // one budget for FFmpeg, ONNX Runtime and OpenCV; 0 = all cores
   double timeout_s = 600.0;            // per-video wall-clock budget; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // frames larger than 8K UHD are refused (kTooLarge)

@@ -26,6 +26,12 @@ struct FaceResult {
   float detector_score = 0;          // BlazeFace confidence, 0..1
   std::array<Point, 6> keypoints{};  // right eye, left eye, nose tip, mouth, right ear, left ear
   float score = 0;                   // calibrated probability that this face is manipulated
+  int track_id = -1;                 // the identity this face was linked to (see identities)
+};
+
+struct Segment {  // a stretch of the timeline whose frame scores are at or above the threshold
+  double start_s = 0, end_s = 0;
+  float peak = 0;
 };
 
 struct FrameResult {
@@ -33,11 +39,17 @@ struct FrameResult {
   double timestamp_s = 0;         // presentation time
   std::vector<FaceResult> faces;  // empty when no face was found
   std::optional<float> score;     // max over faces; none without a face
+  int64_t duplicate_of = -1;      // index of an earlier sampled frame it nearly equals; its faces
+                                  // and scores were reused instead of recomputed (-1 = none)
 };
 
-struct Segment {  // a stretch of the timeline whose frame scores are at or above the threshold
-  double start_s = 0, end_s = 0;
-  float peak = 0;
+struct IdentityVerdict {  // one person, tracked across the sampled frames
+  int track_id = 0;
+  int faces = 0;                // sampled frames in which this person was found
+  double first_s = 0, last_s = 0;
+  std::optional<float> score;   // mean of the person's face scores
+  std::string label;            // "fake" or "real" at the verdict's threshold
+  std::vector<Segment> segments;  // this person's seconds that look manipulated
 };
 
 struct VideoInfo {
@@ -54,10 +66,14 @@ struct StageTimings {  // seconds of wall time per stage, for this video
   int64_t frames_decoded = 0;  // every frame the decoder produced
   int64_t frames_sampled = 0;  // frames converted and examined
   int64_t faces_classified = 0;
+  int64_t frames_duplicate = 0;     // sampled frames that reused an earlier frame's results
+  int64_t detector_runs = 0;        // network runs of the face detector (tiles and crops count)
+  bool cache_hit = false;           // the verdict came from the result cache
 };
 
 struct ModelInfo {
   std::string name, version, backend;
+  std::string device = "cpu";  // where inference ran: cpu, cuda or tensorrt
   bool trained = true;     // false for the untrained development model: its scores carry no meaning
   float threshold = 0.5f;  // calibrated decision threshold shipped with the model
 };
@@ -80,6 +96,7 @@ struct VideoVerdict {
   std::string aggregation;            // "mean" or "confident"
   std::vector<int> top_frames;        // indices into `frames`, highest score first
   std::vector<Segment> segments;      // seconds that look manipulated
+  std::vector<IdentityVerdict> identities;  // per person, most suspicious first
   std::vector<std::string> warnings;  // non-fatal problems (corrupt packets, truncation)
   StageTimings timings;
 };

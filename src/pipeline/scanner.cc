@@ -160,7 +160,7 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
-  impl->model = {m.name, m.version, impl->classifier->backend(), m.trained, m.threshold};
+  impl->model = {m.name, m.version, impl->classifier->backend(), "cpu", m.trained, m.threshold};
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
 }
 

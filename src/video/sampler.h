@@ -29,6 +29,11 @@ class Sampler {
   virtual void Finish(std::vector<FrameRef>* keep) = 0;
   // True once no later frame can be kept: the caller may stop decoding.
   virtual bool Done() const = 0;
+  // Called before decoding with the presentation time of a frame the decoder could skip (a
+  // non-reference frame): false means this policy can never keep a frame at that time, so it
+  // need not be decoded. Must stay true for every frame the policy would pick if all frames
+  // were decoded. Calls come in decode order; the default keeps everything.
+  virtual bool MayKeep(double /*timestamp_s*/) const { return true; }
 };
 
 // Picks the frame nearest to each of `count` timestamps spread evenly from the first to the last
