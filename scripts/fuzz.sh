@@ -21,7 +21,8 @@ build() {  # build NAME SOURCES...
 build csv_fuzz "$root/fuzz/csv_fuzz.cc" "$root/src/train/manifest.cc" "$root/src/core/status.cc"
 build model_metadata_fuzz "$root/fuzz/model_metadata_fuzz.cc" "$root/src/infer/model_metadata.cc" "$root/src/core/status.cc"
 build report_fuzz "$root/fuzz/report_fuzz.cc" "$root/src/report/report.cc" "$root/src/core/status.cc" "$root/src/core/verdict.cc"
-for t in csv_fuzz model_metadata_fuzz report_fuzz; do
+build nal_fuzz "$root/fuzz/nal_fuzz.cc" "$root/src/video/nal.cc"
+for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz; do
   mkdir -p "$out/corpus/$t"
   echo "fuzz: $t for ${seconds}s"
   rc=0

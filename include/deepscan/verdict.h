@@ -45,10 +45,10 @@ struct FrameResult {
 
 struct IdentityVerdict {  // one person, tracked across the sampled frames
   int track_id = 0;
-  int faces = 0;                // sampled frames in which this person was found
+  int faces = 0;  // sampled frames in which this person was found
   double first_s = 0, last_s = 0;
-  std::optional<float> score;   // mean of the person's face scores
-  std::string label;            // "fake" or "real" at the verdict's threshold
+  std::optional<float> score;     // mean of the person's face scores
+  std::string label;              // "fake" or "real" at the verdict's threshold
   std::vector<Segment> segments;  // this person's seconds that look manipulated
 };
 
@@ -66,16 +66,16 @@ struct StageTimings {  // seconds of wall time per stage, for this video
   int64_t frames_decoded = 0;  // every frame the decoder produced
   int64_t frames_sampled = 0;  // frames converted and examined
   int64_t faces_classified = 0;
-  int64_t frames_duplicate = 0;     // sampled frames that reused an earlier frame's results
-  int64_t detector_runs = 0;        // network runs of the face detector (tiles and crops count)
-  bool cache_hit = false;           // the verdict came from the result cache
+  int64_t frames_duplicate = 0;  // sampled frames that reused an earlier frame's results
+  int64_t detector_runs = 0;     // network runs of the face detector (tiles and crops count)
+  bool cache_hit = false;        // the verdict came from the result cache
 };
 
 struct ModelInfo {
   std::string name, version, backend;
   std::string device = "cpu";  // where inference ran: cpu, cuda or tensorrt
-  bool trained = true;     // false for the untrained development model: its scores carry no meaning
-  float threshold = 0.5f;  // calibrated decision threshold shipped with the model
+  bool trained = true;         // false for the untrained development model: its scores carry no meaning
+  float threshold = 0.5f;      // calibrated decision threshold shipped with the model
 };
 
 enum class VideoStatus {
@@ -89,15 +89,15 @@ struct VideoVerdict {
   VideoStatus status = VideoStatus::kError;
   Status error;  // set when status == kError
   VideoInfo info;
-  std::vector<FrameResult> frames;    // the sampled frames, in time order
-  std::optional<float> score;         // video-level probability of manipulation
-  std::string label;                  // "fake" or "real" when scored; empty otherwise
-  float threshold = 0.5f;             // the threshold that produced `label`
-  std::string aggregation;            // "mean" or "confident"
-  std::vector<int> top_frames;        // indices into `frames`, highest score first
-  std::vector<Segment> segments;      // seconds that look manipulated
+  std::vector<FrameResult> frames;          // the sampled frames, in time order
+  std::optional<float> score;               // video-level probability of manipulation
+  std::string label;                        // "fake" or "real" when scored; empty otherwise
+  float threshold = 0.5f;                   // the threshold that produced `label`
+  std::string aggregation;                  // "mean" or "confident"
+  std::vector<int> top_frames;              // indices into `frames`, highest score first
+  std::vector<Segment> segments;            // seconds that look manipulated
   std::vector<IdentityVerdict> identities;  // per person, most suspicious first
-  std::vector<std::string> warnings;  // non-fatal problems (corrupt packets, truncation)
+  std::vector<std::string> warnings;        // non-fatal problems (corrupt packets, truncation)
   StageTimings timings;
 };
 

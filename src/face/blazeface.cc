@@ -167,13 +167,42 @@ Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, 
   return Status::Ok();
 }
 
-Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
+bool BlazeFaceDetector::WouldTile(int width, int height) const {
+  return std::min(width, height) >= options_.tile_min_side;
+}
+
+std::vector<Detection> BlazeFaceDetector::Finish(std::vector<Detection> all) const {
+  std::vector<Detection> merged = WeightedNms(std::move(all), options_.nms_iou);
+  std::vector<Detection> kept;
+  for (const Detection& d : merged) {
+    if (std::max(d.box.w, d.box.h) < options_.min_face_px) continue;
+    if (static_cast<int>(kept.size()) >= options_.max_faces) break;
+    kept.push_back(d);
+  }
+  return kept;
+}
+
+Result<std::vector<Detection>> BlazeFaceDetector::DetectAround(const cv::Mat& bgr, const Box& face, float context,
+                                                               DetectStats* stats) {
+  const float side = std::max(face.w, face.h) * std::max(1.0f, context);
+  const float cx = face.x + face.w / 2, cy = face.y + face.h / 2;
+  const int s = std::max(16, static_cast<int>(std::lround(side)));
+  cv::Rect roi(static_cast<int>(std::lround(cx - s / 2.0f)), static_cast<int>(std::lround(cy - s / 2.0f)), s, s);
+  std::vector<Detection> all;
+  RETURN_IF_ERROR(DetectRegion(bgr, roi, &all));
+  if (stats) ++stats->runs;
+  return Finish(std::move(all));
+}
+
+Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr, bool tiles, DetectStats* stats) {
   std::vector<Detection> all;
   const int width = bgr.cols, height = bgr.rows;
   const int side = std::max(width, height);
   RETURN_IF_ERROR(DetectRegion(bgr, cv::Rect(0, 0, side, side), &all));
+  if (stats) ++stats->runs;
+  const size_t whole_count = all.size();
   const int short_side = std::min(width, height);
-  if (options_.tiling && short_side >= options_.tile_min_side) {
+  if (tiles && WouldTile(width, height)) {
     // Square tiles of 0.6 x the short side whose neighbours overlap by at least a quarter tile,
     // so any face no larger than that overlap is whole in some tile. Tiles contribute only such
     // faces; larger ones are left to the whole-frame pass, which sees them at >= 0.15 x
@@ -195,6 +224,7 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
         std::vector<Detection> t;
         cv::Rect roi(x0, y0, tile, tile);
         RETURN_IF_ERROR(DetectRegion(bgr, roi, &t));
+        if (stats) ++stats->runs;
         // Drop faces larger than the overlap, and faces cut by an inner tile edge: another tile
         // holds them whole.
         const float m = 2.0f;
@@ -208,16 +238,17 @@ Result<std::vector<Detection>> BlazeFaceDetector::Detect(const cv::Mat& bgr) {
         }
       }
     }
+    if (stats) {
+      // A tiled face overlapping no whole-frame candidate is one only tiling can see.
+      for (const Detection& t : tiled) {
+        bool seen = false;
+        for (size_t i = 0; i < whole_count && !seen; ++i) seen = IoU(t.box, all[i].box) >= options_.nms_iou;
+        if (!seen && t.score >= options_.score_threshold) stats->tile_only_face = true;
+      }
+    }
     all.insert(all.end(), tiled.begin(), tiled.end());
   }
-  std::vector<Detection> merged = WeightedNms(std::move(all), options_.nms_iou);
-  std::vector<Detection> kept;
-  for (const Detection& d : merged) {
-    if (std::max(d.box.w, d.box.h) < options_.min_face_px) continue;
-    if (static_cast<int>(kept.size()) >= options_.max_faces) break;
-    kept.push_back(d);
-  }
-  return kept;
+  return Finish(std::move(all));
 }
 
 }  // namespace deepscan::face

@@ -51,21 +51,40 @@ float IoU(const Box& a, const Box& b);
 // and the score is the best one. Output sorted by score, descending.
 std::vector<Detection> WeightedNms(std::vector<Detection> detections, float iou);
 
+// What one Detect/DetectAround call cost and found, for the detection schedule.
+struct DetectStats {
+  int runs = 0;                 // network runs (whole frame, tiles, crops)
+  bool tile_only_face = false;  // a tile found a face the whole-frame pass did not
+};
+
 class BlazeFaceDetector {
  public:
   // Loads the ONNX model at options.model_path. Errors: kInvalidModel.
   static Result<std::unique_ptr<BlazeFaceDetector>> Create(const DetectorOptions& options, int threads);
 
-  // Detects faces in `bgr`. Errors: kInvalidModel (inference failed).
-  Result<std::vector<Detection>> Detect(const cv::Mat& bgr);
+  // Detects faces in `bgr`, with tiles when DetectorOptions::tiling says so and the frame is
+  // large. Errors: kInvalidModel (inference failed).
+  Result<std::vector<Detection>> Detect(const cv::Mat& bgr) { return Detect(bgr, options_.tiling, nullptr); }
+  // The same, with tiling chosen by the caller (still only for frames of tile_min_side or more);
+  // `stats` (optional) receives the cost and whether tiles added a face.
+  Result<std::vector<Detection>> Detect(const cv::Mat& bgr, bool tiles, DetectStats* stats);
+  // Re-finds a known face: runs the network once on a square crop of `context` x the face's
+  // larger side, centred on `face`, so the face reaches the network at about input/context
+  // pixels whatever its size in the frame. Returns the faces found in that crop (frame pixels).
+  Result<std::vector<Detection>> DetectAround(const cv::Mat& bgr, const Box& face, float context, DetectStats* stats);
+  // True when Detect(bgr, true, ...) would tile a frame of this size.
+  bool WouldTile(int width, int height) const;
 
   int input_size() const { return input_size_; }
+  const DetectorOptions& options() const { return options_; }
 
  private:
   BlazeFaceDetector() = default;
   // Runs the network on the square region `roi` of `bgr` (it may extend past the frame: the
   // outside is black) and appends detections in frame pixels.
   Status DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, std::vector<Detection>* out);
+  // Weighted NMS, then the size and count limits of options_.
+  std::vector<Detection> Finish(std::vector<Detection> all) const;
 
   DetectorOptions options_;
   std::shared_ptr<infer::OrtModel> model_;

@@ -1,19 +1,32 @@
-// The Scanner wires the stages for one video at a time on the calling thread:
-//   Source.Next -> Sampler.Offer -> Source.ToBgr -> Detector.Detect -> CropFace -> (batch)
-//   -> Classifier.Classify -> Aggregate.
-// Memory is bounded by one held decoded frame, the kept frames of one Offer call and at most
-// max_batch pending crops; per-frame results are small.
+// The Scanner runs each Scan/ScanMany call as a pipeline of stages joined by bounded queues:
+//
+//   decode workers (one per video in flight)        detect worker(s)            classify worker
+//   Source.Next -> Sampler -> ToBgr  --frames-->  FaceFinder -> CropFace  --crops-->  Classifier
+//   (non-reference frames no sample needs         (+ tracker ids)              (batches across
+//    are never decoded)                                                         frames and videos)
+//                                     \______________ Job (one video's verdict) _____/ -> Aggregate
+//
+// Memory is bounded by the queues: at most queue_frames decoded BGR frames wait for the detector,
+// at most 4 x max_batch crops wait for the classifier, and each decode worker holds at most the
+// frames its sampler holds (one or two). A video's verdict is finished by whichever stage
+// completes its last piece of work. Frames of one video always go to the same detect worker, in
+// order, so the face finder and the tracker see them in time order.
 #include "deepscan/scanner.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <opencv2/core.hpp>
 
+#include "core/bounded_queue.h"
 #include "face/blazeface.h"
 #include "face/crop.h"
 #include "infer/registry.h"
 #include "pipeline/aggregate.h"
+#include "pipeline/face_finder.h"
 #include "video/sampler.h"
 #include "video/source.h"
 
@@ -29,89 +42,147 @@ int ResolveThreads(int requested) {
   return hc > 0 ? static_cast<int>(hc) : 1;
 }
 
+// How one thread budget is split between the stages for a batch of `videos` videos.
+struct Budget {
+  int videos = 1;          // decode workers (videos in flight)
+  int decode_threads = 1;  // FFmpeg threads per video
+  int detect_workers = 1;  // face-finding threads
+};
+
+Budget SplitBudget(const ScanOptions& o, int threads, size_t videos) {
+  Budget b;
+  const int n = static_cast<int>(std::max<size_t>(1, videos));
+  // Two cores: two videos decode side by side on one thread each (frame threading has a
+  // start-up cost per video that short clips never earn back). More cores: two threads each.
+  int in_flight =
+      o.pipeline.videos_in_flight > 0 ? o.pipeline.videos_in_flight : (threads >= 4 ? threads / 2 : threads);
+  b.videos = std::clamp(in_flight, 1, n);
+  b.decode_threads = o.pipeline.decode_threads > 0 ? o.pipeline.decode_threads : std::max(1, threads / b.videos);
+  b.detect_workers = std::clamp(threads / 4, 1, b.videos);
+  return b;
+}
+
+// One sampled frame on its way from a decode worker to a detect worker.
+struct FrameTask {
+  size_t job = 0;
+  size_t slot = 0;   // index in the verdict's frames
+  cv::Mat bgr;       // upright frame; empty for the end marker
+  bool end = false;  // the job's decode worker is done (no more frames)
+};
+
+// One face crop on its way to the classifier.
+struct CropTask {
+  size_t job = 0;
+  size_t slot = 0;  // frame
+  size_t face = 0;  // face within the frame
+  cv::Mat crop;
+};
+
+// One video in flight.
+struct Job {
+  std::string path;
+  Clock::time_point start;
+  std::mutex mu;  // guards v, pending_crops, detect_done, finished, failure
+  VideoVerdict v;
+  int pending_crops = 0;
+  bool detect_done = false;
+  bool finished = false;
+  Status failure;
+  // Used by its detect worker only.
+  std::unique_ptr<pipeline::FaceFinder> finder;
+};
+
 }  // namespace
 
 struct Scanner::Impl {
   ScanOptions options;
   int threads = 1;
-  std::unique_ptr<face::BlazeFaceDetector> detector;
+  std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors;  // one per detect worker
   std::unique_ptr<infer::Classifier> classifier;
   ModelInfo model;
 
-  // Crops waiting for the classifier and where their scores go.
-  std::vector<cv::Mat> pending;
-  std::vector<std::pair<size_t, size_t>> pending_slots;  // (frame index in verdict, face index)
-  std::vector<float> scores;
-  cv::Mat frame_bgr;
+  // State of the current ScanMany call.
+  Budget budget;
+  std::vector<std::unique_ptr<Job>> jobs;
+  std::atomic<size_t> next_job{0};
+  std::vector<std::unique_ptr<core::BoundedQueue<FrameTask>>> frame_queues;  // one per detect worker
+  std::unique_ptr<core::BoundedQueue<CropTask>> crop_queue;
+  std::mutex callback_mu;  // serialises the user's callbacks and the done count
+  size_t done = 0;
+  const VerdictFn* on_verdict = nullptr;
+  const BatchProgressFn* on_progress = nullptr;
+  std::vector<double> fractions;  // per job, for progress
 
-  Status Flush(VideoVerdict* v) {
-    if (pending.empty()) return Status::Ok();
-    auto t = Clock::now();
-    RETURN_IF_ERROR(classifier->Classify(pending, &scores));
-    for (size_t i = 0; i < pending.size(); ++i) {
-      auto [fi, face] = pending_slots[i];
-      v->frames[fi].faces[face].score = scores[i];
+  Status EnsureDetectors(int count) {
+    while (static_cast<int>(detectors.size()) < count) {
+      int per = std::max(1, threads / count);
+      ASSIGN_OR_RETURN(std::unique_ptr<face::BlazeFaceDetector> d,
+                       face::BlazeFaceDetector::Create(options.detector, per));
+      detectors.push_back(std::move(d));
     }
-    v->timings.faces_classified += static_cast<int64_t>(pending.size());
-    v->timings.classify_s += Since(t);
-    pending.clear();
-    pending_slots.clear();
     return Status::Ok();
   }
 
-  // Detects, crops and queues the faces of one kept frame.
-  Status Examine(video::Source& source, const video::FrameRef& ref, VideoVerdict* v) {
-    auto t = Clock::now();
-    RETURN_IF_ERROR(source.ToBgr(ref, &frame_bgr));
-    v->timings.convert_s += Since(t);
-    t = Clock::now();
-    ASSIGN_OR_RETURN(std::vector<face::Detection> dets, detector->Detect(frame_bgr));
-    v->timings.detect_s += Since(t);
-    FrameResult fr;
-    fr.index = ref.index();
-    fr.timestamp_s = ref.timestamp_s();
-    const int size = classifier->metadata().input_size;
-    t = Clock::now();
-    for (const face::Detection& d : dets) {
-      FaceResult face;
-      face.box = d.box;
-      face.detector_score = d.score;
-      face.keypoints = d.keypoints;
-      pending_slots.emplace_back(v->frames.size(), fr.faces.size());
-      pending.emplace_back();
-      face::CropFace(frame_bgr, d.box, options.crop.margin, size, &pending.back());
-      fr.faces.push_back(face);
-    }
-    v->timings.detect_s += Since(t);  // cropping is counted with detection
-    v->frames.push_back(std::move(fr));
-    ++v->timings.frames_sampled;
-    if (static_cast<int>(pending.size()) >= options.classifier.max_batch) return Flush(v);
-    return Status::Ok();
+  void Progress(size_t job, double fraction) {
+    if (on_progress == nullptr || !*on_progress) return;
+    std::lock_guard<std::mutex> lock(callback_mu);
+    fractions[job] = std::max(fractions[job], fraction);
+    double sum = 0;
+    for (double f : fractions) sum += f;
+    (*on_progress)(done, sum / static_cast<double>(fractions.size()));
   }
 
-  Status Run(const std::string& path, const ProgressFn& progress, VideoVerdict* v) {
+  // ---- decode stage ----------------------------------------------------------------------
+  void DecodeWorker() {
+    while (true) {
+      size_t j = next_job.fetch_add(1);
+      if (j >= jobs.size()) return;
+      Job& job = *jobs[j];
+      job.start = Clock::now();
+      Status st;
+      try {
+        st = Decode(j, job);
+      } catch (const std::exception& e) {  // OpenCV or the standard library; never cross the API
+        st = Status::Internal(std::string("unexpected exception: ") + e.what());
+      }
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(job.mu);
+        if (job.failure.ok()) job.failure = st;
+      }
+      frame_queues[j % frame_queues.size()]->Push(FrameTask{j, 0, cv::Mat(), true});
+    }
+  }
+
+  Status Decode(size_t j, Job& job) {
+    VideoVerdict& v = job.v;  // only info, timings and warnings are written here, under job.mu
     auto t = Clock::now();
     video::SourceOptions so;
-    so.threads = threads;
+    so.threads = budget.decode_threads;
     so.timeout_s = options.timeout_s;
     so.max_pixels = options.max_pixels;
     so.keyframes_only = options.sampling.policy == SamplingPolicy::kKeyframes;
-    ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(path, so));
+    so.skip_nonref = options.sampling.skip_nonref;
+    ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(job.path, so));
     const video::StreamInfo& si = source->info();
-    v->info.width = si.width;
-    v->info.height = si.height;
-    v->info.rotation = si.rotation;
-    v->info.fps = si.fps;
-    v->info.duration_s = si.duration_s;
-    v->info.start_s = si.start_s;
-    v->info.frame_count = si.frame_count;
-    v->info.codec = si.codec;
-    v->info.container = si.container;
     ASSIGN_OR_RETURN(std::unique_ptr<video::Sampler> sampler, video::MakeSampler(si, options.sampling));
-    v->timings.open_s = Since(t);
-
+    source->SetFrameFilter([s = sampler.get()](double ts) { return s->MayKeep(ts); });
+    {
+      std::lock_guard<std::mutex> lock(job.mu);
+      v.info.width = si.width;
+      v.info.height = si.height;
+      v.info.rotation = si.rotation;
+      v.info.fps = si.fps;
+      v.info.duration_s = si.duration_s;
+      v.info.start_s = si.start_s;
+      v.info.frame_count = si.frame_count;
+      v.info.codec = si.codec;
+      v.info.container = si.container;
+      v.timings.open_s = Since(t);
+    }
+    core::BoundedQueue<FrameTask>* out = frame_queues[j % frame_queues.size()].get();
     std::vector<video::FrameRef> keep;
-    double decode_s = 0;
+    double decode_s = 0, convert_s = 0;
+    size_t slot = 0;
     while (true) {
       auto td = Clock::now();
       video::FrameRef ref;
@@ -124,18 +195,206 @@ struct Scanner::Impl {
       } else {
         sampler->Finish(&keep);
       }
-      for (const video::FrameRef& k : keep) RETURN_IF_ERROR(Examine(*source, k, v));
-      if (progress && si.duration_s > 0 && !v->frames.empty()) {
-        progress(std::min(1.0, (v->frames.back().timestamp_s - si.start_s) / si.duration_s));
+      for (const video::FrameRef& k : keep) {
+        auto tc = Clock::now();
+        FrameTask task{j, slot++, cv::Mat(), false};
+        RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
+        convert_s += Since(tc);
+        {
+          std::lock_guard<std::mutex> lock(job.mu);
+          FrameResult fr;
+          fr.index = k.index();
+          fr.timestamp_s = k.timestamp_s();
+          v.frames.push_back(std::move(fr));
+          ++v.timings.frames_sampled;
+        }
+        if (si.duration_s > 0) Progress(j, std::min(1.0, (k.timestamp_s() - si.start_s) / si.duration_s));
+        if (!out->Push(std::move(task))) return Status::Internal("pipeline closed early");
       }
       if (!*got || sampler->Done()) break;
     }
-    RETURN_IF_ERROR(Flush(v));
-    v->timings.decode_s = decode_s;
-    v->timings.frames_decoded = source->frames_decoded();
-    v->warnings = source->warnings();
-    pipeline::Aggregate(options.aggregation, model.threshold, v);
+    std::lock_guard<std::mutex> lock(job.mu);
+    v.timings.decode_s = decode_s;
+    v.timings.convert_s = convert_s;
+    v.timings.frames_decoded = source->frames_decoded();
+    v.warnings = source->warnings();
     return Status::Ok();
+  }
+
+  // ---- detect stage ----------------------------------------------------------------------
+  void DetectWorker(size_t worker) {
+    face::BlazeFaceDetector* detector = detectors[worker].get();
+    const int size = classifier->metadata().input_size;
+    while (std::optional<FrameTask> task = frame_queues[worker]->Pop()) {
+      Job& job = *jobs[task->job];
+      if (task->end) {
+        {
+          std::lock_guard<std::mutex> lock(job.mu);
+          job.detect_done = true;
+        }
+        MaybeFinish(task->job);
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(job.mu);
+        if (!job.failure.ok()) continue;  // the rest of a failed video is dropped
+      }
+      if (!job.finder) job.finder = std::make_unique<pipeline::FaceFinder>(detector, options);
+      auto t = Clock::now();
+      Result<std::vector<face::Detection>> found = [&]() -> Result<std::vector<face::Detection>> {
+        try {
+          return job.finder->Find(task->bgr);
+        } catch (const std::exception& e) {
+          return Status::Internal(std::string("unexpected exception: ") + e.what());
+        }
+      }();
+      if (!found.ok()) {
+        std::lock_guard<std::mutex> lock(job.mu);
+        if (job.failure.ok()) job.failure = found.status();
+        continue;
+      }
+      std::vector<CropTask> crops;
+      std::vector<FaceResult> faces;
+      for (const face::Detection& d : *found) {
+        FaceResult f;
+        f.box = d.box;
+        f.detector_score = d.score;
+        f.keypoints = d.keypoints;
+        CropTask c{task->job, task->slot, faces.size(), cv::Mat()};
+        face::CropFace(task->bgr, d.box, options.crop.margin, size, &c.crop);
+        crops.push_back(std::move(c));
+        faces.push_back(f);
+      }
+      {
+        std::lock_guard<std::mutex> lock(job.mu);
+        job.v.frames[task->slot].faces = std::move(faces);
+        job.v.timings.detect_s += Since(t);
+        job.v.timings.detector_runs = job.finder->runs();
+        job.pending_crops += static_cast<int>(crops.size());
+      }
+      for (CropTask& c : crops) crop_queue->Push(std::move(c));
+    }
+  }
+
+  // ---- classify stage --------------------------------------------------------------------
+  void ClassifyWorker() {
+    std::vector<CropTask> batch;
+    std::vector<cv::Mat> images;
+    std::vector<float> scores;
+    const size_t max_batch = static_cast<size_t>(options.classifier.max_batch);
+    while (std::optional<CropTask> first = crop_queue->Pop()) {
+      batch.clear();
+      batch.push_back(std::move(*first));
+      // Take what is already waiting, up to a full batch; never wait for more.
+      while (batch.size() < max_batch) {
+        std::optional<CropTask> more = crop_queue->TryPop();
+        if (!more) break;
+        batch.push_back(std::move(*more));
+      }
+      images.clear();
+      for (const CropTask& c : batch) images.push_back(c.crop);
+      auto t = Clock::now();
+      Status st;
+      try {
+        st = classifier->Classify(images, &scores);
+      } catch (const std::exception& e) {
+        st = Status::Internal(std::string("unexpected exception: ") + e.what());
+      }
+      const double per_crop = Since(t) / static_cast<double>(batch.size());
+      std::vector<size_t> touched;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Job& job = *jobs[batch[i].job];
+        std::lock_guard<std::mutex> lock(job.mu);
+        if (st.ok()) {
+          job.v.frames[batch[i].slot].faces[batch[i].face].score = scores[i];
+          ++job.v.timings.faces_classified;
+        } else if (job.failure.ok()) {
+          job.failure = st;
+        }
+        job.v.timings.classify_s += per_crop;
+        --job.pending_crops;
+        if (std::find(touched.begin(), touched.end(), batch[i].job) == touched.end()) touched.push_back(batch[i].job);
+      }
+      for (size_t j : touched) MaybeFinish(j);
+    }
+  }
+
+  // ---- aggregation -----------------------------------------------------------------------
+  // Finishes job `j` once its detect stage is done and no crop of it is waiting.
+  void MaybeFinish(size_t j) {
+    Job& job = *jobs[j];
+    {
+      std::lock_guard<std::mutex> lock(job.mu);
+      if (job.finished || !job.detect_done || job.pending_crops > 0) return;
+      job.finished = true;
+    }
+    VideoVerdict& v = job.v;  // no other stage touches it any more
+    if (job.failure.ok()) {
+      pipeline::Aggregate(options.aggregation, model.threshold, &v);
+    } else {
+      v.status = VideoStatus::kError;
+      v.error = job.failure;
+      v.score.reset();
+      v.label.clear();
+    }
+    v.timings.total_s = Since(job.start);
+    std::lock_guard<std::mutex> lock(callback_mu);
+    ++done;
+    fractions[j] = 1.0;
+    if (on_verdict != nullptr && *on_verdict) (*on_verdict)(j, std::move(v));
+    if (done == jobs.size()) {  // the last one: let the workers go
+      for (auto& q : frame_queues) q->Close();
+      crop_queue->Close();
+    }
+  }
+
+  VideoVerdict NewVerdict(const std::string& path) const {
+    VideoVerdict v;
+    v.path = path;
+    // The threshold in force, also for a video that fails before aggregation.
+    v.threshold = options.aggregation.threshold >= 0 ? options.aggregation.threshold : model.threshold;
+    v.aggregation = options.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean";
+    return v;
+  }
+
+  void Run(const std::vector<std::string>& paths, const VerdictFn& verdict_fn, const BatchProgressFn& progress_fn) {
+    if (paths.empty()) return;
+    budget = SplitBudget(options, threads, paths.size());
+    jobs.clear();
+    for (const std::string& p : paths) {
+      auto job = std::make_unique<Job>();
+      job->path = p;
+      job->v = NewVerdict(p);
+      job->start = Clock::now();
+      jobs.push_back(std::move(job));
+    }
+    next_job = 0;
+    done = 0;
+    on_verdict = &verdict_fn;
+    on_progress = &progress_fn;
+    fractions.assign(paths.size(), 0.0);
+    Status st = EnsureDetectors(budget.detect_workers);
+    if (!st.ok()) {  // cannot happen after Create loaded the same model; report it per video anyway
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        jobs[j]->v.error = st;
+        if (verdict_fn) verdict_fn(j, std::move(jobs[j]->v));
+      }
+      return;
+    }
+    frame_queues.clear();
+    const size_t per_queue = std::max<size_t>(2, options.pipeline.queue_frames / budget.detect_workers);
+    for (int i = 0; i < budget.detect_workers; ++i)
+      frame_queues.push_back(std::make_unique<core::BoundedQueue<FrameTask>>(per_queue));
+    crop_queue = std::make_unique<core::BoundedQueue<CropTask>>(4 * static_cast<size_t>(options.classifier.max_batch));
+
+    std::vector<std::thread> workers;
+    for (int i = 0; i < budget.detect_workers; ++i) workers.emplace_back([this, i] { DetectWorker(i); });
+    workers.emplace_back([this] { ClassifyWorker(); });
+    for (int i = 0; i < budget.videos; ++i) workers.emplace_back([this] { DecodeWorker(); });
+    for (std::thread& w : workers) w.join();
+    jobs.clear();
+    on_verdict = nullptr;
+    on_progress = nullptr;
   }
 };
 
@@ -148,15 +407,16 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   if (options.crop.margin < 0 || options.crop.margin > 3) return Status::InvalidArgument("margin must be in [0, 3]");
   if (options.classifier.max_batch < 1) return Status::InvalidArgument("batch size must be at least 1");
   if (options.aggregation.threshold >= 1) return Status::InvalidArgument("threshold must be below 1");
+  if (options.detector.detect_every < 1) return Status::InvalidArgument("--detect-every must be at least 1");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->threads = ResolveThreads(options.threads);
   cv::setNumThreads(impl->threads);
-  ASSIGN_OR_RETURN(impl->detector, face::BlazeFaceDetector::Create(options.detector, impl->threads));
+  RETURN_IF_ERROR(impl->EnsureDetectors(1));
   infer::ClassifierConfig cc;
   cc.model_path = options.classifier.model_path;
   cc.backend = options.classifier.backend;
-  cc.threads = impl->threads;
+  cc.threads = options.pipeline.infer_threads > 0 ? options.pipeline.infer_threads : impl->threads;
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
@@ -165,29 +425,17 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
 }
 
 VideoVerdict Scanner::Scan(const std::string& path, const ProgressFn& progress) {
-  auto t = Clock::now();
-  VideoVerdict v;
-  v.path = path;
-  // The threshold in force, also for a video that fails before aggregation.
-  v.threshold =
-      impl_->options.aggregation.threshold >= 0 ? impl_->options.aggregation.threshold : impl_->model.threshold;
-  v.aggregation = impl_->options.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean";
-  impl_->pending.clear();
-  impl_->pending_slots.clear();
-  Status st;
-  try {
-    st = impl_->Run(path, progress, &v);
-  } catch (const std::exception& e) {  // OpenCV or the standard library; never cross the API
-    st = Status::Internal(std::string("unexpected exception: ") + e.what());
-  }
-  if (!st.ok()) {
-    v.status = VideoStatus::kError;
-    v.error = st;
-    v.score.reset();
-    v.label.clear();
-  }
-  v.timings.total_s = Since(t);
-  return v;
+  VideoVerdict out = impl_->NewVerdict(path);
+  BatchProgressFn batch_progress;
+  if (progress) batch_progress = [&](size_t, double f) { progress(f); };
+  impl_->Run(
+      {path}, [&](size_t, VideoVerdict v) { out = std::move(v); }, batch_progress);
+  return out;
+}
+
+void Scanner::ScanMany(const std::vector<std::string>& paths, const VerdictFn& on_verdict,
+                       const BatchProgressFn& progress) {
+  impl_->Run(paths, on_verdict, progress);
 }
 
 }  // namespace deepscan

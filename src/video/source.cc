@@ -5,10 +5,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
+#include <queue>
 
 #include <opencv2/core.hpp>
 
 #include "video/ffmpeg_handles.h"
+#include "video/nal.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -91,6 +94,21 @@ struct Source::Impl {
   int64_t last_pts = AV_NOPTS_VALUE;
   bool draining = false;
   bool finished = false;
+  // Non-reference frame skipping (skip_nonref + a filter): codec framing, and the timestamps of
+  // skipped frames not yet passed in output order (to keep frame indices exact).
+  FrameFilter filter;
+  std::optional<NalCodec> nal_codec;
+  int nal_length_size = -1;
+  int64_t skipped = 0;
+  int64_t skipped_before = 0;  // skipped frames earlier (in output order) than the last output
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> skipped_pts;
+
+  // True when this packet is a non-reference picture that the filter rejects.
+  bool Skippable(const AVPacket* p) const {
+    if (!filter || !nal_codec || nal_length_size < 0 || p->pts == AV_NOPTS_VALUE) return false;
+    if (!IsNonReferencePacket(*nal_codec, p->data, static_cast<size_t>(p->size), nal_length_size)) return false;
+    return !filter(Seconds(p->pts));
+  }
 
   bool TimedOut() const { return Clock::now() > deadline; }
   static int Interrupt(void* opaque) { return static_cast<Impl*>(opaque)->TimedOut() ? 1 : 0; }
@@ -105,6 +123,19 @@ Source::~Source() = default;
 const StreamInfo& Source::info() const { return impl_->info; }
 const std::vector<std::string>& Source::warnings() const { return impl_->warnings; }
 int64_t Source::frames_decoded() const { return impl_->decoded; }
+int64_t Source::frames_skipped() const { return impl_->skipped; }
+
+void Source::SetFrameFilter(FrameFilter filter) {
+  Impl& s = *impl_;
+  s.filter = std::move(filter);
+  if (!s.options.skip_nonref || s.options.keyframes_only) return;
+  const AVCodecParameters* par = s.fmt->streams[s.stream_index]->codecpar;
+  if (par->codec_id == AV_CODEC_ID_H264) s.nal_codec = NalCodec::kH264;
+  if (par->codec_id == AV_CODEC_ID_HEVC) s.nal_codec = NalCodec::kHevc;
+  if (s.nal_codec) {
+    s.nal_length_size = NalLengthSize(*s.nal_codec, par->extradata, static_cast<size_t>(par->extradata_size));
+  }
+}
 
 Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const SourceOptions& options) {
   InitFfmpegLogging();
@@ -225,7 +256,11 @@ Result<bool> Source::Next(FrameRef* out) {
       bool key = ref->key_frame != 0 || ref->pict_type == AV_PICTURE_TYPE_I;
       // The frame number: counted when every frame is decoded; when the decoder skips non-key
       // frames, estimated from the timestamp and the average frame rate.
-      int64_t index = s.decoded++;
+      while (pts != AV_NOPTS_VALUE && !s.skipped_pts.empty() && s.skipped_pts.top() < pts) {
+        s.skipped_pts.pop();
+        ++s.skipped_before;
+      }
+      int64_t index = s.decoded++ + s.skipped_before;
       if (s.options.keyframes_only && s.info.fps > 0) {
         index = std::llround((s.Seconds(pts) - s.info.start_s) * s.info.fps);
       }
@@ -254,7 +289,10 @@ Result<bool> Source::Next(FrameRef* out) {
       avcodec_send_packet(cc, nullptr);  // flush
       continue;
     }
-    if (s.packet->stream_index == s.stream_index) {
+    if (s.packet->stream_index == s.stream_index && s.Skippable(s.packet.get())) {
+      ++s.skipped;
+      s.skipped_pts.push(s.packet->pts);
+    } else if (s.packet->stream_index == s.stream_index) {
       err = avcodec_send_packet(cc, s.packet.get());
       if (err < 0 && err != AVERROR(EAGAIN)) {
         ++s.bad_packets;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +29,12 @@ struct SourceOptions {
   double timeout_s = 0;                // wall-clock budget for open + decode; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // larger frames are refused with kTooLarge (8K UHD)
   bool keyframes_only = false;         // ask the decoder to skip every non-key frame
+  bool skip_nonref = false;            // drop non-reference H.264/HEVC frames the frame filter rejects
 };
+
+// Asked, before decoding, about a frame that could be skipped (a non-reference picture), with
+// its presentation time: false = nobody needs it, do not decode it. See Sampler::MayKeep.
+using FrameFilter = std::function<bool(double timestamp_s)>;
 
 // What the container says about the video stream (before any decoding).
 struct StreamInfo {
@@ -84,12 +90,17 @@ class Source {
   // Errors: kTimeout, kCorruptInput (the stream yielded no decodable frame at all).
   Result<bool> Next(FrameRef* frame);
 
+  // With SourceOptions::skip_nonref, non-reference frames for which `filter` says false are
+  // dropped before decoding. Frame indices stay exact: skipped frames are counted in.
+  void SetFrameFilter(FrameFilter filter);
+
   // Converts `frame` to an upright 8-bit BGR image (rotation applied). Reuses its scaler.
   Status ToBgr(const FrameRef& frame, cv::Mat* bgr);
 
   // Problems that did not stop decoding (corrupt packets, truncation), in plain words.
   const std::vector<std::string>& warnings() const;
   int64_t frames_decoded() const;
+  int64_t frames_skipped() const;  // non-reference frames dropped before decoding
 
  private:
   struct Impl;

@@ -63,6 +63,19 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_option("--timeout", o->timeout_s, "seconds allowed per video (0 = no limit)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  // Throughput: the detection schedule, frame skipping and the pipeline's thread split.
+  app->add_option("--detect-every", o->detector.detect_every,
+                  "search the whole frame on every k-th sampled frame; re-find known faces in between (1 = always)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app->add_flag("!--no-skip-nonref", o->sampling.skip_nonref,
+                "decode every frame (by default non-reference frames no sample needs are skipped)");
+  app->add_option("--videos-in-flight", o->pipeline.videos_in_flight, "videos decoded at once (0 = from --threads)")
+      ->check(CLI::Range(0, 256));
+  app->add_option("--decode-threads", o->pipeline.decode_threads, "FFmpeg threads per video (0 = from --threads)")
+      ->check(CLI::Range(0, 256));
+  app->add_option("--infer-threads", o->pipeline.infer_threads, "ONNX Runtime threads per model (0 = from --threads)")
+      ->check(CLI::Range(0, 256));
 }
 
 }  // namespace deepscan::tools

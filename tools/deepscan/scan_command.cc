@@ -71,12 +71,18 @@ int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, 
   }
   std::vector<std::string> files = ExpandInputs(inputs, recursive);
   report::ProgressBar bar(static_cast<int>(files.size()), !no_progress && files.size() > 1);
-  for (size_t i = 0; i < files.size(); ++i) {
-    bar.Update(static_cast<int>(i), 0.0, files[i]);
-    VideoVerdict v = (*scanner)->Scan(files[i], [&](double f) { bar.Update(static_cast<int>(i), f, files[i]); });
-    if (v.status == VideoStatus::kError) spdlog::error("{}: {}", files[i], v.error.ToString());
-    rep.videos.push_back(std::move(v));
-  }
+  // Several videos are in flight at once; verdicts arrive as they complete and are reported in
+  // input order.
+  rep.videos.resize(files.size());
+  (*scanner)->ScanMany(
+      files,
+      [&](size_t i, VideoVerdict v) {
+        if (v.status == VideoStatus::kError) spdlog::error("{}: {}", files[i], v.error.ToString());
+        rep.videos[i] = std::move(v);
+      },
+      [&](size_t done, double fraction) {
+        bar.Update(static_cast<int>(done), fraction * files.size() - done, files[std::min(done, files.size() - 1)]);
+      });
   bar.Update(static_cast<int>(files.size()), 0.0, "");
   bar.Finish();
 
