@@ -114,20 +114,48 @@ int ResolveThreads(int requested) {
   return hc > 0 ? static_cast<int>(hc) : 1;
 }
 
-// Splits a comma-separated list of policy names, dropping repeats; empty when a name is unknown.
+// A scan row is a sampling policy with optional modifiers, e.g. "uniform+every1+noskip":
+//   +every1   whole-frame face search on every sampled frame (no re-find crops)
+//   +noskip   decode every frame (no non-reference frame skipping)
+//   +serial   one video in flight
+const std::vector<std::string> kPolicyNames = {"uniform", "keyframes", "motion", "quality", "content"};
+
+std::string BasePolicy(const std::string& spec) { return spec.substr(0, spec.find('+')); }
+
+// Splits a comma-separated list of row specs, dropping repeats; empty when one is unknown.
 std::vector<std::string> ParsePolicies(const std::string& list) {
   std::vector<std::string> out;
   std::stringstream ss(list);
-  std::string name;
-  while (std::getline(ss, name, ',')) {
-    if (name != "uniform" && name != "keyframes") return {};
-    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  std::string spec;
+  while (std::getline(ss, spec, ',')) {
+    if (std::find(kPolicyNames.begin(), kPolicyNames.end(), BasePolicy(spec)) == kPolicyNames.end()) return {};
+    std::stringstream ms(spec);
+    std::string mod;
+    std::getline(ms, mod, '+');
+    while (std::getline(ms, mod, '+')) {
+      if (mod != "every1" && mod != "noskip" && mod != "serial") return {};
+    }
+    if (std::find(out.begin(), out.end(), spec) == out.end()) out.push_back(spec);
   }
   return out;
 }
 
-SamplingPolicy ParsePolicy(const std::string& name) {
-  return name == "keyframes" ? SamplingPolicy::kKeyframes : SamplingPolicy::kUniform;
+SamplingPolicy ParsePolicy(const std::string& spec) {
+  const std::string name = BasePolicy(spec);
+  if (name == "keyframes") return SamplingPolicy::kKeyframes;
+  if (name == "motion") return SamplingPolicy::kMotion;
+  if (name == "quality") return SamplingPolicy::kQuality;
+  if (name == "content") return SamplingPolicy::kContent;
+  return SamplingPolicy::kUniform;
+}
+
+// The scan options of a row spec.
+ScanOptions ApplySpec(ScanOptions o, const std::string& spec) {
+  o.sampling.policy = ParsePolicy(spec);
+  if (spec.find("+every1") != std::string::npos) o.detector.detect_every = 1;
+  if (spec.find("+noskip") != std::string::npos) o.sampling.skip_nonref = false;
+  if (spec.find("+serial") != std::string::npos) o.pipeline.videos_in_flight = 1;
+  return o;
 }
 
 // ---- Subprocesses --------------------------------------------------------------------------
@@ -232,6 +260,7 @@ struct Pass {
   int64_t ok = 0, no_face = 0, errors = 0;
   int64_t rss_start_kb = -1, rss_peak_kb = -1;  // -1: not measured (the peer's process)
   bool external = false;                        // the work ran in another process: cpu_s is that process's
+  std::vector<std::optional<float>> scores;     // scan rows: each video's score, in input order
 };
 
 // Wraps a pass: its wall time, and unless `body` marks it external, this process's CPU time and
@@ -258,7 +287,41 @@ video::SourceOptions SourceOptionsFor(const ScanOptions& o, SamplingPolicy polic
   so.timeout_s = o.timeout_s;
   so.max_pixels = o.max_pixels;
   so.keyframes_only = policy == SamplingPolicy::kKeyframes;
+  so.skip_nonref = o.sampling.skip_nonref;
   return so;
+}
+
+// The non-reference floor: every reference frame decoded, every non-reference frame skipped
+// (what skipping saves at most, whatever the samples).
+void FloorNonRef(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p) {
+  for (const std::string& path : paths) {
+    auto t = Clock::now();
+    video::SourceOptions so = SourceOptionsFor(o, SamplingPolicy::kUniform);
+    so.skip_nonref = true;
+    auto source = video::Source::Open(path, so);
+    p->open_s += Since(t);
+    if (!source.ok()) {
+      ++p->errors;
+      p->total_s += Since(t);
+      continue;
+    }
+    (*source)->SetFrameFilter([](double) { return false; });
+    auto td = Clock::now();
+    video::FrameRef ref;
+    bool failed = false;
+    while (true) {
+      Result<bool> got = (*source)->Next(&ref);
+      if (!got.ok()) {
+        failed = true;
+        break;
+      }
+      if (!*got) break;
+    }
+    p->decode_s += Since(td);
+    p->frames_decoded += (*source)->frames_decoded();
+    ++(failed ? p->errors : p->ok);
+    p->total_s += Since(t);
+  }
 }
 
 // Floor A: every frame decoded, none converted.
@@ -266,7 +329,9 @@ void FloorA(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p
   for (const std::string& path : paths) {
     auto t = Clock::now();
     {
-      auto source = video::Source::Open(path, SourceOptionsFor(o, SamplingPolicy::kUniform));
+      video::SourceOptions so = SourceOptionsFor(o, SamplingPolicy::kUniform);
+      so.skip_nonref = false;
+      auto source = video::Source::Open(path, so);
       p->open_s += Since(t);
       if (!source.ok()) {
         ++p->errors;
@@ -310,7 +375,11 @@ void FloorB(const std::vector<std::string>& paths, const ScanOptions& o, Samplin
       } else {
         auto sampler = video::MakeSampler((*source)->info(), sampling);
         p->open_s += Since(t);
-        if (!sampler.ok()) st = sampler.status();
+        if (!sampler.ok()) {
+          st = sampler.status();
+        } else {
+          (*source)->SetFrameFilter([s = sampler->get()](double ts) { return s->MayKeep(ts); });
+        }
         while (st.ok()) {
           auto td = Clock::now();
           video::FrameRef ref;
@@ -344,20 +413,22 @@ void FloorB(const std::vector<std::string>& paths, const ScanOptions& o, Samplin
   }
 }
 
-// The full scan; stage times come from the verdicts.
+// The full scan, through the pipeline (several videos in flight); stage times come from the
+// verdicts (summed over videos, so they may exceed the pass's wall time), the total is the wall.
 void ScanAll(const std::vector<std::string>& paths, Scanner* scanner, Pass* p) {
-  for (const std::string& path : paths) {
-    VideoVerdict v = scanner->Scan(path);
+  auto t0 = Clock::now();
+  p->scores.assign(paths.size(), std::nullopt);
+  scanner->ScanMany(paths, [&](size_t i, VideoVerdict v) {
     const StageTimings& t = v.timings;
     p->open_s += t.open_s;
     p->decode_s += t.decode_s;
     p->convert_s += t.convert_s;
     p->detect_s += t.detect_s;
     p->classify_s += t.classify_s;
-    p->total_s += t.total_s;
     p->frames_decoded += t.frames_decoded;
     p->frames_kept += t.frames_sampled;
     p->faces += t.faces_classified;
+    p->scores[i] = v.score;
     switch (v.status) {
       case VideoStatus::kOk: ++p->ok; break;
       case VideoStatus::kNoFace: ++p->no_face; break;
@@ -366,7 +437,8 @@ void ScanAll(const std::vector<std::string>& paths, Scanner* scanner, Pass* p) {
         spdlog::warn("scan: {}", v.error.ToString());
         break;
     }
-  }
+  });
+  p->total_s = Since(t0);
 }
 
 // The peer pipeline's command line for `paths`, with our detector, classifier and its metadata.
@@ -534,6 +606,7 @@ Pass MedianPass(const std::vector<Pass>& runs) {
   m.errors = static_cast<int64_t>(med(&Pass::errors));
   m.rss_start_kb = static_cast<int64_t>(med(&Pass::rss_start_kb));
   m.rss_peak_kb = static_cast<int64_t>(med(&Pass::rss_peak_kb));
+  if (!runs.empty()) m.scores = runs.front().scores;  // deterministic: every run scores the same
   return m;
 }
 
@@ -604,11 +677,12 @@ void PrintSet(const SetResult& s, int threads, int repeat) {
     const bool is_scan = r.kind == "scan";
     // The peer's time is its own loop over the videos (no interpreter start, no model load).
     const double t = is_peer ? p.peer_loop_s : p.total_s;
-    const Row* floor_b = FindRow(s, "floor_b", r.policy);
-    std::string label = r.kind == "floor_a"   ? "floor A (all)"
-                        : r.kind == "floor_b" ? "floor B " + r.policy
-                        : is_scan             ? "scan " + r.policy
-                                              : "peer (python)";
+    const Row* floor_b = FindRow(s, "floor_b", BasePolicy(r.policy));
+    std::string label = r.kind == "floor_a"        ? "floor A (all)"
+                        : r.kind == "floor_nonref" ? "floor nonref"
+                        : r.kind == "floor_b"      ? "floor B " + r.policy
+                        : is_scan                  ? "scan " + r.policy
+                                                   : "peer (python)";
     std::printf(
         "%-18s %7s %8s %6s %7s %8s %8s %8s %8s %8s %8s %7s %7s %7s %8s %6s\n", label.c_str(),
         Cell(Ratio(n, t), "%.2f", t > 0).c_str(), Cell(p.frames_decoded, "%.0f", !is_peer).c_str(),
@@ -637,6 +711,65 @@ void PrintSet(const SetResult& s, int threads, int repeat) {
   }
 }
 
+// AUC of `scores` for telling fake (label 1) from real, by the Mann-Whitney U statistic; videos
+// without a score are left out. -1 when one class is empty.
+double Auc(const std::vector<std::optional<float>>& scores, const std::vector<int>& labels) {
+  double pairs = 0, wins = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (!scores[i] || labels[i] != 1) continue;
+    for (size_t k = 0; k < scores.size(); ++k) {
+      if (!scores[k] || labels[k] != 0) continue;
+      pairs += 1;
+      wins += *scores[i] > *scores[k] ? 1.0 : *scores[i] == *scores[k] ? 0.5 : 0.0;
+    }
+  }
+  return pairs > 0 ? wins / pairs : -1;
+}
+
+// How each scan row's video scores differ from the first scan row's (the reference: uniform).
+struct ScoreChange {
+  std::string policy;
+  int compared = 0, scored = 0;
+  double mean_abs = 0, max_abs = 0, auc = -1;
+};
+
+std::vector<ScoreChange> ScoreChanges(const SetResult& s) {
+  std::vector<int> labels;  // 1 = under a fake/ folder
+  for (const std::string& p : s.paths) labels.push_back(p.find("/fake/") != std::string::npos ? 1 : 0);
+  std::vector<ScoreChange> out;
+  const Row* ref = nullptr;
+  for (const Row& r : s.rows) {
+    if (r.kind != "scan") continue;
+    if (ref == nullptr) ref = &r;
+    ScoreChange c;
+    c.policy = r.policy;
+    c.auc = Auc(r.median.scores, labels);
+    for (size_t i = 0; i < r.median.scores.size(); ++i) {
+      if (r.median.scores[i]) ++c.scored;
+      if (!r.median.scores[i] || i >= ref->median.scores.size() || !ref->median.scores[i]) continue;
+      double d = std::abs(*r.median.scores[i] - *ref->median.scores[i]);
+      c.mean_abs += d;
+      c.max_abs = std::max(c.max_abs, d);
+      ++c.compared;
+    }
+    if (c.compared > 0) c.mean_abs /= c.compared;
+    out.push_back(c);
+  }
+  return out;
+}
+
+void PrintScoreChanges(const SetResult& s) {
+  std::vector<ScoreChange> changes = ScoreChanges(s);
+  if (changes.size() < 1) return;
+  std::printf("scores against %s: mean and max |score difference| per video, and real-vs-fake AUC\n",
+              changes.front().policy.c_str());
+  std::printf("  %-28s %7s %9s %9s %7s\n", "row", "scored", "mean|d|", "max|d|", "AUC");
+  for (const ScoreChange& c : changes) {
+    std::printf("  %-28s %7d %9.4f %9.4f %7s\n", c.policy.c_str(), c.scored, c.mean_abs, c.max_abs,
+                Cell(c.auc, "%.3f", c.auc >= 0).c_str());
+  }
+}
+
 Json SetJson(const SetResult& s) {
   Json rows = Json::array();
   const Row* floor_a = FindRow(s, "floor_a", "");
@@ -652,7 +785,7 @@ Json SetJson(const SetResult& s) {
       j["peer_process_wall_s"] = r.median.total_s;
     }
     if (r.kind == "scan") {
-      const Row* floor_b = FindRow(s, "floor_b", r.policy);
+      const Row* floor_b = FindRow(s, "floor_b", BasePolicy(r.policy));
       if (floor_a) j["ratio_total_to_floor_a"] = Ratio(t, floor_a->median.total_s);
       if (floor_b) j["ratio_total_to_floor_b"] = Ratio(t, floor_b->median.total_s);
       if (peer) {
@@ -668,7 +801,16 @@ Json SetJson(const SetResult& s) {
     j["runs"] = runs;
     rows.push_back(j);
   }
-  Json j{{"name", s.name}, {"videos", s.paths}, {"rows", rows}};
+  Json changes = Json::array();
+  for (const ScoreChange& c : ScoreChanges(s)) {
+    changes.push_back({{"policy", c.policy},
+                       {"videos_scored", c.scored},
+                       {"videos_compared", c.compared},
+                       {"mean_abs_score_change", c.mean_abs},
+                       {"max_abs_score_change", c.max_abs},
+                       {"auc_real_vs_fake", c.auc}});
+  }
+  Json j{{"name", s.name}, {"videos", s.paths}, {"rows", rows}, {"score_changes", changes}};
   if (!s.load_s.empty()) j["model_load_s"] = Median(s.load_s);
   if (!s.peer_command.empty()) {
     std::vector<std::string> shown(s.peer_command.begin(), s.peer_command.end() - static_cast<long>(s.paths.size()));
@@ -734,7 +876,12 @@ SetResult RunSet(const std::string& name, const std::vector<std::string>& paths,
   s.paths = paths;
   WarmPageCache(paths);
   s.rows.push_back({"floor_a", "all", {}, {}});
-  for (const std::string& pol : c.policies) s.rows.push_back({"floor_b", pol, {}, {}});
+  s.rows.push_back({"floor_nonref", "all", {}, {}});
+  std::vector<std::string> bases;  // floor B once per base policy
+  for (const std::string& pol : c.policies) {
+    if (std::find(bases.begin(), bases.end(), BasePolicy(pol)) == bases.end()) bases.push_back(BasePolicy(pol));
+  }
+  for (const std::string& pol : bases) s.rows.push_back({"floor_b", pol, {}, {}});
   for (const std::string& pol : c.policies) s.rows.push_back({"scan", pol, {}, {}});
   if (peer) {
     s.rows.push_back({"peer", "uniform", {}, {}});
@@ -747,14 +894,16 @@ SetResult RunSet(const std::string& name, const std::vector<std::string>& paths,
       if (r.kind == "floor_a") {
         spdlog::info("[{}] floor A", name);
         r.runs.push_back(Measure([&](Pass* p) { FloorA(paths, base, p); }));
+      } else if (r.kind == "floor_nonref") {
+        spdlog::info("[{}] floor non-reference", name);
+        r.runs.push_back(Measure([&](Pass* p) { FloorNonRef(paths, base, p); }));
       } else if (r.kind == "floor_b") {
         spdlog::info("[{}] floor B {}", name, r.policy);
         r.runs.push_back(Measure([&](Pass* p) { FloorB(paths, base, ParsePolicy(r.policy), p); }));
       } else if (r.kind == "scan") {
         // A fresh scanner per pass, created outside the timed region, so that no pass holds the
         // models of another and the RSS of a floor pass holds no model.
-        ScanOptions o = base;
-        o.sampling.policy = ParsePolicy(r.policy);
+        ScanOptions o = ApplySpec(base, r.policy);
         auto t = Clock::now();
         auto scanner = Scanner::Create(o);
         s.load_s.push_back(Since(t));
@@ -798,8 +947,10 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   app.add_flag("--gen-force", c.gen_force, "re-encode the generated clip even when it exists");
-  std::string policies = "uniform,keyframes";
-  app.add_option("--policy", policies, "sampling policies to scan with, comma-separated: uniform, keyframes")
+  std::string policies = "uniform,uniform+every1+noskip,keyframes,motion,quality,content";
+  app.add_option("--policy", policies,
+                 "scan rows, comma-separated: uniform | keyframes | motion | quality | content, each with optional "
+                 "+every1 (face search on every frame), +noskip (decode every frame), +serial (one video at a time)")
       ->check([](const std::string& v) { return ParsePolicies(v).empty() ? "unknown or no policy in " + v : ""; })
       ->capture_default_str();
   app.add_option("-n,--frames", c.frames, "frames sampled per video")
@@ -925,7 +1076,10 @@ int Main(int argc, char** argv) {
               metadata->input_size);
   std::printf("times in seconds, summed over the videos; RSS = peak resident set of this process %s\n",
               rss_resettable ? "during that row's pass" : "since start (VmHWM could not be reset)");
-  for (const SetResult& s : results) PrintSet(s, threads, c.repeat);
+  for (const SetResult& s : results) {
+    PrintSet(s, threads, c.repeat);
+    PrintScoreChanges(s);
+  }
   int64_t max_rss_kb = 0;
   for (const SetResult& s : results) {
     for (const Row& r : s.rows) {

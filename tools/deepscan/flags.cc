@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <map>
 
+#include "pipeline/tuning.h"
+
 namespace deepscan::tools {
 
 std::string HomeDir() {
@@ -76,6 +78,29 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       ->check(CLI::Range(0, 256));
   app->add_option("--infer-threads", o->pipeline.infer_threads, "ONNX Runtime threads per model (0 = from --threads)")
       ->check(CLI::Range(0, 256));
+}
+
+void AddTunedFlags(CLI::App* app, TunedFlags* flags) {
+  flags->path = pipeline::DefaultTunedPath();
+  app->add_option("--tuned", flags->path, "settings measured by `deepscan bench --tune`")->capture_default_str();
+  app->add_flag("--no-tuned", flags->disabled, "ignore the tuned settings");
+}
+
+std::string ApplyTunedSettings(const CLI::App& app, const TunedFlags& flags, ScanOptions* o) {
+  if (flags.disabled) return "tuned settings: off (--no-tuned)";
+  auto t = pipeline::LoadTuned(flags.path);
+  if (!t.ok()) return "tuned settings: none (" + t.status().ToString() + ")";
+  if (!pipeline::TunedAppliesHere(*t, o->threads)) {
+    return "tuned settings in " + flags.path + " were measured for another machine or thread budget: not applied";
+  }
+  auto unset = [&](const char* flag) { return app.count(flag) == 0; };
+  if (unset("--batch")) o->classifier.max_batch = t->max_batch;
+  if (unset("--videos-in-flight")) o->pipeline.videos_in_flight = t->videos_in_flight;
+  if (unset("--decode-threads")) o->pipeline.decode_threads = t->decode_threads;
+  if (unset("--infer-threads")) o->pipeline.infer_threads = t->infer_threads;
+  return "tuned settings from " + flags.path + ": batch " + std::to_string(o->classifier.max_batch) +
+         ", videos in flight " + std::to_string(o->pipeline.videos_in_flight) + ", decode threads " +
+         std::to_string(o->pipeline.decode_threads) + ", infer threads " + std::to_string(o->pipeline.infer_threads);
 }
 
 }  // namespace deepscan::tools

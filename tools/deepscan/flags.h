@@ -20,6 +20,17 @@ std::string DefaultModelPath();
 // Registers the scan flags on `app`, writing into `options`.
 void AddScanFlags(CLI::App* app, ScanOptions* options);
 
+// Where `deepscan bench --tune` settings come from (pipeline/tuning.h).
+struct TunedFlags {
+  std::string path;       // --tuned; default pipeline::DefaultTunedPath()
+  bool disabled = false;  // --no-tuned
+};
+void AddTunedFlags(CLI::App* app, TunedFlags* flags);
+// After parsing: fills batch size and thread split from the tuned settings, for each knob not
+// given on the command line, when the settings were measured on this machine for this thread
+// budget. Returns a one-line note on what was applied (or why not), for the log.
+std::string ApplyTunedSettings(const CLI::App& app, const TunedFlags& flags, ScanOptions* options);
+
 }  // namespace deepscan::tools
 
 #endif  // DEEPSCAN_TOOLS_FLAGS_H_

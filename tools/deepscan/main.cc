@@ -51,8 +51,9 @@ int main(int argc, char** argv) {
     }
     if (WantsLibTorch(argc, argv)) return ExecTrainBinary(argv);
   }
-  return deepscan::tools::RunApp(argc, argv, "deepscan: find manipulated faces in videos",
-                                 {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand,
-                                  deepscan::tools::AddEvalCommand, deepscan::tools::AddCalibrateCommand},
-                                 ListTorchCommands);
+  return deepscan::tools::RunApp(
+      argc, argv, "deepscan: find manipulated faces in videos",
+      {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand, deepscan::tools::AddEvalCommand,
+       deepscan::tools::AddCalibrateCommand, deepscan::tools::AddBenchCommand},
+      ListTorchCommands);
 }

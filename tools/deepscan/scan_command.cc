@@ -122,9 +122,11 @@ RunFn AddScanCommand(CLI::App* app) {
     std::vector<std::string> inputs;
     std::string format = "text", output;
     bool recursive = false, no_progress = false;
+    TunedFlags tuned;
   };
   auto a = std::make_shared<Args>();
   AddScanFlags(scan, &a->options);
+  AddTunedFlags(scan, &a->tuned);
   scan->add_option("inputs", a->inputs, "videos, directories of videos, or URLs")->required();
   scan->add_option("-f,--format", a->format, "output format")
       ->check(CLI::IsMember({"json", "csv", "text"}))
@@ -134,6 +136,7 @@ RunFn AddScanCommand(CLI::App* app) {
   scan->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
   return [scan, a]() -> int {
     if (!scan->parsed()) return -1;
+    spdlog::info("{}", ApplyTunedSettings(*scan, a->tuned, &a->options));
     return RunScan(a->options, a->inputs, a->format, a->output, a->recursive, a->no_progress);
   };
 }
