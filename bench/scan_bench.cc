@@ -78,6 +78,7 @@ struct Config {
   int threads = 0;
   int repeat = 1;
   std::string detector;
+  std::string refind_detector;  // "" = re-find with `detector`
   std::string model;
   bool peer_on = false;   // --peer: required (an error when it cannot run)
   bool peer_off = false;  // --no-peer; neither flag = on when the interpreter has cv2
@@ -928,6 +929,7 @@ int Main(int argc, char** argv) {
   Config c;
   c.data_dir = DefaultDataDir();
   c.detector = HomeDir() + "/third_party/models/face_detection_back_256x256_barracuda.onnx";
+  c.refind_detector = HomeDir() + "/third_party/models/face_detection_front_128x128_barracuda.onnx";
   c.model = DefaultModelPath();
   c.peer_script = std::string(DEEPSCAN_SOURCE_DIR) + "/../shared/bench/peer_pipeline.py";
 
@@ -963,6 +965,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--detector", c.detector, "BlazeFace ONNX file")->capture_default_str();
+  app.add_option("--refind-detector", c.refind_detector, "BlazeFace ONNX file for re-find crops (\"\" = --detector)")
+      ->capture_default_str();
   app.add_flag("!--no-tiling", c.tiling, "do not tile large frames in the detector (the peer never tiles)");
   app.add_option("-m,--model", c.model, "classifier ONNX file (metadata in <model>.json)")->capture_default_str();
   auto* peer_flag = app.add_flag("--peer", c.peer_on, "run the Python peer (default: when the interpreter has cv2)");
@@ -983,6 +987,7 @@ int Main(int argc, char** argv) {
   base.threads = threads;
   base.sampling.frames = c.frames;
   base.detector.model_path = c.detector;
+  base.detector.refind_model_path = c.refind_detector;
   base.detector.tiling = c.tiling;
   base.classifier.model_path = c.model;
 

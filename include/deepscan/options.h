@@ -29,15 +29,17 @@ struct SamplingOptions {
 };
 
 struct DetectorOptions {
-  std::string model_path;        // BlazeFace ONNX: back 256 (full range) or front 128 (selfie)
-  float score_threshold = 0.6f;  // minimum face confidence after sigmoid
-  float nms_iou = 0.3f;          // boxes overlapping more than this are merged (weighted NMS)
-  bool tiling = true;            // also run on overlapping tiles of large frames (small faces)
-  int tile_min_side = 720;       // tile only frames whose shorter side is at least this
-  int max_faces = 16;            // most faces kept per frame, by confidence
-  float min_face_px = 12.0f;     // boxes smaller than this (pixels) are dropped
-  int detect_every = 4;          // whole-frame search on every k-th sampled frame; in between,
-                                 // tracked faces are re-found in a crop around them (1 = always)
+  std::string model_path;         // BlazeFace ONNX: back 256 (full range) or front 128 (selfie)
+  std::string refind_model_path;  // BlazeFace for re-find crops, where the face is large: front
+                                  // 128 costs a third of back 256; "" = model_path
+  float score_threshold = 0.6f;   // minimum face confidence after sigmoid
+  float nms_iou = 0.3f;           // boxes overlapping more than this are merged (weighted NMS)
+  bool tiling = true;             // also run on overlapping tiles of large frames (small faces)
+  int tile_min_side = 720;        // tile only frames whose shorter side is at least this
+  int max_faces = 16;             // most faces kept per frame, by confidence
+  float min_face_px = 12.0f;      // boxes smaller than this (pixels) are dropped
+  int detect_every = 4;           // whole-frame search on every k-th sampled frame; in between,
+                                  // tracked faces are re-found in a crop around them (1 = always)
 };
 
 struct TrackingOptions {

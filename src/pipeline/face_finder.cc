@@ -4,8 +4,9 @@
 
 namespace deepscan::pipeline {
 
-FaceFinder::FaceFinder(face::BlazeFaceDetector* detector, const ScanOptions& options)
+FaceFinder::FaceFinder(face::BlazeFaceDetector* detector, face::BlazeFaceDetector* refinder, const ScanOptions& options)
     : detector_(detector),
+      refinder_(refinder != nullptr ? refinder : detector),
       every_(std::max(1, options.detector.detect_every)),
       max_gap_(std::max(0, options.tracking.max_gap)),
       tiling_(options.detector.tiling) {}
@@ -27,7 +28,7 @@ Result<std::vector<face::Detection>> FaceFinder::Find(const cv::Mat& bgr) {
   } else {
     std::vector<face::Detection> all;
     for (Known& k : known_) {
-      ASSIGN_OR_RETURN(std::vector<face::Detection> near, detector_->DetectAround(bgr, k.box, kRefindContext, &stats));
+      ASSIGN_OR_RETURN(std::vector<face::Detection> near, refinder_->DetectAround(bgr, k.box, kRefindContext, &stats));
       // The crop may show a neighbour too: keep the face that overlaps the known one most.
       const face::Detection* best = nullptr;
       float best_iou = 0;

@@ -8,11 +8,11 @@
 //      (a small or distant face; tiling costs 8 more runs at 16:9, so it is not paid for on
 //      talking-head videos). In between, each face found in the previous frame is re-found in a
 //      crop around it (one run per face, the face at ~input/context pixels, so small faces are
-//      seen better than in the whole frame); a face not re-found keeps being looked for at its
-//      last place for up to tracking.max_gap frames. When the known faces would cost more runs
-//      than a whole-frame search, the whole frame is searched instead.
-//      Identities (which face is whom) are the tracker's job (track/tracker.h); this class only
-//      decides where to run the detector.
+//      seen better than in the whole frame; by default with the selfie-range front-128 model,
+//      made for faces that fill much of the image and 3x cheaper than back-256); a face not re-found keeps being looked
+//      for at its last place for up to tracking.max_gap frames. When the known faces would cost more runs than a
+//      whole-frame search, the whole frame is searched instead. Identities (which face is whom) are the tracker's job
+//      (track/tracker.h); this class only decides where to run the detector.
 // Threading: one FaceFinder per video; not thread-safe. The detector must not be used by another
 //      thread during Find().
 #ifndef DEEPSCAN_PIPELINE_FACE_FINDER_H_
@@ -30,8 +30,9 @@ namespace deepscan::pipeline {
 
 class FaceFinder {
  public:
-  // `detector` must outlive the finder.
-  FaceFinder(face::BlazeFaceDetector* detector, const ScanOptions& options);
+  // `detector` searches whole frames, `refinder` the re-find crops (it may be the same one); both
+  // must outlive the finder.
+  FaceFinder(face::BlazeFaceDetector* detector, face::BlazeFaceDetector* refinder, const ScanOptions& options);
 
   // Faces in the next sampled frame. Errors: those of the detector (kInvalidModel).
   Result<std::vector<face::Detection>> Find(const cv::Mat& bgr);
@@ -47,6 +48,7 @@ class FaceFinder {
   };
 
   face::BlazeFaceDetector* detector_;
+  face::BlazeFaceDetector* refinder_;
   int every_;
   int max_gap_;
   bool tiling_;

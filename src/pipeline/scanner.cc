@@ -98,6 +98,7 @@ struct Scanner::Impl {
   ScanOptions options;
   int threads = 1;
   std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors;  // one per detect worker
+  std::vector<std::unique_ptr<face::BlazeFaceDetector>> refinders;  // same; null = use the detector
   std::unique_ptr<infer::Classifier> classifier;
   ModelInfo model;
 
@@ -118,7 +119,14 @@ struct Scanner::Impl {
       int per = std::max(1, threads / count);
       ASSIGN_OR_RETURN(std::unique_ptr<face::BlazeFaceDetector> d,
                        face::BlazeFaceDetector::Create(options.detector, per));
+      std::unique_ptr<face::BlazeFaceDetector> r;
+      if (!options.detector.refind_model_path.empty()) {
+        DetectorOptions ro = options.detector;
+        ro.model_path = options.detector.refind_model_path;
+        ASSIGN_OR_RETURN(r, face::BlazeFaceDetector::Create(ro, per));
+      }
       detectors.push_back(std::move(d));
+      refinders.push_back(std::move(r));
     }
     return Status::Ok();
   }
@@ -224,6 +232,7 @@ struct Scanner::Impl {
   // ---- detect stage ----------------------------------------------------------------------
   void DetectWorker(size_t worker) {
     face::BlazeFaceDetector* detector = detectors[worker].get();
+    face::BlazeFaceDetector* refinder = refinders[worker] ? refinders[worker].get() : detector;
     const int size = classifier->metadata().input_size;
     while (std::optional<FrameTask> task = frame_queues[worker]->Pop()) {
       Job& job = *jobs[task->job];
@@ -239,7 +248,7 @@ struct Scanner::Impl {
         std::lock_guard<std::mutex> lock(job.mu);
         if (!job.failure.ok()) continue;  // the rest of a failed video is dropped
       }
-      if (!job.finder) job.finder = std::make_unique<pipeline::FaceFinder>(detector, options);
+      if (!job.finder) job.finder = std::make_unique<pipeline::FaceFinder>(detector, refinder, options);
       auto t = Clock::now();
       Result<std::vector<face::Detection>> found = [&]() -> Result<std::vector<face::Detection>> {
         try {

@@ -29,6 +29,11 @@ class FaceFinderTest : public ::testing::Test {
     auto d = face::BlazeFaceDetector::Create(options_.detector, 2);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     detector_ = std::move(*d);
+    DetectorOptions ro = options_.detector;
+    ro.model_path = deepscan::testing::FrontDetectorPath();
+    auto r = face::BlazeFaceDetector::Create(ro, 2);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    refinder_ = std::move(*r);
   }
 
   // A 1080p frame with the photo's face pasted at (x, y), `side` pixels wide, `gain` brightness.
@@ -46,12 +51,12 @@ class FaceFinderTest : public ::testing::Test {
 
   std::string photo_;
   ScanOptions options_;
-  std::unique_ptr<face::BlazeFaceDetector> detector_;
+  std::unique_ptr<face::BlazeFaceDetector> detector_, refinder_;
 };
 
 TEST_F(FaceFinderTest, LargeFaceTilesOnceThenRefindsInCrops) {
   options_.detector.detect_every = 4;
-  FaceFinder finder(detector_.get(), options_);
+  FaceFinder finder(detector_.get(), refinder_.get(), options_);
   std::vector<Box> boxes;
   for (int i = 0; i < 5; ++i) {
     // The head drifts 12 px per sampled frame.
@@ -79,7 +84,7 @@ TEST_F(FaceFinderTest, LargeFaceTilesOnceThenRefindsInCrops) {
 
 TEST_F(FaceFinderTest, SmallFaceKeepsTilingOn) {
   options_.detector.detect_every = 4;
-  FaceFinder finder(detector_.get(), options_);
+  FaceFinder finder(detector_.get(), refinder_.get(), options_);
   for (int i = 0; i < 5; ++i) {
     auto faces = finder.Find(Frame(1500, 800, 50, 0.6));  // a 50 px face: the whole-frame search misses it
     ASSERT_TRUE(faces.ok());
@@ -91,7 +96,7 @@ TEST_F(FaceFinderTest, SmallFaceKeepsTilingOn) {
 
 TEST_F(FaceFinderTest, EveryFrameSearchedWhenAsked) {
   options_.detector.detect_every = 1;
-  FaceFinder finder(detector_.get(), options_);
+  FaceFinder finder(detector_.get(), refinder_.get(), options_);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(finder.Find(Frame(700, 300, 260, 1.0)).ok());
   EXPECT_EQ(finder.full_searches(), 4);
   EXPECT_EQ(finder.runs(), 9 + 3);
@@ -100,7 +105,7 @@ TEST_F(FaceFinderTest, EveryFrameSearchedWhenAsked) {
 TEST_F(FaceFinderTest, LostFaceIsLookedForThenForgotten) {
   options_.detector.detect_every = 100;
   options_.tracking.max_gap = 2;
-  FaceFinder finder(detector_.get(), options_);
+  FaceFinder finder(detector_.get(), refinder_.get(), options_);
   ASSERT_EQ(finder.Find(Frame(700, 300, 260, 1.0))->size(), 1u);
   cv::Mat empty(1080, 1920, CV_8UC3, cv::Scalar(40, 50, 60));
   // Two misses: still looked for in its crop (1 run each); then forgotten, so the next frame,

@@ -17,6 +17,10 @@ std::string DefaultDetectorPath() {
   return HomeDir() + "/third_party/models/face_detection_back_256x256_barracuda.onnx";
 }
 
+std::string DefaultRefindDetectorPath() {
+  return HomeDir() + "/third_party/models/face_detection_front_128x128_barracuda.onnx";
+}
+
 std::string DefaultModelPath() {
   // The shipped, trained model first; until it exists, the untrained development model that
   // scripts/setup.sh generates (its verdicts say "trained": false).
@@ -31,6 +35,10 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_option("-m,--model", o->classifier.model_path, "classifier ONNX file (metadata in <model>.json beside it)")
       ->capture_default_str();
   app->add_option("--detector", o->detector.model_path, "BlazeFace ONNX file (back 256 or front 128)")
+      ->capture_default_str();
+  o->detector.refind_model_path = DefaultRefindDetectorPath();
+  app->add_option("--refind-detector", o->detector.refind_model_path,
+                  "BlazeFace ONNX file for re-finding known faces in crops (\"\" = the --detector one)")
       ->capture_default_str();
   app->add_option("--backend", o->classifier.backend, "inference backend")
       ->check(CLI::IsMember({"onnxruntime-cpu", "onnxruntime-cuda", "libtorch"}))

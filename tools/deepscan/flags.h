@@ -15,6 +15,7 @@ namespace deepscan::tools {
 std::string HomeDir();
 // The default face detector and classifier paths (see docs/models.md for the search order).
 std::string DefaultDetectorPath();
+std::string DefaultRefindDetectorPath();
 std::string DefaultModelPath();
 
 // Registers the scan flags on `app`, writing into `options`.
