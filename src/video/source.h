@@ -4,8 +4,11 @@
 // Out: decoded frames in decode order, each with its presentation timestamp in seconds, as
 //      cheap reference-counted FrameRefs; colour conversion (to upright BGR) happens only when a
 //      caller asks for it, so frames nobody keeps cost no conversion.
+// Hardware decoding: with SourceOptions::hwaccel "cuda" or "auto", NVDEC decodes when it can
+// (video/hwaccel.h) and frames stay in GPU memory until ToBgr or Download copies them out; a
+// FrameRef that is on_gpu() must not be read through its AVFrame's data pointers.
 // Threading: a Source is used by one thread at a time. FFmpeg's own decoder threads are set by
-// SourceOptions::threads.
+// SourceOptions::threads (one thread with NVDEC).
 #ifndef DEEPSCAN_VIDEO_SOURCE_H_
 #define DEEPSCAN_VIDEO_SOURCE_H_
 
@@ -28,6 +31,8 @@ struct SourceOptions {
   double timeout_s = 0;                // wall-clock budget for open + decode; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // larger frames are refused with kTooLarge (8K UHD)
   bool keyframes_only = false;         // ask the decoder to skip every non-key frame
+  std::string hwaccel = "none";        // "none" | "cuda" (NVDEC; software with a warning when it
+                                       // cannot) | "auto" (NVDEC when usable, silently software)
 };
 
 // What the container says about the video stream (before any decoding).
@@ -60,9 +65,13 @@ class FrameRef {
   int64_t index() const { return index_; }
   double timestamp_s() const { return timestamp_s_; }
   bool keyframe() const { return keyframe_; }
+  // The decoded frame. Its data pointers are device memory when on_gpu(): Source::Download first.
   const AVFrame* av() const { return frame_; }
+  // True when the frame lives in GPU memory (decoded by NVDEC, not yet downloaded).
+  bool on_gpu() const;
 
  private:
+  friend class Source;
   AVFrame* frame_ = nullptr;
   int64_t index_ = -1;
   double timestamp_s_ = 0;
@@ -84,8 +93,18 @@ class Source {
   // Errors: kTimeout, kCorruptInput (the stream yielded no decodable frame at all).
   Result<bool> Next(FrameRef* frame);
 
-  // Converts `frame` to an upright 8-bit BGR image (rotation applied). Reuses its scaler.
+  // Converts `frame` to an upright 8-bit BGR image (rotation applied). Reuses its scaler. A frame
+  // on the GPU is copied to system memory first (into a reused buffer; `frame` stays as it is).
   Status ToBgr(const FrameRef& frame, cv::Mat* bgr);
+
+  // Replaces a frame that is on_gpu() by its system-memory copy (same index, time, key flag), so
+  // that its pixels can be read through av()->data; does nothing to other frames. Callers that
+  // read pixels of frames they keep (samplers) call this first. Errors: kInternal (copy failed).
+  Status Download(FrameRef* frame);
+
+  // Where this Source decodes: "cuda" while NVDEC delivers the frames, "cpu" otherwise (no
+  // hwaccel asked for, NVDEC unusable, or a frame has come out in a software format).
+  const char* decoder_device() const;
 
   // Problems that did not stop decoding (corrupt packets, truncation), in plain words.
   const std::vector<std::string>& warnings() const;
