@@ -152,15 +152,17 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   impl->options = options;
   impl->threads = ResolveThreads(options.threads);
   cv::setNumThreads(impl->threads);
-  ASSIGN_OR_RETURN(impl->detector, face::BlazeFaceDetector::Create(options.detector, impl->threads));
+  ASSIGN_OR_RETURN(impl->detector,
+                   face::BlazeFaceDetector::Create(options.detector, impl->threads, options.accel.device));
   infer::ClassifierConfig cc;
   cc.model_path = options.classifier.model_path;
   cc.backend = options.classifier.backend;
+  cc.device = options.accel.device;
   cc.threads = impl->threads;
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
-  impl->model = {m.name, m.version, impl->classifier->backend(), "cpu", m.trained, m.threshold};
+  impl->model = {m.name, m.version, impl->classifier->backend(), impl->classifier->device(), m.trained, m.threshold};
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
 }
 

@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <map>
 
+#include "infer/ort_model.h"
+#include "infer/registry.h"
+
 namespace deepscan::tools {
 
 std::string HomeDir() {
@@ -30,8 +33,17 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       ->capture_default_str();
   app->add_option("--detector", o->detector.model_path, "BlazeFace ONNX file (back 256 or front 128)")
       ->capture_default_str();
-  app->add_option("--backend", o->classifier.backend, "inference backend")
-      ->check(CLI::IsMember({"onnxruntime-cpu", "onnxruntime-cuda", "libtorch"}))
+  app->add_option("--backend", o->classifier.backend,
+                  "inference backend (onnxruntime runs on --device; onnxruntime-cpu/-cuda/-tensorrt pin it)")
+      ->check(CLI::IsMember(infer::KnownBackends()))
+      ->capture_default_str();
+  app->add_option("--device", o->accel.device,
+                  "where ONNX Runtime runs the networks: cpu | cuda | tensorrt | auto (a GPU when usable; an "
+                  "unusable one falls back to the CPU, docs/gpu.md)")
+      ->check(CLI::IsMember(infer::KnownProviders()))
+      ->capture_default_str();
+  app->add_option("--hwaccel", o->accel.hwaccel, "video decoding: none | cuda (NVDEC) | auto (NVDEC when usable)")
+      ->check(CLI::IsMember({"none", "cuda", "auto"}))
       ->capture_default_str();
   std::map<std::string, SamplingPolicy> sampling{{"uniform", SamplingPolicy::kUniform},
                                                  {"keyframes", SamplingPolicy::kKeyframes}};
