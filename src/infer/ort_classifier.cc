@@ -75,6 +75,7 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
   OrtModelOptions ort;
   ort.threads = config.threads;
   ort.provider = config.device;
+  ort.max_batch = std::max(1, config.max_batch);
   ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model, OrtModel::Load(config.model_path, ort));
   const auto& in = model->inputs()[0].shape;
   const int64_t side = meta.input_size;

@@ -82,6 +82,29 @@ const char* DisplayName(const std::string& provider) {
   return provider == "tensorrt" ? "TensorRT" : provider == "cuda" ? "CUDA" : "CPU";
 }
 
+// TensorRT builds an engine for a range of input shapes; a shape outside it rebuilds the engine
+// (tens of seconds). For a model whose only dynamic dimension is the batch, the range is set to
+// 1..max_batch up front. Reads the input through a CPU session (the model is small).
+void AddTrtBatchProfile(const std::string& path, const OrtModelOptions& options,
+                        std::unordered_map<std::string, std::string>* trt_options) {
+  if (options.max_batch < 1) return;
+  Ort::Session cpu(Environment(), path.c_str(), BaseSessionOptions(options));
+  if (cpu.GetInputCount() != 1) return;
+  Ort::AllocatorWithDefaultOptions alloc;
+  const std::string name = cpu.GetInputNameAllocated(0, alloc).get();
+  const std::vector<int64_t> shape = ShapeOf(cpu.GetInputTypeInfo(0));
+  if (shape.empty() || shape[0] >= 0 || name.find_first_of(":,") != std::string::npos) return;
+  std::string rest;
+  for (size_t i = 1; i < shape.size(); ++i) {
+    if (shape[i] < 0) return;  // other dynamic dimensions: leave the ranges to TensorRT
+    rest += "x" + std::to_string(shape[i]);
+  }
+  const std::string largest = name + ":" + std::to_string(options.max_batch) + rest;
+  (*trt_options)["trt_profile_min_shapes"] = name + ":1" + rest;
+  (*trt_options)["trt_profile_opt_shapes"] = largest;
+  (*trt_options)["trt_profile_max_shapes"] = largest;
+}
+
 // Tries a session of `path` on `provider` ("cuda", or "tensorrt" with CUDA behind it for the nodes
 // TensorRT cannot run). Returns the reason it failed, empty on success.
 std::string TryAccelerated(const std::string& provider, const std::string& path, const OrtModelOptions& options,
@@ -106,6 +129,7 @@ std::string TryAccelerated(const std::string& provider, const std::string& path,
       } else {
         spdlog::debug("TensorRT engine cache off: cannot create '{}': {}", cache, ec.message());
       }
+      AddTrtBatchProfile(path, options, &trt_options);
       Ort::TensorRTProviderOptions trt;
       trt.Update(trt_options);
       so.AppendExecutionProvider_TensorRT_V2(*trt);

@@ -34,6 +34,8 @@ struct OrtModelOptions {
   std::string provider = "cpu";  // "cpu" | "cuda" | "tensorrt" (CUDA for what TensorRT cannot
                                  // run) | "auto" (CUDA when usable, else quietly the CPU)
   int device_id = 0;             // CUDA device ordinal
+  int max_batch = 0;             // TensorRT: largest batch Run() will see when the model's batch
+                                 // dimension is dynamic (one engine for 1..max_batch); 0 = unknown
   std::string trt_cache_dir;     // TensorRT engine/timing cache; "" = DefaultTrtCacheDir()
 };
 
