@@ -105,6 +105,31 @@ void AddTrtBatchProfile(const std::string& path, const OrtModelOptions& options,
   (*trt_options)["trt_profile_max_shapes"] = largest;
 }
 
+// Runs `session` once on zeros (dynamic dimensions as 1). Some GPU failures (cuDNN or cuBLAS
+// missing or refusing the device) surface only at the first run; here they still mean a fall-back
+// to the CPU instead of a failed scan, and CUDA start-up and TensorRT's engine build happen at load.
+void WarmUp(Ort::Session& session) {
+  if (session.GetInputCount() != 1) return;
+  Ort::AllocatorWithDefaultOptions alloc;
+  const std::string in_name = session.GetInputNameAllocated(0, alloc).get();
+  std::vector<int64_t> shape = ShapeOf(session.GetInputTypeInfo(0));
+  size_t count = 1;
+  for (int64_t& d : shape) {
+    if (d < 1) d = 1;
+    count *= static_cast<size_t>(d);
+  }
+  std::vector<float> zeros(count, 0.0f);
+  std::vector<std::string> out_names;
+  for (size_t i = 0; i < session.GetOutputCount(); ++i)
+    out_names.push_back(session.GetOutputNameAllocated(i, alloc).get());
+  std::vector<const char*> outs;
+  for (const auto& n : out_names) outs.push_back(n.c_str());
+  const char* ins[] = {in_name.c_str()};
+  auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  Ort::Value in = Ort::Value::CreateTensor<float>(memory, zeros.data(), count, shape.data(), shape.size());
+  session.Run(Ort::RunOptions{nullptr}, ins, &in, 1, outs.data(), outs.size());
+}
+
 // Tries a session of `path` on `provider` ("cuda", or "tensorrt" with CUDA behind it for the nodes
 // TensorRT cannot run). Returns the reason it failed, empty on success.
 std::string TryAccelerated(const std::string& provider, const std::string& path, const OrtModelOptions& options,
@@ -141,6 +166,7 @@ std::string TryAccelerated(const std::string& provider, const std::string& path,
                  {"do_copy_in_default_stream", "1"}});
     so.AppendExecutionProvider_CUDA_V2(*cuda);
     *session = std::make_unique<Ort::Session>(Environment(), path.c_str(), so);
+    WarmUp(**session);
   } catch (const Ort::Exception& e) {
     reason = Tidy(e.what());
     // Provider-library failures say only "Failed to load shared library"; ORT logged the cause.
