@@ -119,10 +119,12 @@ void WarmUp(Ort::Session& session) {
     count *= static_cast<size_t>(d);
   }
   std::vector<float> zeros(count, 0.0f);
+  const size_t n_out = session.GetOutputCount();
   std::vector<std::string> out_names;
-  for (size_t i = 0; i < session.GetOutputCount(); ++i)
-    out_names.push_back(session.GetOutputNameAllocated(i, alloc).get());
   std::vector<const char*> outs;
+  out_names.reserve(n_out);
+  outs.reserve(n_out);
+  for (size_t i = 0; i < n_out; ++i) out_names.push_back(session.GetOutputNameAllocated(i, alloc).get());
   for (const auto& n : out_names) outs.push_back(n.c_str());
   const char* ins[] = {in_name.c_str()};
   auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
