@@ -104,6 +104,13 @@ struct Source::Impl {
     if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(std::move(w));
   }
   double Seconds(int64_t ts) const { return ts == AV_NOPTS_VALUE ? 0.0 : ts * av_q2d(time_base); }
+  // A frame in system memory although NVDEC was attached: FFmpeg decoded this stream in software.
+  void SawSoftwareFrame() {
+    if (nvdec && !software_frames && options.hwaccel == "cuda") {
+      Warn("NVDEC did not take this stream (codec profile or size?); decoded on the CPU");
+    }
+    software_frames = true;
+  }
 };
 
 Source::Source(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -294,7 +301,7 @@ const char* Source::decoder_device() const { return impl_->nvdec && !impl_->soft
 Status Source::Download(FrameRef* frame) {
   if (!frame->valid()) return Status::Internal("Download on an empty FrameRef");
   if (!frame->on_gpu()) {
-    if (impl_->nvdec) impl_->software_frames = true;
+    impl_->SawSoftwareFrame();
     return Status::Ok();
   }
   std::unique_ptr<AVFrame, FrameFreer> copy(av_frame_alloc());
@@ -311,8 +318,8 @@ Status Source::ToBgr(const FrameRef& ref, cv::Mat* bgr) {
   if (ref.on_gpu()) {
     RETURN_IF_ERROR(DownloadFrame(f, s.downloaded.get()));
     f = s.downloaded.get();
-  } else if (s.nvdec) {
-    s.software_frames = true;
+  } else {
+    s.SawSoftwareFrame();
   }
   int w = f->width, h = f->height;
   if (static_cast<int64_t>(w) * h > s.options.max_pixels) return Status::TooLarge("decoded frame too large");
