@@ -5,6 +5,8 @@
 #   scripts/setup.sh            install + build (Release) into build/
 #   DEEPSCAN_BUILD_DIR=dir      build elsewhere
 #   DEEPSCAN_SKIP_APT=1         do not call apt (packages already present)
+#   DEEPSCAN_GPU=1              also install ONNX Runtime's CUDA/TensorRT build (automatic where
+#                               `nvidia-smi -L` finds a GPU; about 290 MB of downloads, docs/gpu.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -74,6 +76,42 @@ if [ ! -f "$ort_dir/.done-0.4.9" ]; then
   cp "$tmp"/package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers/*.h "$ort_dir/include/"
   ln -sf libonnxruntime.so "$ort_dir/lib/libonnxruntime.so.1"
   rm -rf "$tmp"; touch "$ort_dir/.done-0.4.9"
+fi
+
+# ---- 2b. GPU inference (only with DEEPSCAN_GPU=1 or where `nvidia-smi -L` finds a GPU) ---------
+# The CPU package's libonnxruntime.so has no CUDA provider interface, so the CUDA/TensorRT provider
+# libraries cannot be hosted by it (their bridge expects a different vtable layout). Both halves
+# come from ONNX Runtime 1.29.0's GPU build (NuGet Microsoft.ML.OnnxRuntime.Gpu.Linux 1.29.0),
+# shipped on npm by two packages: onnxruntime-node carries its libonnxruntime.so.1 (the runtime,
+# built with the CUDA and TensorRT interfaces) and the Unity package carries the provider libraries.
+# Both replace the files in third_party/onnxruntime/lib; the C API and headers are the same 1.29.
+# docs/gpu.md lists what the machine needs besides (driver, CUDA 13, cuDNN 9, TensorRT 10).
+want_gpu=${DEEPSCAN_GPU:-}
+if [ -z "$want_gpu" ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  want_gpu=1
+fi
+if [ "$want_gpu" = 1 ] && [ ! -f "$ort_dir/.done-gpu-1.29.0" ]; then
+  gpu_pkgs=(
+    "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 2b459e0c17f340c92970c10ed86de4f37a3009f93c14053e6ad4334cbb6be412"
+    "onnxruntime-node@1.29.0 cfdfb45ec4044b1fdca43e5d2e180fb6817e649ff8ad1e0dfc90e18e51b67037"
+  )
+  providers_tgz=$(fetch ${gpu_pkgs[0]})
+  runtime_tgz=$(fetch ${gpu_pkgs[1]})
+  log "installing the ONNX Runtime 1.29.0 GPU build (CUDA + TensorRT providers)"
+  tmp=$(mktemp -d)
+  tar -xzf "$providers_tgz" -C "$tmp" package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so \
+      package/Plugins/Linux/x64/libonnxruntime_providers_tensorrt.so \
+      package/Plugins/Linux/x64/libonnxruntime_providers_shared.so
+  tar -xzf "$runtime_tgz" -C "$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  cp "$tmp"/package/Plugins/Linux/x64/*.so "$ort_dir/lib/"
+  rm -f "$ort_dir/lib/libonnxruntime.so.1"  # was a link to the CPU library
+  cp "$tmp"/package/bin/napi-v6/linux/x64/libonnxruntime.so.1 "$ort_dir/lib/libonnxruntime.so"
+  ln -sf libonnxruntime.so "$ort_dir/lib/libonnxruntime.so.1"
+  rm -rf "$tmp"; touch "$ort_dir/.done-gpu-1.29.0"
+elif [ -f "$ort_dir/.done-gpu-1.29.0" ]; then
+  log "GPU inference: ONNX Runtime GPU build present"
+else
+  log "GPU inference: not installed (no GPU found; DEEPSCAN_GPU=1 installs it anyway, docs/gpu.md)"
 fi
 
 models_dir=$tp/models

@@ -64,9 +64,9 @@ struct CropOptions {
 };
 
 struct ClassifierOptions {
-  std::string model_path;                   // classifier ONNX; its metadata sits beside it (<model>.json)
-  std::string backend = "onnxruntime-cpu";  // see infer/registry.h for the list
-  int max_batch = 16;                       // crops per inference call
+  std::string model_path;               // classifier ONNX; its metadata sits beside it (<model>.json)
+  std::string backend = "onnxruntime";  // on accel.device; see infer/registry.h for the list
+  int max_batch = 16;                   // crops per inference call
 };
 
 enum class Aggregation {

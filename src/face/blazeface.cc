@@ -93,9 +93,12 @@ std::vector<Detection> WeightedNms(std::vector<Detection> dets, float iou) {
   return out;
 }
 
-Result<std::unique_ptr<BlazeFaceDetector>> BlazeFaceDetector::Create(const DetectorOptions& options, int threads) {
-  ASSIGN_OR_RETURN(std::unique_ptr<infer::OrtModel> model,
-                   infer::OrtModel::Load(options.model_path, {.threads = threads, .provider = "cpu"}));
+Result<std::unique_ptr<BlazeFaceDetector>> BlazeFaceDetector::Create(const DetectorOptions& options, int threads,
+                                                                     const std::string& device) {
+  infer::OrtModelOptions ort;
+  ort.threads = threads;
+  ort.provider = device;
+  ASSIGN_OR_RETURN(std::unique_ptr<infer::OrtModel> model, infer::OrtModel::Load(options.model_path, ort));
   std::unique_ptr<BlazeFaceDetector> d(new BlazeFaceDetector());
   d->options_ = options;
   const auto& in = model->inputs()[0].shape;  // NHWC [1, S, S, 3]

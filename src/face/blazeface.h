@@ -18,6 +18,7 @@
 
 #include <array>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -59,8 +60,11 @@ struct DetectStats {
 
 class BlazeFaceDetector {
  public:
-  // Loads the ONNX model at options.model_path. Errors: kInvalidModel.
-  static Result<std::unique_ptr<BlazeFaceDetector>> Create(const DetectorOptions& options, int threads);
+  // Loads the ONNX model at options.model_path, to run on `device` (cpu | cuda | tensorrt | auto;
+  // an unusable GPU leaves it on the CPU, infer/ort_model.h). Errors: kInvalidModel,
+  // kInvalidArgument (unknown device).
+  static Result<std::unique_ptr<BlazeFaceDetector>> Create(const DetectorOptions& options, int threads,
+                                                           const std::string& device = "cpu");
 
   // Detects faces in `bgr`, with tiles when DetectorOptions::tiling says so and the frame is
   // large. Errors: kInvalidModel (inference failed).
@@ -77,6 +81,8 @@ class BlazeFaceDetector {
 
   int input_size() const { return input_size_; }
   const DetectorOptions& options() const { return options_; }
+  // Where the network runs: "cpu", "cuda" or "tensorrt" (after any fall-back).
+  const std::string& device() const { return model_->provider(); }
 
  private:
   BlazeFaceDetector() = default;

@@ -21,7 +21,10 @@ class Classifier {
  public:
   virtual ~Classifier() = default;
   virtual const ModelMetadata& metadata() const = 0;
+  // The backend that runs: a name CreateClassifier accepts that would run it the same way.
   virtual std::string backend() const = 0;
+  // Where inference runs: "cpu", "cuda" or "tensorrt" (after any fall-back).
+  virtual std::string device() const { return "cpu"; }
   // Scores `crops` (any count; batched internally) into `scores` (resized to crops.size()).
   // Errors: kInvalidArgument (a crop of the wrong size or type), kInvalidModel (inference failed).
   virtual Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) = 0;

@@ -21,7 +21,8 @@ class OrtClassifier : public Classifier {
     input_.resize(static_cast<size_t>(max_batch_) * 3 * meta_.input_size * meta_.input_size);
   }
   const ModelMetadata& metadata() const override { return meta_; }
-  std::string backend() const override { return "onnxruntime-cpu"; }
+  std::string backend() const override { return "onnxruntime-" + model_->provider(); }
+  std::string device() const override { return model_->provider(); }
 
   Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
     scores->resize(crops.size());
@@ -71,8 +72,11 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
     return Status::InvalidModel("model file not found: " + config.model_path);
   }
   ASSIGN_OR_RETURN(ModelMetadata meta, LoadModelMetadata(config.model_path));
-  ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model,
-                   OrtModel::Load(config.model_path, {.threads = config.threads, .provider = "cpu"}));
+  OrtModelOptions ort;
+  ort.threads = config.threads;
+  ort.provider = config.device;
+  ort.max_batch = std::max(1, config.max_batch);
+  ASSIGN_OR_RETURN(std::unique_ptr<OrtModel> model, OrtModel::Load(config.model_path, ort));
   const auto& in = model->inputs()[0].shape;
   const int64_t side = meta.input_size;
   auto dim_ok = [](int64_t d, int64_t want) { return d == want || d < 0; };

@@ -1,4 +1,6 @@
-// infer::OrtClassifier: the ONNX Runtime (CPU) classifier backend, "onnxruntime-cpu".
+// infer::OrtClassifier: the ONNX Runtime classifier backend ("onnxruntime" and its pinned forms
+// "onnxruntime-cpu", "-cuda", "-tensorrt"), on the execution provider ClassifierConfig::device names;
+// an unusable GPU leaves it on the CPU (infer/ort_model.h says when and how that is reported).
 #ifndef DEEPSCAN_INFER_ORT_CLASSIFIER_H_
 #define DEEPSCAN_INFER_ORT_CLASSIFIER_H_
 
@@ -10,7 +12,8 @@
 namespace deepscan::infer {
 
 // Loads and validates the model: one input [N, 3, S, S] with S = metadata input_size (N may be
-// dynamic or 1), one output [N], [N, 1] or [N, 2] as the metadata says. Errors: kInvalidModel.
+// dynamic or 1), one output [N], [N, 1] or [N, 2] as the metadata says. Errors: kInvalidModel,
+// kInvalidArgument (an unknown device name).
 Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& config);
 
 }  // namespace deepscan::infer

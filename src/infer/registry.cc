@@ -16,7 +16,9 @@ std::map<std::string, ClassifierFactory>& Registered() {
 
 }  // namespace
 
-std::vector<std::string> KnownBackends() { return {"onnxruntime-cpu", "onnxruntime-cuda", "libtorch"}; }
+std::vector<std::string> KnownBackends() {
+  return {"onnxruntime", "onnxruntime-cpu", "onnxruntime-cuda", "onnxruntime-tensorrt", "libtorch"};
+}
 
 void RegisterBackend(const std::string& name, ClassifierFactory factory) {
   std::lock_guard<std::mutex> lock(registry_mu);
@@ -24,7 +26,14 @@ void RegisterBackend(const std::string& name, ClassifierFactory factory) {
 }
 
 Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& config) {
-  if (config.backend == "onnxruntime-cpu") return CreateOrtClassifier(config);
+  if (config.backend == "onnxruntime") return CreateOrtClassifier(config);
+  for (const char* device : {"cpu", "cuda", "tensorrt"}) {
+    if (config.backend == std::string("onnxruntime-") + device) {
+      ClassifierConfig pinned = config;
+      pinned.device = device;
+      return CreateOrtClassifier(pinned);
+    }
+  }
   ClassifierFactory factory = nullptr;
   {
     std::lock_guard<std::mutex> lock(registry_mu);
@@ -36,9 +45,6 @@ Result<std::unique_ptr<Classifier>> CreateClassifier(const ClassifierConfig& con
     return Status::NotSupported(
         "backend 'libtorch' lives in the deepscan-train binary (LibTorch); "
         "`deepscan ... --backend libtorch` runs it");
-  }
-  if (config.backend == "onnxruntime-cuda") {
-    return Status::NotSupported("backend 'onnxruntime-cuda' is not available in this build");
   }
   return Status::NotSupported("unknown backend '" + config.backend + "'");
 }

@@ -2,6 +2,9 @@
 //
 // Backends are chosen at run time by name; a backend missing from this build or machine is a
 // kNotSupported status, never a compile-time difference in the public headers.
+// ONNX Runtime: "onnxruntime" runs on ClassifierConfig::device; "onnxruntime-cpu", "-cuda" and
+// "-tensorrt" pin the execution provider. An unusable GPU falls back to the CPU (infer/ort_model.h),
+// and the classifier's backend() and device() then say "onnxruntime-cpu" and "cpu".
 #ifndef DEEPSCAN_INFER_REGISTRY_H_
 #define DEEPSCAN_INFER_REGISTRY_H_
 
@@ -15,7 +18,8 @@ namespace deepscan::infer {
 
 struct ClassifierConfig {
   std::string model_path;  // ONNX file (libtorch: a training checkpoint .pt); metadata <name>.json beside it
-  std::string backend = "onnxruntime-cpu";
+  std::string backend = "onnxruntime";
+  std::string device = "cpu";  // "onnxruntime": cpu | cuda | tensorrt | auto (infer/ort_model.h)
   int threads = 1;
   int max_batch = 16;
 };

@@ -118,12 +118,12 @@ struct Scanner::Impl {
     while (static_cast<int>(detectors.size()) < count) {
       int per = std::max(1, threads / count);
       ASSIGN_OR_RETURN(std::unique_ptr<face::BlazeFaceDetector> d,
-                       face::BlazeFaceDetector::Create(options.detector, per));
+                       face::BlazeFaceDetector::Create(options.detector, per, options.accel.device));
       std::unique_ptr<face::BlazeFaceDetector> r;
       if (!options.detector.refind_model_path.empty()) {
         DetectorOptions ro = options.detector;
         ro.model_path = options.detector.refind_model_path;
-        ASSIGN_OR_RETURN(r, face::BlazeFaceDetector::Create(ro, per));
+        ASSIGN_OR_RETURN(r, face::BlazeFaceDetector::Create(ro, per, options.accel.device));
       }
       detectors.push_back(std::move(d));
       refinders.push_back(std::move(r));
@@ -170,6 +170,7 @@ struct Scanner::Impl {
     so.max_pixels = options.max_pixels;
     so.keyframes_only = options.sampling.policy == SamplingPolicy::kKeyframes;
     so.skip_nonref = options.sampling.skip_nonref;
+    so.hwaccel = options.accel.hwaccel;
     ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(job.path, so));
     const video::StreamInfo& si = source->info();
     ASSIGN_OR_RETURN(std::unique_ptr<video::Sampler> sampler, video::MakeSampler(si, options.sampling));
@@ -425,11 +426,12 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   infer::ClassifierConfig cc;
   cc.model_path = options.classifier.model_path;
   cc.backend = options.classifier.backend;
+  cc.device = options.accel.device;
   cc.threads = options.pipeline.infer_threads > 0 ? options.pipeline.infer_threads : impl->threads;
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
-  impl->model = {m.name, m.version, impl->classifier->backend(), "cpu", m.trained, m.threshold};
+  impl->model = {m.name, m.version, impl->classifier->backend(), impl->classifier->device(), m.trained, m.threshold};
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
 }
 

@@ -77,6 +77,7 @@ std::string RenderJson(const ScanReport& r) {
                {{"name", r.model.name},
                 {"version", r.model.version},
                 {"backend", r.model.backend},
+                {"device", r.model.device},
                 {"trained", r.model.trained},
                 {"threshold", R(r.model.threshold, 4)}}},
               {"options",

@@ -12,6 +12,7 @@
 
 #include "video/ffmpeg_handles.h"
 #include "video/nal.h"
+#include "video/hwaccel.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -75,6 +76,7 @@ FrameRef& FrameRef::operator=(FrameRef&& o) noexcept {
 FrameRef::~FrameRef() {
   if (frame_) av_frame_free(&frame_);
 }
+bool FrameRef::on_gpu() const { return IsHardwareFrame(frame_); }
 
 // ---- Source ---------------------------------------------------------------------------------
 struct Source::Impl {
@@ -109,6 +111,10 @@ struct Source::Impl {
     if (!IsNonReferencePacket(*nal_codec, p->data, static_cast<size_t>(p->size), nal_length_size)) return false;
     return !filter(Seconds(p->pts));
   }
+  // Hardware decoding (video/hwaccel.h): NVDEC attached at open; a software frame seen since.
+  bool nvdec = false;
+  bool software_frames = false;
+  std::unique_ptr<AVFrame, FrameFreer> downloaded{av_frame_alloc()};  // ToBgr's copy of a GPU frame
 
   bool TimedOut() const { return Clock::now() > deadline; }
   static int Interrupt(void* opaque) { return static_cast<Impl*>(opaque)->TimedOut() ? 1 : 0; }
@@ -116,6 +122,13 @@ struct Source::Impl {
     if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(std::move(w));
   }
   double Seconds(int64_t ts) const { return ts == AV_NOPTS_VALUE ? 0.0 : ts * av_q2d(time_base); }
+  // A frame in system memory although NVDEC was attached: FFmpeg decoded this stream in software.
+  void SawSoftwareFrame() {
+    if (nvdec && !software_frames && options.hwaccel == "cuda") {
+      Warn("NVDEC did not take this stream (codec profile or size?); decoded on the CPU");
+    }
+    software_frames = true;
+  }
 };
 
 Source::Source(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -206,6 +219,14 @@ Result<std::unique_ptr<Source>> Source::Open(const std::string& url, const Sourc
   cc->thread_count = options.threads;  // 0 = auto
   cc->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
   if (options.keyframes_only) cc->skip_frame = AVDISCARD_NONKEY;
+  // Hardware decoding, when asked for; any reason it cannot be used leaves software decoding.
+  if (options.hwaccel == "cuda" || options.hwaccel == "auto") {
+    Status hw = AttachCudaDecoder(cc);
+    impl->nvdec = hw.ok();
+    if (!hw.ok() && options.hwaccel == "cuda") impl->Warn("NVDEC not used, decoding on the CPU: " + hw.message());
+  } else if (options.hwaccel != "none") {
+    return Status::InvalidArgument("unknown hwaccel '" + options.hwaccel + "' (none, cuda or auto)");
+  }
   if ((err = avcodec_open2(cc, decoder, nullptr)) < 0) {
     return Status::CorruptInput("cannot open the " + std::string(decoder->name) + " decoder (" + AvError(err) +
                                 "): " + url);
@@ -313,10 +334,31 @@ Result<bool> Source::Next(FrameRef* out) {
   return false;
 }
 
+const char* Source::decoder_device() const { return impl_->nvdec && !impl_->software_frames ? "cuda" : "cpu"; }
+
+Status Source::Download(FrameRef* frame) {
+  if (!frame->valid()) return Status::Internal("Download on an empty FrameRef");
+  if (!frame->on_gpu()) {
+    impl_->SawSoftwareFrame();
+    return Status::Ok();
+  }
+  std::unique_ptr<AVFrame, FrameFreer> copy(av_frame_alloc());
+  RETURN_IF_ERROR(DownloadFrame(frame->frame_, copy.get()));
+  av_frame_free(&frame->frame_);
+  frame->frame_ = copy.release();
+  return Status::Ok();
+}
+
 Status Source::ToBgr(const FrameRef& ref, cv::Mat* bgr) {
   Impl& s = *impl_;
   const AVFrame* f = ref.av();
   if (!f) return Status::Internal("ToBgr on an empty FrameRef");
+  if (ref.on_gpu()) {
+    RETURN_IF_ERROR(DownloadFrame(f, s.downloaded.get()));
+    f = s.downloaded.get();
+  } else {
+    s.SawSoftwareFrame();
+  }
   int w = f->width, h = f->height;
   if (static_cast<int64_t>(w) * h > s.options.max_pixels) return Status::TooLarge("decoded frame too large");
   s.sws.reset(sws_getCachedContext(s.sws.release(), w, h, static_cast<AVPixelFormat>(f->format), w, h, AV_PIX_FMT_BGR24,

@@ -4,8 +4,11 @@
 // Out: decoded frames in decode order, each with its presentation timestamp in seconds, as
 //      cheap reference-counted FrameRefs; colour conversion (to upright BGR) happens only when a
 //      caller asks for it, so frames nobody keeps cost no conversion.
+// Hardware decoding: with SourceOptions::hwaccel "cuda" or "auto", NVDEC decodes when it can
+// (video/hwaccel.h) and frames stay in GPU memory until ToBgr or Download copies them out; a
+// FrameRef that is on_gpu() must not be read through its AVFrame's data pointers.
 // Threading: a Source is used by one thread at a time. FFmpeg's own decoder threads are set by
-// SourceOptions::threads.
+// SourceOptions::threads (one thread with NVDEC).
 #ifndef DEEPSCAN_VIDEO_SOURCE_H_
 #define DEEPSCAN_VIDEO_SOURCE_H_
 
@@ -30,6 +33,8 @@ struct SourceOptions {
   int64_t max_pixels = 7680LL * 4320;  // larger frames are refused with kTooLarge (8K UHD)
   bool keyframes_only = false;         // ask the decoder to skip every non-key frame
   bool skip_nonref = false;            // drop non-reference H.264/HEVC frames the frame filter rejects
+  std::string hwaccel = "none";        // "none" | "cuda" (NVDEC; software with a warning when it
+                                       // cannot) | "auto" (NVDEC when usable, silently software)
 };
 
 // Asked, before decoding, about a frame that could be skipped (a non-reference picture), with
@@ -66,9 +71,13 @@ class FrameRef {
   int64_t index() const { return index_; }
   double timestamp_s() const { return timestamp_s_; }
   bool keyframe() const { return keyframe_; }
+  // The decoded frame. Its data pointers are device memory when on_gpu(): Source::Download first.
   const AVFrame* av() const { return frame_; }
+  // True when the frame lives in GPU memory (decoded by NVDEC, not yet downloaded).
+  bool on_gpu() const;
 
  private:
+  friend class Source;
   AVFrame* frame_ = nullptr;
   int64_t index_ = -1;
   double timestamp_s_ = 0;
@@ -94,8 +103,18 @@ class Source {
   // dropped before decoding. Frame indices stay exact: skipped frames are counted in.
   void SetFrameFilter(FrameFilter filter);
 
-  // Converts `frame` to an upright 8-bit BGR image (rotation applied). Reuses its scaler.
+  // Converts `frame` to an upright 8-bit BGR image (rotation applied). Reuses its scaler. A frame
+  // on the GPU is copied to system memory first (into a reused buffer; `frame` stays as it is).
   Status ToBgr(const FrameRef& frame, cv::Mat* bgr);
+
+  // Replaces a frame that is on_gpu() by its system-memory copy (same index, time, key flag), so
+  // that its pixels can be read through av()->data; does nothing to other frames. Callers that
+  // read pixels of frames they keep (samplers) call this first. Errors: kInternal (copy failed).
+  Status Download(FrameRef* frame);
+
+  // Where this Source decodes: "cuda" while NVDEC delivers the frames, "cpu" otherwise (no
+  // hwaccel asked for, NVDEC unusable, or a frame has come out in a software format).
+  const char* decoder_device() const;
 
   // Problems that did not stop decoding (corrupt packets, truncation), in plain words.
   const std::vector<std::string>& warnings() const;

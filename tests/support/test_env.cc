@@ -13,7 +13,11 @@ namespace fs = std::filesystem;
 
 namespace deepscan::testing {
 
-std::string SourceDir() { return DEEPSCAN_SOURCE_DIR; }
+std::string SourceDir() {
+  // A build tree copied to another machine (scripts/gpu-check.sh) names the checkout it runs in.
+  if (const char* env = std::getenv("DEEPSCAN_SOURCE_DIR"); env && *env) return env;
+  return DEEPSCAN_SOURCE_DIR;
+}
 
 std::string SharedDataDir() {
   if (const char* env = std::getenv("DEEPSCAN_SHARED_DATA"); env && *env) return env;

@@ -9,7 +9,7 @@
 
 namespace deepscan::testing {
 
-// The repository root (compiled in).
+// The repository root: $DEEPSCAN_SOURCE_DIR when set, else the one compiled in.
 std::string SourceDir();
 // ../shared/data beside the repository, or $DEEPSCAN_SHARED_DATA; empty when absent.
 std::string SharedDataDir();

@@ -5,6 +5,8 @@
 #include <map>
 
 #include "pipeline/tuning.h"
+#include "infer/ort_model.h"
+#include "infer/registry.h"
 
 namespace deepscan::tools {
 
@@ -40,8 +42,17 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_option("--refind-detector", o->detector.refind_model_path,
                   "BlazeFace ONNX file for re-finding known faces in crops (\"\" = the --detector one)")
       ->capture_default_str();
-  app->add_option("--backend", o->classifier.backend, "inference backend")
-      ->check(CLI::IsMember({"onnxruntime-cpu", "onnxruntime-cuda", "libtorch"}))
+  app->add_option("--backend", o->classifier.backend,
+                  "inference backend (onnxruntime runs on --device; onnxruntime-cpu/-cuda/-tensorrt pin it)")
+      ->check(CLI::IsMember(infer::KnownBackends()))
+      ->capture_default_str();
+  app->add_option("--device", o->accel.device,
+                  "where ONNX Runtime runs the networks: cpu | cuda | tensorrt | auto (a GPU when usable; an "
+                  "unusable one falls back to the CPU, docs/gpu.md)")
+      ->check(CLI::IsMember(infer::KnownProviders()))
+      ->capture_default_str();
+  app->add_option("--hwaccel", o->accel.hwaccel, "video decoding: none | cuda (NVDEC) | auto (NVDEC when usable)")
+      ->check(CLI::IsMember({"none", "cuda", "auto"}))
       ->capture_default_str();
   std::map<std::string, SamplingPolicy> sampling{{"uniform", SamplingPolicy::kUniform},
                                                  {"keyframes", SamplingPolicy::kKeyframes}};
