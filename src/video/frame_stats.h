@@ -97,7 +97,7 @@ double CentreWeightedDiff(const cv::Mat& a, const cv::Mat& b);
 // same distribution, 1 for disjoint ones. Sizes may differ. Insensitive to motion, high at cuts.
 double HistogramDistance(const cv::Mat& a, const cv::Mat& b);
 
-// 64-bit difference hash: the image area-scaled to 9x8, bit 8*row+col set when a pixel is
+// 64-bit difference hash: the image averaged over a 9x8 grid of boxes, bit 8*row+col set when a box is
 // brighter than its right neighbour. Frames that look alike have hashes a few bits apart.
 uint64_t DHash(const cv::Mat& luma);
 // DHash of a frame's thumbnail (reads the frame with a temporary LumaReader). Errors: those of

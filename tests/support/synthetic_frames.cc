@@ -51,6 +51,15 @@ video::FrameRef LumaFrame(const cv::Mat& luma, int64_t index, double timestamp_s
       case AV_PIX_FMT_RGB24:
         for (int c = 0; c < w; ++c) row[3 * c] = row[3 * c + 1] = row[3 * c + 2] = y[c];
         break;
+      case AV_PIX_FMT_BGRA:
+        for (int c = 0; c < w; ++c) {
+          row[4 * c] = row[4 * c + 1] = row[4 * c + 2] = y[c];
+          row[4 * c + 3] = 255;
+        }
+        break;
+      case AV_PIX_FMT_GBRP:  // planar G, B, R: the same values in each plane
+        for (int p = 0; p < 3; ++p) std::memcpy(f->data[p] + static_cast<ptrdiff_t>(r) * f->linesize[p], y, w);
+        break;
       case AV_PIX_FMT_YUYV422:
         for (int c = 0; c < w; ++c) {
           row[2 * c] = y[c];

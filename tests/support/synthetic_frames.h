@@ -11,7 +11,8 @@
 namespace deepscan::testing {
 
 // A FrameRef whose luma is `luma` (CV_8UC1, even width and height) and whose chroma is neutral,
-// in `pix_fmt` (an AVPixelFormat: YUV420P, NV12, YUV420P10LE, GRAY8, RGB24 or YUYV422), marked
+// in `pix_fmt` (an AVPixelFormat: YUV420P, NV12, YUV420P10LE, GRAY8, RGB24, BGRA, GBRP or
+// YUYV422), marked
 // full range (`full_range`) or limited range. Its pixel buffer counts in LiveSyntheticFrames()
 // until the last reference to it is freed.
 video::FrameRef LumaFrame(const cv::Mat& luma, int64_t index, double timestamp_s, int pix_fmt, bool full_range = true);

@@ -69,7 +69,8 @@ TEST(LumaReaderTest, LimitedRangeIsStretchedToFullRange) {
   EXPECT_EQ(full.at<uint8_t>(10, 60), 235);
 }
 
-// Every pixel format gives the same luma views, in place or through swscale.
+// Every pixel format gives the same luma views, read in place (planar and packed) or through
+// swscale (GBRP).
 TEST(LumaReaderTest, AnyPixelFormatGivesTheSameViews) {
   const cv::Mat scene = Scene(1280, 720);
   LumaReader reference;
@@ -81,7 +82,8 @@ TEST(LumaReaderTest, AnyPixelFormatGivesTheSameViews) {
   ASSERT_TRUE(reference.Probe(kProbeCols, kProbeRows, &want_probe).ok());
   EXPECT_EQ(want_centre.size(), cv::Size(320, 180));
   EXPECT_EQ(want_probe.size(), cv::Size(kProbeCols, kProbeRows));
-  for (int fmt : {AV_PIX_FMT_NV12, AV_PIX_FMT_GRAY8, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_RGB24, AV_PIX_FMT_YUYV422}) {
+  for (int fmt : {AV_PIX_FMT_NV12, AV_PIX_FMT_GRAY8, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_RGB24, AV_PIX_FMT_BGRA,
+                  AV_PIX_FMT_YUYV422, AV_PIX_FMT_GBRP}) {
     SCOPED_TRACE(av_get_pix_fmt_name(static_cast<AVPixelFormat>(fmt)));
     const FrameRef f = LumaFrame(scene, 0, 0, fmt);
     LumaReader reader;
