@@ -7,8 +7,8 @@
 //                          dHash) of a 1080p frame; fmt 0 = YUV 4:2:0, 1 = 10-bit YUV 4:2:0,
 //                          2 = RGB24 (packed, read in place), 3 = GBRP (planar RGB, through swscale).
 //   BM_LumaProbe/<fmt>     what content pays per decoded frame: Load + a 64x36 luma probe.
-//   BM_FrameDiff           motion and cut measures between two thumbnails (CentreWeightedDiff,
-//                          HistogramDistance).
+//   BM_FrameDiff/<width>   motion and cut measures (CentreWeightedDiff + HistogramDistance) between
+//                          two 16:9 images: 64 = probes (content, per decoded frame), 160 = thumbnails.
 // Run: build-bench/micro_bench [--benchmark_filter=...]. Nothing is asserted.
 #include <random>
 #include <vector>
@@ -149,7 +149,8 @@ void BM_LumaProbe(benchmark::State& state) {
 BENCHMARK(BM_LumaProbe)->DenseRange(0, 3);
 
 void BM_FrameDiff(benchmark::State& state) {
-  const cv::Mat a = NoiseFrame(160, 90), b = NoiseFrame(160, 90);
+  const int width = static_cast<int>(state.range(0)), height = width * 9 / 16;
+  const cv::Mat a = NoiseFrame(width, height), b = NoiseFrame(width, height);
   cv::Mat ga, gb;
   cv::extractChannel(a, ga, 0);
   cv::extractChannel(b, gb, 0);
@@ -159,7 +160,7 @@ void BM_FrameDiff(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FrameDiff);
+BENCHMARK(BM_FrameDiff)->Arg(video::kProbeCols)->Arg(video::kThumbnailWidth);
 
 }  // namespace
 }  // namespace deepscan::bench
