@@ -42,7 +42,8 @@ class Sampler {
 // frame (the 32-frame DFDC/DeepfakeBench protocol: np.linspace(0, n-1, count) on frame indices
 // for constant-rate video, by time for variable-rate video). Duplicates collapse, so a clip
 // shorter than `count` frames yields each frame once. When the duration is unknown (live
-// streams), keeps one frame every `fallback_interval_s`.
+// streams), keeps one frame every `fallback_interval_s`. MayKeep is true within one frame interval
+// (1/fps; twice the largest gap seen when the rate is unknown) of a target not yet passed.
 std::unique_ptr<Sampler> MakeUniformSampler(const StreamInfo& info, int count, double fallback_interval_s);
 
 // The uniform policy over keyframes only (the decoder skips the rest): fast triage.
