@@ -2,6 +2,13 @@
 //   BM_CropFace/<size>     face::CropFace of a 300 px face from a 1080p frame to size x size.
 //   BM_PackNchw/<size>     infer::PackNchw of a batch of 16 crops (normalised RGB NCHW floats).
 //   BM_WeightedNms/<n>     face::WeightedNms of n detections in clusters of 8 overlapping boxes.
+//   BM_FrameStats/<fmt>    what a sampling policy pays per candidate frame: LumaReader::Load and
+//                          video::MeasureFrame (thumbnail, centre, sharpness, exposure, entropy,
+//                          dHash) of a 1080p frame; fmt 0 = YUV 4:2:0, 1 = 10-bit YUV 4:2:0,
+//                          2 = RGB24 (packed, read in place), 3 = GBRP (planar RGB, through swscale).
+//   BM_LumaProbe/<fmt>     what content pays per decoded frame: Load + a 64x36 luma probe.
+//   BM_FrameDiff/<width>   motion and cut measures (CentreWeightedDiff + HistogramDistance) between
+//                          two 16:9 images: 64 = probes (content, per decoded frame), 160 = thumbnails.
 // Run: build-bench/micro_bench [--benchmark_filter=...]. Nothing is asserted.
 #include <random>
 #include <vector>
@@ -13,6 +20,11 @@
 #include "face/crop.h"
 #include "infer/classifier.h"
 #include "infer/model_metadata.h"
+#include "video/frame_stats.h"
+
+extern "C" {
+#include <libavutil/frame.h>
+}
 
 namespace deepscan::bench {
 namespace {
@@ -82,6 +94,73 @@ void BM_WeightedNms(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_WeightedNms)->Arg(8)->Arg(64)->Arg(512);
+
+// A 1080p frame of noise over a gradient in `fmt` (see BM_FrameStats), owned by a FrameRef.
+video::FrameRef Frame1080p(int fmt) {
+  const AVPixelFormat formats[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_RGB24, AV_PIX_FMT_GBRP};
+  const AVPixelFormat pix = formats[fmt];
+  AVFrame* f = av_frame_alloc();
+  f->format = pix;
+  f->width = 1920;
+  f->height = 1080;
+  av_frame_get_buffer(f, 0);
+  std::mt19937 rng(7);
+  for (int p = 0; p < 3 && f->data[p]; ++p) {
+    const int rows = p > 0 && (pix == AV_PIX_FMT_YUV420P || pix == AV_PIX_FMT_YUV420P10LE) ? 540 : 1080;
+    for (int r = 0; r < rows; ++r) {
+      uint8_t* row = f->data[p] + static_cast<ptrdiff_t>(r) * f->linesize[p];
+      for (int c = 0; c < f->linesize[p]; ++c) row[c] = static_cast<uint8_t>((c / 8 + r / 4 + rng() % 32) & 0xFF);
+      if (pix == AV_PIX_FMT_YUV420P10LE) {
+        auto* words = reinterpret_cast<uint16_t*>(row);
+        for (int c = 0; c < f->linesize[p] / 2; ++c) words[c] &= 0x3FF;
+      }
+    }
+  }
+  return video::FrameRef(f, 0, 0, true);
+}
+
+void BM_FrameStats(benchmark::State& state) {
+  const video::FrameRef frame = Frame1080p(static_cast<int>(state.range(0)));
+  video::LumaReader reader;
+  video::FrameStats stats;
+  cv::Mat thumb;
+  for (auto _ : state) {
+    Status st = reader.Load(frame.av());
+    if (st.ok()) st = video::MeasureFrame(&reader, &stats, &thumb);
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+    benchmark::DoNotOptimize(stats);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FrameStats)->DenseRange(0, 3);
+
+void BM_LumaProbe(benchmark::State& state) {
+  const video::FrameRef frame = Frame1080p(static_cast<int>(state.range(0)));
+  video::LumaReader reader;
+  cv::Mat probe;
+  for (auto _ : state) {
+    Status st = reader.Load(frame.av());
+    if (st.ok()) st = reader.Probe(video::kProbeCols, video::kProbeRows, &probe);
+    if (!st.ok()) state.SkipWithError(st.ToString().c_str());
+    benchmark::DoNotOptimize(probe.data);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_LumaProbe)->DenseRange(0, 3);
+
+void BM_FrameDiff(benchmark::State& state) {
+  const int width = static_cast<int>(state.range(0)), height = width * 9 / 16;
+  const cv::Mat a = NoiseFrame(width, height), b = NoiseFrame(width, height);
+  cv::Mat ga, gb;
+  cv::extractChannel(a, ga, 0);
+  cv::extractChannel(b, gb, 0);
+  for (auto _ : state) {
+    double d = video::CentreWeightedDiff(ga, gb) + video::HistogramDistance(ga, gb);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FrameDiff)->Arg(video::kProbeCols)->Arg(video::kThumbnailWidth);
 
 }  // namespace
 }  // namespace deepscan::bench

@@ -19,7 +19,16 @@ double R(double x, int digits) {
 
 json Optional(const std::optional<float>& x) { return x ? json(R(*x, 4)) : json(nullptr); }
 
-const char* SamplingName(SamplingPolicy p) { return p == SamplingPolicy::kKeyframes ? "keyframes" : "uniform"; }
+const char* SamplingName(SamplingPolicy p) {
+  switch (p) {
+    case SamplingPolicy::kUniform: return "uniform";
+    case SamplingPolicy::kKeyframes: return "keyframes";
+    case SamplingPolicy::kMotion: return "motion";
+    case SamplingPolicy::kQuality: return "quality";
+    case SamplingPolicy::kContent: return "content";
+  }
+  return "uniform";
+}
 
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;

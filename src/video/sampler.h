@@ -2,9 +2,11 @@
 //
 // In:  every decoded FrameRef of one video, in decode order (Offer), then end of stream (Finish).
 // Out: the kept frames, in order, each exactly once (appended to `keep`).
-// A sampler sees only timestamps and frame flags, never pixels, so frames it drops are never
-// colour-converted. Later policies (motion, quality, scene cuts) plug in here: a policy that
-// needs pixels can ask for a cheap thumbnail; see docs/architecture.md.
+// How: uniform and keyframes see only timestamps and frame flags. motion, quality and content
+// also look at pixels, but only through a small luma thumbnail of a few candidate frames (and,
+// for content, a probe of a few thousand luma samples per decoded frame; video/frame_stats.h);
+// no sampler colour-converts a frame. Every policy holds at most one frame between calls. See
+// docs/architecture.md, "Frame selection".
 // Threading: one sampler per video, used by one thread.
 #ifndef DEEPSCAN_VIDEO_SAMPLER_H_
 #define DEEPSCAN_VIDEO_SAMPLER_H_
@@ -40,13 +42,24 @@ class Sampler {
 // frame (the 32-frame DFDC/DeepfakeBench protocol: np.linspace(0, n-1, count) on frame indices
 // for constant-rate video, by time for variable-rate video). Duplicates collapse, so a clip
 // shorter than `count` frames yields each frame once. When the duration is unknown (live
-// streams), keeps one frame every `fallback_interval_s`.
+// streams), keeps one frame every `fallback_interval_s`. MayKeep is true within one frame interval
+// (1/fps; twice the largest gap seen when the rate is unknown) of a target not yet passed.
 std::unique_ptr<Sampler> MakeUniformSampler(const StreamInfo& info, int count, double fallback_interval_s);
 
 // The uniform policy over keyframes only (the decoder skips the rest): fast triage.
 std::unique_ptr<Sampler> MakeKeyframeSampler(const StreamInfo& info, int count);
 
-// The sampler for `options.policy`.
+// motion | quality | content (`policy`): cuts the duration into `count` equal slices (slices of
+// `fallback_interval_s` when the duration is unknown), weighs the decoded frames nearest to
+// `candidates` evenly spaced times inside each slice, and keeps one frame per slice: the one that
+// changed most since the previous candidate (motion), the sharpest well-exposed one (quality), or
+// the most informative one at least two frames away from any scene cut (content). A slice whose
+// candidate times find no frame of their own (clips shorter than `count` x `candidates` frames)
+// keeps nothing. MayKeep is true within one frame interval of a candidate time not yet passed.
+std::unique_ptr<Sampler> MakeSliceSampler(SamplingPolicy policy, const StreamInfo& info, int count, int candidates,
+                                          double fallback_interval_s);
+
+// The sampler for `options.policy`. Errors: kInvalidArgument (frames or candidates not positive).
 Result<std::unique_ptr<Sampler>> MakeSampler(const StreamInfo& info, const SamplingOptions& options);
 
 }  // namespace deepscan::video

@@ -55,12 +55,21 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       ->check(CLI::IsMember({"none", "cuda", "auto"}))
       ->capture_default_str();
   std::map<std::string, SamplingPolicy> sampling{{"uniform", SamplingPolicy::kUniform},
-                                                 {"keyframes", SamplingPolicy::kKeyframes}};
-  app->add_option("-s,--sampling", o->sampling.policy, "frame selection: uniform | keyframes")
+                                                 {"keyframes", SamplingPolicy::kKeyframes},
+                                                 {"motion", SamplingPolicy::kMotion},
+                                                 {"quality", SamplingPolicy::kQuality},
+                                                 {"content", SamplingPolicy::kContent}};
+  app->add_option("-s,--sampling", o->sampling.policy,
+                  "frame selection: uniform | keyframes (fast triage) | motion | quality | content (one frame per "
+                  "slice: moved most, sharpest well-exposed, most informative away from cuts)")
       ->transform(CLI::CheckedTransformer(sampling, CLI::ignore_case))
       ->default_str("uniform");
   app->add_option("-n,--frames", o->sampling.frames, "frames to sample per video")
       ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app->add_option("--candidates", o->sampling.candidates,
+                  "motion | quality | content: candidate frames weighed per kept frame")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app->add_option("--margin", o->crop.margin, "crop margin around the face box (0.3 = 30%)")
       ->check(CLI::Range(0.0, 3.0))
