@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "report/report.h"
+#include "test_env.h"
 
 namespace deepscan::report {
 namespace {
@@ -185,6 +189,21 @@ TEST(VerdictJsonTest, DamageIsRejectedNamingTheField) {
                  "error.code");
   ExpectRejected([](json& j) { j["error"] = {{"code", "not_found"}, {"exit_code", 12}, {"message", "x"}}; },
                  "error.exit_code");
+}
+
+TEST(VerdictJsonTest, FuzzSeedsAreValidVerdicts) {
+  // The fuzzer starts from these; they must stay readable as the format evolves.
+  const std::filesystem::path dir = testing::SourceDir() + "/fuzz/seeds/verdict_json_fuzz";
+  int seeds = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(f.path());
+    json j = json::parse(in, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << f.path();
+    Result<VideoVerdict> v = VideoFromJson(j);
+    EXPECT_TRUE(v.ok()) << f.path() << ": " << v.status().ToString();
+    ++seeds;
+  }
+  EXPECT_GE(seeds, 2);
 }
 
 }  // namespace
