@@ -109,10 +109,8 @@ TEST(AggregateTest, IdentityVerdictsPerTrackMostSuspiciousFirst) {
   // Person 0 is real throughout; person 1 (a face swap) joins at 2 s; person 2 is seen once.
   VideoVerdict v;
   v.info.duration_s = 10;
-  v.frames = {TrackedFrame(0, {{0, 0.1f}}),
-              TrackedFrame(2, {{0, 0.2f}, {1, 0.9f}}),
-              TrackedFrame(4, {{1, 0.8f}, {0, 0.1f}}),
-              TrackedFrame(6, {{0, 0.3f}, {2, 0.4f}}),
+  v.frames = {TrackedFrame(0, {{0, 0.1f}}), TrackedFrame(2, {{0, 0.2f}, {1, 0.9f}}),
+              TrackedFrame(4, {{1, 0.8f}, {0, 0.1f}}), TrackedFrame(6, {{0, 0.3f}, {2, 0.4f}}),
               TrackedFrame(8, {{1, 0.7f}})};
   Aggregate({}, 0.5f, &v);
   ASSERT_EQ(v.identities.size(), 3u);

@@ -185,10 +185,64 @@ TEST(VerdictJsonTest, DamageIsRejectedNamingTheField) {
                  "identities[0].faces");
   ExpectRejected([](json& j) { j["segments"][0]["peak"] = 2; }, "segments[0].peak");
   ExpectRejected([](json& j) { j["warnings"][0] = 7; }, "warnings[0]");
-  ExpectRejected([](json& j) { j["error"] = {{"code", "gremlins"}, {"exit_code", 70}, {"message", "x"}}; },
-                 "error.code");
-  ExpectRejected([](json& j) { j["error"] = {{"code", "not_found"}, {"exit_code", 12}, {"message", "x"}}; },
-                 "error.exit_code");
+  ExpectRejected(
+      [](json& j) {
+        j["error"] = {{"code", "gremlins"}, {"exit_code", 70}, {"message", "x"}};
+      },
+      "error.code");
+  ExpectRejected(
+      [](json& j) {
+        j["error"] = {{"code", "not_found"}, {"exit_code", 12}, {"message", "x"}};
+      },
+      "error.exit_code");
+}
+
+ScanReport ReportWithIdentities() {
+  ScanReport r;
+  r.model = {"m", "1", "onnxruntime-cpu", "cpu", true, 0.5f};
+  r.videos.push_back(Rich());
+  VideoVerdict e;
+  e.path = "gone.mp4";
+  e.error = Status::NotFound("no such file: gone.mp4");
+  r.videos.push_back(e);
+  return r;
+}
+
+TEST(ReportTest, JsonWithIdentitiesTrackIdsAndCacheHitMatchesTheSchema) {
+  if (testing::RunCommand("/usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3-jsonschema is not installed; scripts/setup.sh installs it";
+  }
+  const std::string doc = testing::TempDir() + "/report.json";
+  std::ofstream(doc) << Render(ReportWithIdentities(), Format::kJson);
+  const std::string script =
+      "import json, sys, jsonschema\n"
+      "schema = json.load(open(sys.argv[1]))\n"
+      "jsonschema.Draft202012Validator.check_schema(schema)\n"
+      "errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))))\n"
+      "for e in errors: print(list(e.absolute_path), e.message)\n"
+      "sys.exit(1 if errors else 0)\n";
+  std::string out;
+  EXPECT_EQ(testing::RunCommand("/usr/bin/python3 -c \"" + script + "\" " + testing::SourceDir() +
+                                    "/docs/scan-result.schema.json " + doc + " 2>&1",
+                                &out),
+            0)
+      << out;
+}
+
+TEST(ReportTest, TextHasALinePerIdentityAndCsvCountsThem) {
+  const ScanReport r = ReportWithIdentities();
+  const std::string text = Render(r, Format::kText);
+  EXPECT_NE(text.find("           person 1: FAKE 0.623  (2 faces, 1.40-2.07 s; suspicious s: 1.40-1.73 2.07-11.41)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("           person 0: REAL 0.123  (3 faces, 1.40-2.07 s)\n"), std::string::npos) << text;
+  EXPECT_LT(text.find("person 1:"), text.find("person 0:")) << "most suspicious first";
+  const std::string csv = Render(r, Format::kCsv);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,"
+            "error_message,identities");
+  EXPECT_NE(csv.find(",,,2\n"), std::string::npos) << csv;  // no error code or message, 2 identities
+  EXPECT_NE(csv.find("no such file: gone.mp4,0\n"), std::string::npos) << csv;
 }
 
 TEST(VerdictJsonTest, FuzzSeedsAreValidVerdicts) {

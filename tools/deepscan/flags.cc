@@ -63,6 +63,9 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_option("--timeout", o->timeout_s, "seconds allowed per video (0 = no limit)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  app->add_option("--cache", o->cache_dir,
+                  "result cache directory: files already scanned (same bytes, model and options) are not scanned "
+                  "again");
 }
 
 }  // namespace deepscan::tools
