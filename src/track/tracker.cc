@@ -49,6 +49,7 @@ double FaceTracker::Cost(const Track& t, const TrackPrediction& p, const face::D
   // Against the prediction; for a track that missed frames, also against where it was last seen
   // (a face that stopped and came back), whichever fits better.
   const bool detection_has_keypoints = HasKeypoints(d.keypoints);
+  const float gate = kMaxDistance + kGapAllowance * static_cast<float>(t.missed + (t.has_velocity ? 0 : 1));
   auto cost_against = [&](const Box& box, const std::array<Point, 6>& keypoints) {
     const float sd = Size(d.box), st = Size(box);
     if (sd <= 0 || st <= 0 || std::max(sd, st) > kMaxScaleRatio * std::min(sd, st)) return kForbidden;
@@ -60,7 +61,7 @@ double FaceTracker::Cost(const Track& t, const TrackPrediction& p, const face::D
       dist = (dist + k / kStableKeypoints / s) / 2;
     }
     const float iou = face::IoU(d.box, box);
-    if (iou < options_.min_iou && dist > kMaxDistance) return kForbidden;
+    if (iou < options_.min_iou && dist > gate) return kForbidden;
     return static_cast<double>(1.0f - iou + dist);
   };
   double c = cost_against(p.box, p.keypoints);

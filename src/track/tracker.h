@@ -12,7 +12,9 @@
 //      of the box centre and the four stable keypoints (eyes, nose, mouth), in face sizes. Gates
 //      make some pairs impossible, so that two people never swap or merge: the sizes must agree
 //      within kMaxScaleRatio, and the detection must overlap the prediction by at least
-//      TrackingOptions::min_iou or lie within kMaxDistance face sizes of it. The assignment is
+//      TrackingOptions::min_iou or lie within kMaxDistance face sizes of it, plus kGapAllowance per
+//      sampled frame the track missed and once more while its velocity is unknown (a track seen
+//      once): the less known, the wider the gate. The assignment is
 //      optimal (track::SolveAssignment), not greedy: when two faces cross, the greedy choice of the
 //      closest pair can hand both the wrong identity. A track that misses a sampled frame stays
 //      alive for TrackingOptions::max_gap sampled frames; meanwhile a face that comes back near
@@ -33,7 +35,8 @@ namespace deepscan::track {
 
 inline constexpr float kMaxScaleRatio = 1.5f;  // larger / smaller face size of a detection and its track
 inline constexpr float kMaxDistance = 1.0f;    // centre/keypoint distance gate, in face sizes
-inline constexpr double kDampingS = 1.0;       // time constant of the velocity's decay, seconds
+inline constexpr float kGapAllowance = 0.5f;   // the gate widens by this per sampled frame missed
+inline constexpr double kDampingS = 2.0;       // time constant of the velocity's decay, seconds
 inline constexpr float kVelocityGain = 0.6f;   // weight of the newest velocity measurement
 
 struct TrackPrediction {
