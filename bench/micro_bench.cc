@@ -2,8 +2,13 @@
 //   BM_CropFace/<size>     face::CropFace of a 300 px face from a 1080p frame to size x size.
 //   BM_PackNchw/<size>     infer::PackNchw of a batch of 16 crops (normalised RGB NCHW floats).
 //   BM_WeightedNms/<n>     face::WeightedNms of n detections in clusters of 8 overlapping boxes.
+//   BM_TrackerUpdate/<n>   track::FaceTracker::Update of a frame with n faces (all tracked).
+//   BM_HashFile/<MiB>      pipeline::HashFile (XXH3-128, 1 MiB reads) of a file in the page cache.
 // Run: build-bench/micro_bench [--benchmark_filter=...]. Nothing is asserted.
+#include <cstdio>
+#include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -13,6 +18,8 @@
 #include "face/crop.h"
 #include "infer/classifier.h"
 #include "infer/model_metadata.h"
+#include "pipeline/result_cache.h"
+#include "track/tracker.h"
 
 namespace deepscan::bench {
 namespace {
@@ -82,6 +89,43 @@ void BM_WeightedNms(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_WeightedNms)->Arg(8)->Arg(64)->Arg(512);
+
+void BM_TrackerUpdate(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<face::Detection> dets;
+  for (int i = 0; i < n; ++i) {  // a grid of 100 px faces, 150 px apart
+    face::Detection d;
+    const float x = 150.0f * static_cast<float>(i % 12), y = 150.0f * static_cast<float>(i / 12);
+    d.box = {x, y, 100, 100};
+    for (Point& k : d.keypoints) k = {x + 50, y + 50};
+    dets.push_back(d);
+  }
+  track::FaceTracker tracker({});
+  double t = 0;
+  for (auto _ : state) {
+    std::vector<int> ids = tracker.Update(t, dets);
+    benchmark::DoNotOptimize(ids.data());
+    t += 0.3;
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_TrackerUpdate)->Arg(1)->Arg(4)->Arg(16);
+
+void BM_HashFile(benchmark::State& state) {
+  const std::string path = "/tmp/deepscan_micro_bench_hash.bin";
+  const std::string chunk(1 << 20, 'x');
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int64_t i = 0; i < state.range(0); ++i) out << chunk;
+  }
+  for (auto _ : state) {
+    Result<pipeline::FileDigest> d = pipeline::HashFile(path);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0) * (int64_t{1} << 20));
+  std::remove(path.c_str());
+}
+BENCHMARK(BM_HashFile)->Arg(64)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace deepscan::bench
