@@ -27,8 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ClipTracks {
-  int frames = 0;                // sampled frames
-  int identities = 0;            // tracks started
+  int frames = 0;      // sampled frames
+  int identities = 0;  // tracks started
   int most_faces_in_a_frame = 0;
   int faces = 0;
   std::vector<int> frames_per_identity;
@@ -83,7 +83,8 @@ class TrackerRealTest : public ::testing::Test {
   void SetUp() override {
     data_ = testing::SharedDataDir();
     if (data_.empty()) GTEST_SKIP() << "../shared/data is absent (set DEEPSCAN_SHARED_DATA)";
-    if (!fs::exists(testing::DetectorPath())) GTEST_SKIP() << testing::DetectorPath() << " is missing: run scripts/setup.sh";
+    if (!fs::exists(testing::DetectorPath()))
+      GTEST_SKIP() << testing::DetectorPath() << " is missing: run scripts/setup.sh";
     DetectorOptions o;
     o.model_path = testing::DetectorPath();
     auto d = face::BlazeFaceDetector::Create(o, 2);
@@ -96,8 +97,8 @@ class TrackerRealTest : public ::testing::Test {
     ClipTracks t = TrackClip(path, detector_.get());
     std::string per_id;
     for (int n : t.frames_per_identity) per_id += " " + std::to_string(n);
-    std::printf("%-70s frames %2d faces %3d most/frame %d identities %d (frames each:%s)\n", relative.c_str(),
-                t.frames, t.faces, t.most_faces_in_a_frame, t.identities, per_id.c_str());
+    std::printf("%-70s frames %2d faces %3d most/frame %d identities %d (frames each:%s)\n", relative.c_str(), t.frames,
+                t.faces, t.most_faces_in_a_frame, t.identities, per_id.c_str());
     return t;
   }
 
@@ -136,8 +137,8 @@ TEST_F(TrackerRealTest, EveryClip) {
     single += t.most_faces_in_a_frame == 1;
     fragmented += t.identities > t.most_faces_in_a_frame;
   }
-  std::printf("%d clips; %d with at most one face per frame; %d with more identities than faces in any frame\n",
-              clips, single, fragmented);
+  std::printf("%d clips; %d with at most one face per frame; %d with more identities than faces in any frame\n", clips,
+              single, fragmented);
 }
 
 }  // namespace
