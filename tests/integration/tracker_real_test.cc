@@ -1,8 +1,11 @@
 // The face tracker on real clips of the shared data: the scan's own Source, 32-frame uniform
 // Sampler and BlazeFace detector, then track::FaceTracker. A talking head is one person from the
-// first sampled frame to the last; the split-screen interview is two. Figures (identities, the
-// most faces in one frame, faces left untracked) are printed per clip. Set DEEPSCAN_TRACK_ALL=1 to
-// measure every clip of videos/MANIFEST.csv instead of asserting on the chosen ones.
+// first sampled frame to the last; side-by-side panels are one person each. Figures (identities,
+// the most faces in one frame, sampled frames per identity) are printed per clip. Set
+// DEEPSCAN_TRACK_ALL=1 to measure every clip of videos/MANIFEST.csv instead of asserting on the
+// chosen ones. Measured (2026-11-28, all 135 clips): 134 get exactly as many identities as the
+// most faces seen in one frame; the film clip with scene cuts (face_recognition's Hamilton clip,
+// up to 3 faces) gets 6, as shots change and faces show up for 1 to 3 sampled frames.
 // Skips, saying why, when the shared data or the detector model (scripts/setup.sh) is absent.
 #include <cstdio>
 #include <cstdlib>
@@ -117,11 +120,15 @@ TEST_F(TrackerRealTest, TalkingHeadsAreOnePerson) {
   }
 }
 
-TEST_F(TrackerRealTest, SplitScreenInterviewIsTwoPeople) {
+TEST_F(TrackerRealTest, SideBySidePanelsAreSeparatePeopleThroughout) {
   if (std::getenv("DEEPSCAN_TRACK_ALL")) GTEST_SKIP() << "measuring every clip instead";
+  // A TV split-screen interview (2 people) and an AniPortrait composite (reference | driving |
+  // generated): every panel is one person in all 32 sampled frames, never swapped or split.
   ClipTracks t = Run("videos/real/VisualVoice__test_videos_interview.mp4");
   EXPECT_EQ(t.most_faces_in_a_frame, 2);
-  EXPECT_EQ(t.identities, 2);
+  EXPECT_EQ(t.frames_per_identity, (std::vector<int>{32, 32}));
+  t = Run("videos/fake/AniPortrait__asset_Aragaki.mp4");
+  EXPECT_EQ(t.frames_per_identity, (std::vector<int>{32, 32, 32}));
 }
 
 TEST_F(TrackerRealTest, EveryClip) {
