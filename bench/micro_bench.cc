@@ -9,8 +9,13 @@
 //   BM_LumaProbe/<fmt>     what content pays per decoded frame: Load + a 64x36 luma probe.
 //   BM_FrameDiff/<width>   motion and cut measures (CentreWeightedDiff + HistogramDistance) between
 //                          two 16:9 images: 64 = probes (content, per decoded frame), 160 = thumbnails.
+//   BM_TrackerUpdate/<n>   track::FaceTracker::Update of a frame with n faces (all tracked).
+//   BM_HashFile/<MiB>      pipeline::HashFile (XXH3-128, 1 MiB reads) of a file in the page cache.
 // Run: build-bench/micro_bench [--benchmark_filter=...]. Nothing is asserted.
+#include <cstdio>
+#include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -25,6 +30,8 @@
 extern "C" {
 #include <libavutil/frame.h>
 }
+#include "pipeline/result_cache.h"
+#include "track/tracker.h"
 
 namespace deepscan::bench {
 namespace {
@@ -161,6 +168,42 @@ void BM_FrameDiff(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FrameDiff)->Arg(video::kProbeCols)->Arg(video::kThumbnailWidth);
+void BM_TrackerUpdate(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::vector<face::Detection> dets;
+  for (int i = 0; i < n; ++i) {  // a grid of 100 px faces, 150 px apart
+    face::Detection d;
+    const float x = 150.0f * static_cast<float>(i % 12), y = 150.0f * static_cast<float>(i / 12);
+    d.box = {x, y, 100, 100};
+    for (Point& k : d.keypoints) k = {x + 50, y + 50};
+    dets.push_back(d);
+  }
+  track::FaceTracker tracker({});
+  double t = 0;
+  for (auto _ : state) {
+    std::vector<int> ids = tracker.Update(t, dets);
+    benchmark::DoNotOptimize(ids.data());
+    t += 0.3;
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_TrackerUpdate)->Arg(1)->Arg(4)->Arg(16);
+
+void BM_HashFile(benchmark::State& state) {
+  const std::string path = "/tmp/deepscan_micro_bench_hash.bin";
+  const std::string chunk(1 << 20, 'x');
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int64_t i = 0; i < state.range(0); ++i) out << chunk;
+  }
+  for (auto _ : state) {
+    Result<pipeline::FileDigest> d = pipeline::HashFile(path);
+    benchmark::DoNotOptimize(d);
+  }
+  state.SetBytesProcessed(state.iterations() * state.range(0) * (int64_t{1} << 20));
+  std::remove(path.c_str());
+}
+BENCHMARK(BM_HashFile)->Arg(64)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace deepscan::bench

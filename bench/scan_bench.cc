@@ -119,6 +119,8 @@ int ResolveThreads(int requested) {
 //   +every1   whole-frame face search on every sampled frame (no re-find crops)
 //   +noskip   decode every frame (no non-reference frame skipping)
 //   +serial   one video in flight
+//   +refindback  re-find crops with the whole-frame detector (back-256) instead of front-128
+//   +nodedupe    score near-duplicate frames again instead of reusing results
 const std::vector<std::string> kPolicyNames = {"uniform", "keyframes", "motion", "quality", "content"};
 
 std::string BasePolicy(const std::string& spec) { return spec.substr(0, spec.find('+')); }
@@ -134,7 +136,7 @@ std::vector<std::string> ParsePolicies(const std::string& list) {
     std::string mod;
     std::getline(ms, mod, '+');
     while (std::getline(ms, mod, '+')) {
-      if (mod != "every1" && mod != "noskip" && mod != "serial") return {};
+      if (mod != "every1" && mod != "noskip" && mod != "serial" && mod != "refindback" && mod != "nodedupe") return {};
     }
     if (std::find(out.begin(), out.end(), spec) == out.end()) out.push_back(spec);
   }
@@ -156,6 +158,8 @@ ScanOptions ApplySpec(ScanOptions o, const std::string& spec) {
   if (spec.find("+every1") != std::string::npos) o.detector.detect_every = 1;
   if (spec.find("+noskip") != std::string::npos) o.sampling.skip_nonref = false;
   if (spec.find("+serial") != std::string::npos) o.pipeline.videos_in_flight = 1;
+  if (spec.find("+refindback") != std::string::npos) o.detector.refind_model_path.clear();
+  if (spec.find("+nodedupe") != std::string::npos) o.sampling.dedupe = false;
   return o;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in fuzz/ (clang++ with ASan + UBSan) and runs each for SECONDS
-# (default 30). Corpora go to build-fuzz/corpus/<target> (kept between runs).
+# (default 30). Corpora go to build-fuzz/corpus/<target> (kept between runs); fuzz/seeds/<target>,
+# when present, seeds it.
 #   scripts/fuzz.sh [SECONDS]
 # Exit 77 (CTest "skipped") when clang++ or the libFuzzer runtime is missing.
 set -euo pipefail
@@ -22,12 +23,16 @@ build csv_fuzz "$root/fuzz/csv_fuzz.cc" "$root/src/train/manifest.cc" "$root/src
 build model_metadata_fuzz "$root/fuzz/model_metadata_fuzz.cc" "$root/src/infer/model_metadata.cc" "$root/src/core/status.cc"
 build report_fuzz "$root/fuzz/report_fuzz.cc" "$root/src/report/report.cc" "$root/src/core/status.cc" "$root/src/core/verdict.cc"
 build nal_fuzz "$root/fuzz/nal_fuzz.cc" "$root/src/video/nal.cc"
-for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz; do
+build verdict_json_fuzz "$root/fuzz/verdict_json_fuzz.cc" "$root/src/report/verdict_json.cc" "$root/src/report/report.cc" \
+  "$root/src/core/status.cc" "$root/src/core/verdict.cc"
+for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz verdict_json_fuzz; do
   mkdir -p "$out/corpus/$t"
+  seeds=()
+  [ -d "$root/fuzz/seeds/$t" ] && seeds=("$root/fuzz/seeds/$t")
   echo "fuzz: $t for ${seconds}s"
   rc=0
   "$out/$t" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 -artifact_prefix="$out/$t-" \
-    "$out/corpus/$t" >"$out/$t.run.log" 2>&1 || rc=$?
+    "$out/corpus/$t" "${seeds[@]}" >"$out/$t.run.log" 2>&1 || rc=$?
   grep -E "stat::number_of_executed_units|ERROR|SUMMARY" "$out/$t.run.log" || true
   if [ "$rc" -ne 0 ]; then
     echo "fuzz: $t failed (exit $rc); log $out/$t.run.log, crash input $out/$t-*"

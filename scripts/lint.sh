@@ -16,7 +16,7 @@ if [ "${1:-}" = "--all" ]; then
   mapfile -t sources < <(git ls-files '*.cc')
 else
   mapfile -t sources < <(git ls-files 'src/core/*.cc' 'src/video/*.cc' 'src/face/*.cc' 'src/infer/*.cc' \
-    'src/pipeline/*.cc' 'src/report/*.cc' 'tools/deepscan/*.cc' | grep -v -e train_command -e train_main)
+    'src/pipeline/*.cc' 'src/track/*.cc' 'src/report/*.cc' 'tools/deepscan/*.cc' | grep -v -e train_command -e train_main)
 fi
 clang-tidy -p "${DEEPSCAN_BUILD_DIR:-build}" --quiet "${sources[@]}" 2>/dev/null | grep -E 'warning|error' && exit 1
 echo "lint: clean (${#files[@]} files)"

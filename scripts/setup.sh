@@ -19,7 +19,7 @@ apt_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl xz-utils
   ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libopencv-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  libtorch-dev libopenblas0-pthread libhdf5-dev ccache
+  libtorch-dev libopenblas0-pthread libhdf5-dev ccache libxxhash-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema

@@ -1,9 +1,64 @@
 #include "pipeline/aggregate.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 
 namespace deepscan::pipeline {
+namespace {
+
+// The per-person verdicts: a person's faces are those with its track id.
+void AggregateIdentities(float threshold, double end_of_video, VideoVerdict* v) {
+  std::map<int, std::vector<std::optional<float>>> by_track;  // track id -> its score per frame
+  for (size_t i = 0; i < v->frames.size(); ++i) {
+    for (const FaceResult& face : v->frames[i].faces) {
+      if (face.track_id < 0) continue;
+      auto& scores = by_track[face.track_id];
+      scores.resize(v->frames.size());
+      // Two faces of one track in a frame cannot come from the tracker; keep the higher score.
+      scores[i] = std::max(scores[i].value_or(0.0f), face.score);
+    }
+  }
+  for (const auto& [id, scores] : by_track) {
+    IdentityVerdict p;
+    p.track_id = id;
+    double sum = 0;
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (!scores[i]) continue;
+      if (p.faces == 0) p.first_s = v->frames[i].timestamp_s;
+      p.last_s = v->frames[i].timestamp_s;
+      ++p.faces;
+      sum += *scores[i];
+    }
+    p.score = static_cast<float>(sum / p.faces);
+    p.label = *p.score >= threshold ? "fake" : "real";
+    p.segments = Segments(v->frames, scores, threshold, end_of_video);
+    v->identities.push_back(std::move(p));
+  }
+  // Most suspicious first; ties in order of first appearance.
+  std::stable_sort(v->identities.begin(), v->identities.end(),
+                   [](const IdentityVerdict& a, const IdentityVerdict& b) { return *a.score > *b.score; });
+}
+
+}  // namespace
+
+std::vector<Segment> Segments(const std::vector<FrameResult>& frames, const std::vector<std::optional<float>>& scores,
+                              float threshold, double end_of_video) {
+  // A flagged frame stands for the time until the next sampled frame (or the video's end).
+  std::vector<Segment> segments;
+  for (size_t i = 0; i < frames.size() && i < scores.size(); ++i) {
+    if (!scores[i] || *scores[i] < threshold) continue;
+    const double start = frames[i].timestamp_s;
+    const double end = i + 1 < frames.size() ? frames[i + 1].timestamp_s : std::max(end_of_video, start);
+    if (!segments.empty() && segments.back().end_s >= start - 1e-6) {
+      segments.back().end_s = end;
+      segments.back().peak = std::max(segments.back().peak, *scores[i]);
+    } else {
+      segments.push_back({start, end, *scores[i]});
+    }
+  }
+  return segments;
+}
 
 float MeanScore(const std::vector<float>& s) {
   return static_cast<float>(std::accumulate(s.begin(), s.end(), 0.0) / static_cast<double>(s.size()));
@@ -38,6 +93,7 @@ void Aggregate(const AggregationOptions& options, float model_threshold, VideoVe
   }
   v->top_frames.clear();
   v->segments.clear();
+  v->identities.clear();
   if (frame_scores.empty()) {
     v->status = VideoStatus::kNoFace;
     v->score.reset();
@@ -53,21 +109,12 @@ void Aggregate(const AggregationOptions& options, float model_threshold, VideoVe
   order.resize(std::min<size_t>(order.size(), static_cast<size_t>(std::max(0, options.top_frames))));
   v->top_frames = order;
 
-  // A flagged frame stands for the time until the next sampled frame (or the video's end).
   const double end_of_video =
       v->info.duration_s > 0 ? v->info.start_s + v->info.duration_s : v->frames.back().timestamp_s;
-  for (size_t i = 0; i < v->frames.size(); ++i) {
-    const FrameResult& f = v->frames[i];
-    if (!f.score || *f.score < threshold) continue;
-    double start = f.timestamp_s;
-    double end = i + 1 < v->frames.size() ? v->frames[i + 1].timestamp_s : std::max(end_of_video, start);
-    if (!v->segments.empty() && v->segments.back().end_s >= start - 1e-6) {
-      v->segments.back().end_s = end;
-      v->segments.back().peak = std::max(v->segments.back().peak, *f.score);
-    } else {
-      v->segments.push_back({start, end, *f.score});
-    }
-  }
+  std::vector<std::optional<float>> scores(v->frames.size());
+  for (size_t i = 0; i < v->frames.size(); ++i) scores[i] = v->frames[i].score;
+  v->segments = Segments(v->frames, scores, threshold, end_of_video);
+  AggregateIdentities(threshold, end_of_video, v);
 }
 
 }  // namespace deepscan::pipeline

@@ -17,7 +17,7 @@ Result<std::vector<face::Detection>> FaceFinder::Find(const cv::Mat& bgr) {
   const bool tiles = tile_frame && (full_searches_ == 0 || small_faces_);
   // Runs a whole-frame search would cost: 1, or 1 + 8 tiles at 16:9.
   const size_t full_cost = tiles ? 9 : 1;
-  const bool full = index % every_ == 0 || known_.empty() || known_.size() > full_cost;
+  bool full = index % every_ == 0 || known_.empty() || known_.size() > full_cost;
 
   face::DetectStats stats;
   std::vector<face::Detection> found;
@@ -42,6 +42,12 @@ Result<std::vector<face::Detection>> FaceFinder::Find(const cv::Mat& bgr) {
       if (best != nullptr) all.push_back(*best);
     }
     found = face::WeightedNms(std::move(all), detector_->options().nms_iou);
+    if (found.empty()) {  // every known face lost (a turn, a jump): look everywhere at once
+      ASSIGN_OR_RETURN(found, detector_->Detect(bgr, tiles, &stats));
+      ++full_searches_;
+      if (stats.tile_only_face) small_faces_ = true;
+      full = true;
+    }
   }
   runs_ += stats.runs;
 

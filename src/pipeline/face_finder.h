@@ -9,10 +9,12 @@
 //      talking-head videos). In between, each face found in the previous frame is re-found in a
 //      crop around it (one run per face, the face at ~input/context pixels, so small faces are
 //      seen better than in the whole frame; by default with the selfie-range front-128 model,
-//      made for faces that fill much of the image and 3x cheaper than back-256); a face not re-found keeps being looked
-//      for at its last place for up to tracking.max_gap frames. When the known faces would cost more runs than a
-//      whole-frame search, the whole frame is searched instead. Identities (which face is whom) are the tracker's job
-//      (track/tracker.h); this class only decides where to run the detector.
+//      made for faces that fill much of the image and 3x cheaper than back-256); a face not
+//      re-found keeps being looked for at its last place for up to tracking.max_gap frames, and
+//      when no known face is re-found the whole frame is searched at once. When the known faces
+//      would cost more runs than a whole-frame search, the whole frame is searched instead. After
+//      a scene cut (Reset) the next frame gets a whole-frame search. Identities (which face is
+//      whom) are the tracker's job (track/tracker.h); this class only decides where to look.
 // Threading: one FaceFinder per video; not thread-safe. The detector must not be used by another
 //      thread during Find().
 #ifndef DEEPSCAN_PIPELINE_FACE_FINDER_H_
@@ -36,6 +38,9 @@ class FaceFinder {
 
   // Faces in the next sampled frame. Errors: those of the detector (kInvalidModel).
   Result<std::vector<face::Detection>> Find(const cv::Mat& bgr);
+
+  // Forgets where faces were (a scene cut): the next frame gets a whole-frame search.
+  void Reset() { known_.clear(); }
 
   int runs() const { return runs_; }                    // detector network runs so far
   int full_searches() const { return full_searches_; }  // whole-frame searches so far

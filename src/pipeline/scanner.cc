@@ -20,6 +20,7 @@
 #include <thread>
 
 #include <opencv2/core.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/bounded_queue.h"
 #include "face/blazeface.h"
@@ -27,6 +28,9 @@
 #include "infer/registry.h"
 #include "pipeline/aggregate.h"
 #include "pipeline/face_finder.h"
+#include "pipeline/result_cache.h"
+#include "track/tracker.h"
+#include "video/frame_stats.h"
 #include "video/sampler.h"
 #include "video/source.h"
 
@@ -65,10 +69,18 @@ Budget SplitBudget(const ScanOptions& o, int threads, size_t videos) {
 // One sampled frame on its way from a decode worker to a detect worker.
 struct FrameTask {
   size_t job = 0;
-  size_t slot = 0;   // index in the verdict's frames
-  cv::Mat bgr;       // upright frame; empty for the end marker
-  bool end = false;  // the job's decode worker is done (no more frames)
+  size_t slot = 0;        // index in the verdict's frames
+  cv::Mat bgr;            // upright frame; empty for the end marker and for duplicates
+  bool end = false;       // the job's decode worker is done (no more frames)
+  int64_t same_as = -1;   // a near-duplicate of this earlier slot: reuse its faces
+  bool cut = false;       // a scene cut since the previous sampled frame
+  bool changed = false;   // the picture changed a lot since then (a cut, a jump, a fast pan)
 };
+
+// dHash bits that change between sampled frames when the picture changed a lot: consecutive
+// samples of one shot (0.3 s apart) mostly differ in 0-8 of 64, unrelated pictures in ~32.
+constexpr int kBigChangeBits = 16;
+
 
 // One face crop on its way to the classifier.
 struct CropTask {
@@ -87,9 +99,11 @@ struct Job {
   int pending_crops = 0;
   bool detect_done = false;
   bool finished = false;
+  bool cached = false;  // v came whole from the result cache
   Status failure;
   // Used by its detect worker only.
   std::unique_ptr<pipeline::FaceFinder> finder;
+  std::unique_ptr<track::FaceTracker> tracker;
 };
 
 }  // namespace
@@ -101,6 +115,7 @@ struct Scanner::Impl {
   std::vector<std::unique_ptr<face::BlazeFaceDetector>> refinders;  // same; null = use the detector
   std::unique_ptr<infer::Classifier> classifier;
   ModelInfo model;
+  std::unique_ptr<pipeline::ResultCache> cache;  // when options.cache_dir is set
 
   // State of the current ScanMany call.
   Budget budget;
@@ -147,6 +162,15 @@ struct Scanner::Impl {
       if (j >= jobs.size()) return;
       Job& job = *jobs[j];
       job.start = Clock::now();
+      if (cache) {
+        if (std::optional<VideoVerdict> hit = cache->Get(job.path)) {
+          std::lock_guard<std::mutex> lock(job.mu);
+          job.v = std::move(*hit);
+          job.cached = true;
+          frame_queues[j % frame_queues.size()]->Push(FrameTask{j, 0, cv::Mat(), true, -1});
+          continue;
+        }
+      }
       Status st;
       try {
         st = Decode(j, job);
@@ -157,7 +181,7 @@ struct Scanner::Impl {
         std::lock_guard<std::mutex> lock(job.mu);
         if (job.failure.ok()) job.failure = st;
       }
-      frame_queues[j % frame_queues.size()]->Push(FrameTask{j, 0, cv::Mat(), true});
+      frame_queues[j % frame_queues.size()]->Push(FrameTask{j, 0, cv::Mat(), true, -1});
     }
   }
 
@@ -192,6 +216,13 @@ struct Scanner::Impl {
     std::vector<video::FrameRef> keep;
     double decode_s = 0, convert_s = 0;
     size_t slot = 0;
+    // Near-duplicates: the dHash of the last frame whose results are not reused. Scene cuts: the
+    // thumbnail of the previous sampled frame.
+    const bool dedupe = options.sampling.dedupe;
+    video::LumaReader luma;
+    cv::Mat thumb, prev_thumb;
+    uint64_t ref_hash = 0, prev_hash = 0;
+    int64_t ref_slot = -1, ref_index = -1;
     while (true) {
       auto td = Clock::now();
       video::FrameRef ref;
@@ -206,16 +237,36 @@ struct Scanner::Impl {
       }
       for (const video::FrameRef& k : keep) {
         auto tc = Clock::now();
-        FrameTask task{j, slot++, cv::Mat(), false};
-        RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
+        FrameTask task{j, slot++, cv::Mat(), false, -1};
+        int64_t duplicate_of = -1;
+        RETURN_IF_ERROR(luma.Load(k.av()));
+        RETURN_IF_ERROR(luma.Thumbnail(&thumb));
+        const uint64_t hash = video::DHash(thumb);
+        task.cut = !prev_thumb.empty() && video::LooksLikeCut(thumb, prev_thumb);
+        task.changed = task.cut || (!prev_thumb.empty() && video::HammingDistance(hash, prev_hash) > kBigChangeBits);
+        std::swap(thumb, prev_thumb);
+        prev_hash = hash;
+        if (dedupe) {
+          if (ref_slot >= 0 && video::HammingDistance(hash, ref_hash) <= options.sampling.dedupe_bits) {
+            task.same_as = ref_slot;
+            duplicate_of = ref_index;
+          } else {
+            ref_hash = hash;
+            ref_slot = static_cast<int64_t>(task.slot);
+            ref_index = k.index();
+          }
+        }
+        if (task.same_as < 0) RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
         convert_s += Since(tc);
         {
           std::lock_guard<std::mutex> lock(job.mu);
           FrameResult fr;
           fr.index = k.index();
           fr.timestamp_s = k.timestamp_s();
+          fr.duplicate_of = duplicate_of;
           v.frames.push_back(std::move(fr));
           ++v.timings.frames_sampled;
+          if (duplicate_of >= 0) ++v.timings.frames_duplicate;
         }
         if (si.duration_s > 0) Progress(j, std::min(1.0, (k.timestamp_s() - si.start_s) / si.duration_s));
         if (!out->Push(std::move(task))) return Status::Internal("pipeline closed early");
@@ -249,7 +300,24 @@ struct Scanner::Impl {
         std::lock_guard<std::mutex> lock(job.mu);
         if (!job.failure.ok()) continue;  // the rest of a failed video is dropped
       }
-      if (!job.finder) job.finder = std::make_unique<pipeline::FaceFinder>(detector, refinder, options);
+      if (!job.finder) {
+        job.finder = std::make_unique<pipeline::FaceFinder>(detector, refinder, options);
+        job.tracker = std::make_unique<track::FaceTracker>(options.tracking);
+      }
+      if (task->cut) job.tracker->CloseAll();  // a new shot: new people
+      if (task->changed) job.finder->Reset();   // look everywhere, not just where faces were
+      if (task->same_as >= 0) {
+        // A near-duplicate: the earlier frame's faces (scores are copied when the video is
+        // finished); the tracker still sees them, so that no track counts a miss.
+        std::lock_guard<std::mutex> lock(job.mu);
+        FrameResult& fr = job.v.frames[task->slot];
+        fr.faces = job.v.frames[static_cast<size_t>(task->same_as)].faces;
+        std::vector<face::Detection> dets;
+        for (const FaceResult& f : fr.faces) dets.push_back({f.box, f.detector_score, f.keypoints});
+        std::vector<int> ids = job.tracker->Update(fr.timestamp_s, dets);
+        for (size_t i = 0; i < ids.size(); ++i) fr.faces[i].track_id = ids[i];
+        continue;
+      }
       auto t = Clock::now();
       Result<std::vector<face::Detection>> found = [&]() -> Result<std::vector<face::Detection>> {
         try {
@@ -263,6 +331,12 @@ struct Scanner::Impl {
         if (job.failure.ok()) job.failure = found.status();
         continue;
       }
+      double timestamp_s = 0;
+      {
+        std::lock_guard<std::mutex> lock(job.mu);
+        timestamp_s = job.v.frames[task->slot].timestamp_s;
+      }
+      const std::vector<int> ids = job.tracker->Update(timestamp_s, *found);
       std::vector<CropTask> crops;
       std::vector<FaceResult> faces;
       for (const face::Detection& d : *found) {
@@ -270,6 +344,7 @@ struct Scanner::Impl {
         f.box = d.box;
         f.detector_score = d.score;
         f.keypoints = d.keypoints;
+        f.track_id = ids[faces.size()];
         CropTask c{task->job, task->slot, faces.size(), cv::Mat()};
         face::CropFace(task->bgr, d.box, options.crop.margin, size, &c.crop);
         crops.push_back(std::move(c));
@@ -339,15 +414,32 @@ struct Scanner::Impl {
       job.finished = true;
     }
     VideoVerdict& v = job.v;  // no other stage touches it any more
-    if (job.failure.ok()) {
+    if (job.cached) {
+      v.path = job.path;
+      v.timings.cache_hit = true;
+      v.timings.total_s = Since(job.start);
+    } else if (job.failure.ok()) {
+      // Near-duplicates take the scores of the frame whose faces they reused.
+      for (FrameResult& fr : v.frames) {
+        if (fr.duplicate_of < 0) continue;
+        for (const FrameResult& src : v.frames) {
+          if (src.index != fr.duplicate_of) continue;
+          for (size_t i = 0; i < fr.faces.size() && i < src.faces.size(); ++i) fr.faces[i].score = src.faces[i].score;
+          break;
+        }
+      }
       pipeline::Aggregate(options.aggregation, model.threshold, &v);
+      v.timings.total_s = Since(job.start);
+      if (cache) {
+        if (Status st = cache->Put(job.path, v); !st.ok()) spdlog::warn("result cache: {}", st.ToString());
+      }
     } else {
       v.status = VideoStatus::kError;
       v.error = job.failure;
       v.score.reset();
       v.label.clear();
     }
-    v.timings.total_s = Since(job.start);
+    if (!job.cached) v.timings.total_s = Since(job.start);
     std::lock_guard<std::mutex> lock(callback_mu);
     ++done;
     fractions[j] = 1.0;
@@ -432,6 +524,9 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
   impl->model = {m.name, m.version, impl->classifier->backend(), impl->classifier->device(), m.trained, m.threshold};
+  if (!options.cache_dir.empty()) {
+    ASSIGN_OR_RETURN(impl->cache, pipeline::ResultCache::Open(options, impl->model));
+  }
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
 }
 

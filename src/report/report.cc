@@ -54,13 +54,21 @@ int Faces(const VideoVerdict& v) {
   return n;
 }
 
-std::string SegmentsText(const VideoVerdict& v) {
+std::string SegmentsText(const std::vector<Segment>& segments) {
   std::string s;
-  for (const Segment& g : v.segments) {
+  for (const Segment& g : segments) {
     if (!s.empty()) s += " ";
     s += Fixed(g.start_s, 2) + "-" + Fixed(g.end_s, 2);
   }
   return s;
+}
+
+json SegmentsToJson(const std::vector<Segment>& segments) {
+  json out = json::array();
+  for (const Segment& s : segments) {
+    out.push_back({{"start_s", R(s.start_s, 3)}, {"end_s", R(s.end_s, 3)}, {"peak", R(s.peak, 4)}});
+  }
+  return out;
 }
 
 json Summary(const std::vector<VideoVerdict>& videos) {
@@ -103,12 +111,14 @@ std::string RenderJson(const ScanReport& r) {
 
 std::string RenderCsv(const ScanReport& r) {
   std::ostringstream out;
-  out << "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,error_message\n";
+  out << "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,error_message,"
+         "identities\n";
   for (const auto& v : r.videos) {
     out << CsvField(v.path) << ',' << StatusName(v.status) << ',' << v.label << ','
         << (v.score ? Fixed(*v.score, 4) : "") << ',' << Fixed(v.threshold, 4) << ',' << v.frames.size() << ','
-        << FramesWithFace(v) << ',' << Faces(v) << ',' << CsvField(SegmentsText(v)) << ','
-        << (v.error.ok() ? "" : std::string(CodeName(v.error.code()))) << ',' << CsvField(v.error.message()) << '\n';
+        << FramesWithFace(v) << ',' << Faces(v) << ',' << CsvField(SegmentsText(v.segments)) << ','
+        << (v.error.ok() ? "" : std::string(CodeName(v.error.code()))) << ',' << CsvField(v.error.message()) << ','
+        << v.identities.size() << '\n';
   }
   return out.str();
 }
@@ -123,8 +133,15 @@ std::string RenderText(const ScanReport& r) {
       case VideoStatus::kOk: {
         out << (v.label == "fake" ? "FAKE   " : "REAL   ") << Fixed(*v.score, 3) << "  " << v.path << "  ("
             << v.frames.size() << " frames, " << FramesWithFace(v) << " with a face, " << Faces(v) << " faces";
-        if (!v.segments.empty()) out << "; suspicious s: " << SegmentsText(v);
+        if (!v.segments.empty()) out << "; suspicious s: " << SegmentsText(v.segments);
         out << ")\n";
+        for (const IdentityVerdict& p : v.identities) {
+          out << "           person " << p.track_id << ": " << (p.label == "fake" ? "FAKE " : "REAL ")
+              << (p.score ? Fixed(*p.score, 3) : "-") << "  (" << p.faces << (p.faces == 1 ? " face, " : " faces, ")
+              << Fixed(p.first_s, 2) << "-" << Fixed(p.last_s, 2) << " s";
+          if (!p.segments.empty()) out << "; suspicious s: " << SegmentsText(p.segments);
+          out << ")\n";
+        }
         break;
       }
       case VideoStatus::kNoFace:
@@ -156,10 +173,14 @@ json VideoToJson(const VideoVerdict& v) {
       faces.push_back({{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
                        {"detector_score", R(face.detector_score, 4)},
                        {"score", R(face.score, 4)},
-                       {"keypoints", kp}});
+                       {"keypoints", kp},
+                       {"track_id", face.track_id >= 0 ? json(face.track_id) : json(nullptr)}});
     }
-    frames.push_back(
-        {{"index", f.index}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"faces", faces}});
+    frames.push_back({{"index", f.index},
+                      {"timestamp_s", R(f.timestamp_s, 3)},
+                      {"score", Optional(f.score)},
+                      {"faces", faces},
+                      {"duplicate_of", f.duplicate_of >= 0 ? json(f.duplicate_of) : json(nullptr)}});
   }
   json top = json::array();
   for (int i : v.top_frames) {
@@ -170,9 +191,15 @@ json VideoToJson(const VideoVerdict& v) {
     }
     top.push_back({{"frame", i}, {"timestamp_s", R(f.timestamp_s, 3)}, {"score", Optional(f.score)}, {"face", best}});
   }
-  json segments = json::array();
-  for (const Segment& s : v.segments) {
-    segments.push_back({{"start_s", R(s.start_s, 3)}, {"end_s", R(s.end_s, 3)}, {"peak", R(s.peak, 4)}});
+  json identities = json::array();
+  for (const IdentityVerdict& p : v.identities) {
+    identities.push_back({{"track_id", p.track_id},
+                          {"faces", p.faces},
+                          {"first_s", R(p.first_s, 3)},
+                          {"last_s", R(p.last_s, 3)},
+                          {"score", Optional(p.score)},
+                          {"label", p.label.empty() ? json(nullptr) : json(p.label)},
+                          {"segments", SegmentsToJson(p.segments)}});
   }
   json error = nullptr;
   if (!v.error.ok()) {
@@ -199,7 +226,8 @@ json VideoToJson(const VideoVerdict& v) {
             {"container", v.info.container}}},
           {"frames", frames},
           {"top_frames", top},
-          {"segments", segments},
+          {"segments", SegmentsToJson(v.segments)},
+          {"identities", identities},
           {"warnings", v.warnings},
           {"timings",
            {{"open_s", R(t.open_s, 4)},
@@ -210,7 +238,10 @@ json VideoToJson(const VideoVerdict& v) {
             {"total_s", R(t.total_s, 4)},
             {"frames_decoded", t.frames_decoded},
             {"frames_sampled", t.frames_sampled},
-            {"faces_classified", t.faces_classified}}}};
+            {"faces_classified", t.faces_classified},
+            {"frames_duplicate", t.frames_duplicate},
+            {"detector_runs", t.detector_runs},
+            {"cache_hit", t.cache_hit}}}};
 }
 
 std::string Render(const ScanReport& report, Format format) {

@@ -26,6 +26,13 @@ enum class Format { kJson, kCsv, kText };
 // One video as JSON (the "videos[]" element of the report; also the server's result body).
 nlohmann::json VideoToJson(const VideoVerdict& v);
 
+// The inverse of VideoToJson (src/report/verdict_json.cc): reads one "videos[]" element back,
+// every field, to the precision VideoToJson wrote (so VideoToJson(VideoFromJson(j)) == j for
+// any j that VideoToJson wrote). Values outside the documented ranges, wrong types and missing
+// fields are errors (kCorruptInput, naming the field); unknown fields are ignored. Never throws.
+// Derived fields are checked, not trusted: top_frames[].frame must index `frames`.
+Result<VideoVerdict> VideoFromJson(const nlohmann::json& j);
+
 // The whole report in `format`. Text output is meant for people and may change; JSON and CSV
 // are stable interfaces.
 std::string Render(const ScanReport& report, Format format);

@@ -363,4 +363,10 @@ Result<uint64_t> DHash(const FrameRef& frame) {
 
 int HammingDistance(uint64_t a, uint64_t b) { return std::popcount(a ^ b); }
 
+bool LooksLikeCut(const cv::Mat& a, const cv::Mat& b) {
+  constexpr double kCutDiff = 30;
+  constexpr double kCutHistogram = 0.35;
+  return MeanAbsDiff(a, b) > kCutDiff && HistogramDistance(a, b) > kCutHistogram;
+}
+
 }  // namespace deepscan::video

@@ -98,6 +98,11 @@ double CentreWeightedDiff(const cv::Mat& a, const cv::Mat& b);
 // same distribution, 1 for disjoint ones. Sizes may differ. Insensitive to motion, high at cuts.
 double HistogramDistance(const cv::Mat& a, const cv::Mat& b);
 
+// A scene cut between two luma images of one video (probes or thumbnails): the pixels change a
+// lot (mean absolute difference above 30) and so does the histogram (distance above 0.35), where
+// motion moves pixels but keeps the histogram.
+bool LooksLikeCut(const cv::Mat& a, const cv::Mat& b);
+
 // 64-bit difference hash: the image averaged over a 9x8 grid of boxes, bit 8*row+col set when a box is
 // brighter than its right neighbour. Frames that look alike have hashes a few bits apart.
 uint64_t DHash(const cv::Mat& luma);

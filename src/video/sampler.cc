@@ -90,8 +90,6 @@ constexpr double kBadnessBand = 0.05;    // quality: two badly exposed frames th
 constexpr double kSharpnessBand = 0.05;  // quality: sharpness within 5% is a tie
 constexpr double kMotionBand = 0.5;      // motion: differences within half a grey level are a tie
 constexpr double kEntropyBand = 0.02;    // content: entropy within 0.02 bits is a tie
-constexpr double kCutDiff = 30;          // a cut: mean absolute luma difference above this ...
-constexpr double kCutHistogram = 0.35;   // ... and histogram distance above this (motion moves pixels, not histograms)
 constexpr double kCutGuard = 1.5;        // content: frames within this many intervals of a cut are transition frames
 
 bool WellExposed(const Exposure& e) {
@@ -103,9 +101,6 @@ double Badness(const Exposure& e) {
          std::max(0.0, e.mean - kMaxMean) / 255;
 }
 
-bool IsCut(const cv::Mat& a, const cv::Mat& b) {
-  return MeanAbsDiff(a, b) > kCutDiff && HistogramDistance(a, b) > kCutHistogram;
-}
 
 // motion | quality | content: the timeline is cut into equal slices, `candidates` evenly spaced
 // times inside each; the decoded frame nearest each time is a candidate, measured on a luma
@@ -226,7 +221,7 @@ class SliceSampler : public Sampler {
       probe_.release();
       return false;
     }
-    if (had_last && !probe_.empty() && IsCut(probe, probe_)) {
+    if (had_last && !probe_.empty() && LooksLikeCut(probe, probe_)) {
       has_cut_ = true;
       cut_before_ = last_t;
       cut_after_ = frame.timestamp_s();
@@ -248,7 +243,7 @@ class SliceSampler : public Sampler {
     c.measured = (loaded || reader_.Load(frame.av()).ok()) && MeasureFrame(&reader_, &c.stats, &thumb).ok();
     if (policy_ == SamplingPolicy::kMotion && c.measured) {
       // A cut is not motion: a jump that large scores nothing.
-      if (!thumb_.empty() && !IsCut(thumb, thumb_)) c.motion = std::max(0.0, CentreWeightedDiff(thumb, thumb_));
+      if (!thumb_.empty() && !LooksLikeCut(thumb, thumb_)) c.motion = std::max(0.0, CentreWeightedDiff(thumb, thumb_));
       if (candidate) thumb_ = thumb;
     }
     if (policy_ == SamplingPolicy::kContent) c.near_cut = NearCut(c.t, dt);

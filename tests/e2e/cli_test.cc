@@ -162,7 +162,8 @@ std::vector<std::string> Lines(const std::string& text) {
 }
 
 const char kCsvHeader[] =
-    "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,error_message";
+    "path,status,label,score,threshold,frames_sampled,frames_with_face,faces,segments,error_code,error_message,"
+    "identities";
 
 struct CliResult {
   int exit_code = -1;
@@ -400,7 +401,7 @@ TEST_F(CliTest, FaceClipAsCsvMatchesJson) {
   ASSERT_EQ(lines.size(), 2u) << "stdout is the CSV and nothing else:\n" << c.out;
   EXPECT_EQ(lines[0], kCsvHeader);
   std::vector<std::string> f = CsvFields(lines[1]);
-  ASSERT_EQ(f.size(), 11u) << lines[1];
+  ASSERT_EQ(f.size(), 12u) << lines[1];
   EXPECT_EQ(f[0], clip);
   EXPECT_EQ(f[1], "ok");
   EXPECT_EQ(f[2], v["label"].get<std::string>());
@@ -418,6 +419,7 @@ TEST_F(CliTest, FaceClipAsCsvMatchesJson) {
   EXPECT_EQ(f[8].empty(), v["segments"].empty());
   EXPECT_EQ(f[9], "");
   EXPECT_EQ(f[10], "");
+  EXPECT_EQ(std::stoul(f[11]), v["identities"].size());
 }
 
 TEST_F(CliTest, FaceClipAsText) {
@@ -496,7 +498,7 @@ TEST_F(CliTest, VideoWithoutFaceIsNoFaceWithoutScore) {
   std::vector<std::string> lines = Lines(csv.out);
   ASSERT_EQ(lines.size(), 2u) << csv.out;
   std::vector<std::string> f = CsvFields(lines[1]);
-  ASSERT_EQ(f.size(), 11u);
+  ASSERT_EQ(f.size(), 12u);
   EXPECT_EQ(f[1], "no_face");
   EXPECT_EQ(f[2], "");
   EXPECT_EQ(f[3], "");
@@ -582,7 +584,7 @@ TEST_F(CliTest, SharedDataRealClipsInEveryFormat) {
   EXPECT_EQ(lines[0], kCsvHeader);
   for (size_t i = 0; i < clips.size(); ++i) {
     std::vector<std::string> f = CsvFields(lines[i + 1]);
-    ASSERT_EQ(f.size(), 11u);
+    ASSERT_EQ(f.size(), 12u);
     EXPECT_EQ(f[0], clips[i]);
     EXPECT_EQ(f[2], doc["videos"][i]["label"].get<std::string>());
   }

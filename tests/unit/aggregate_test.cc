@@ -16,6 +16,19 @@ FrameResult Frame(double ts, std::vector<float> face_scores) {
   return f;
 }
 
+// A frame whose faces are (track id, score) pairs.
+FrameResult TrackedFrame(double ts, std::vector<std::pair<int, float>> faces) {
+  FrameResult f;
+  f.timestamp_s = ts;
+  for (auto [id, s] : faces) {
+    FaceResult face;
+    face.track_id = id;
+    face.score = s;
+    f.faces.push_back(face);
+  }
+  return f;
+}
+
 TEST(AggregateTest, FrameScoreIsMaxOverFacesVideoScoreIsMean) {
   VideoVerdict v;
   v.info.duration_s = 4;
@@ -90,6 +103,76 @@ TEST(AggregateTest, ConfidentStrategyIsSelectable) {
   Aggregate({.strategy = Aggregation::kConfident}, 0.5f, &v);
   EXPECT_EQ(v.aggregation, "confident");
   EXPECT_NEAR(*v.score, 0.9f, 1e-6);
+}
+
+TEST(AggregateTest, IdentityVerdictsPerTrackMostSuspiciousFirst) {
+  // Person 0 is real throughout; person 1 (a face swap) joins at 2 s; person 2 is seen once.
+  VideoVerdict v;
+  v.info.duration_s = 10;
+  v.frames = {TrackedFrame(0, {{0, 0.1f}}), TrackedFrame(2, {{0, 0.2f}, {1, 0.9f}}),
+              TrackedFrame(4, {{1, 0.8f}, {0, 0.1f}}), TrackedFrame(6, {{0, 0.3f}, {2, 0.4f}}),
+              TrackedFrame(8, {{1, 0.7f}})};
+  Aggregate({}, 0.5f, &v);
+  ASSERT_EQ(v.identities.size(), 3u);
+  const IdentityVerdict& fake = v.identities[0];
+  EXPECT_EQ(fake.track_id, 1);
+  EXPECT_EQ(fake.faces, 3);
+  EXPECT_DOUBLE_EQ(fake.first_s, 2);
+  EXPECT_DOUBLE_EQ(fake.last_s, 8);
+  EXPECT_NEAR(*fake.score, (0.9f + 0.8f + 0.7f) / 3, 1e-6);
+  EXPECT_EQ(fake.label, "fake");
+  // 2-6 (frames at 2 and 4, until the next sampled frame), then 8 until the end; absent at 6.
+  ASSERT_EQ(fake.segments.size(), 2u);
+  EXPECT_DOUBLE_EQ(fake.segments[0].start_s, 2);
+  EXPECT_DOUBLE_EQ(fake.segments[0].end_s, 6);
+  EXPECT_FLOAT_EQ(fake.segments[0].peak, 0.9f);
+  EXPECT_DOUBLE_EQ(fake.segments[1].start_s, 8);
+  EXPECT_DOUBLE_EQ(fake.segments[1].end_s, 10);
+  EXPECT_EQ(v.identities[1].track_id, 2);
+  EXPECT_EQ(v.identities[1].faces, 1);
+  EXPECT_DOUBLE_EQ(v.identities[1].first_s, 6);
+  EXPECT_DOUBLE_EQ(v.identities[1].last_s, 6);
+  EXPECT_EQ(v.identities[1].label, "real");
+  EXPECT_TRUE(v.identities[1].segments.empty());
+  const IdentityVerdict& real = v.identities[2];
+  EXPECT_EQ(real.track_id, 0);
+  EXPECT_EQ(real.faces, 4);
+  EXPECT_DOUBLE_EQ(real.first_s, 0);
+  EXPECT_DOUBLE_EQ(real.last_s, 6);
+  EXPECT_NEAR(*real.score, (0.1f + 0.2f + 0.1f + 0.3f) / 4, 1e-6);
+  EXPECT_EQ(real.label, "real");
+  EXPECT_TRUE(real.segments.empty());
+  // The video level is unchanged by tracking: frame = max over faces, video = mean.
+  EXPECT_NEAR(*v.score, (0.1f + 0.9f + 0.8f + 0.4f + 0.7f) / 5, 1e-6);
+  EXPECT_EQ(v.label, "fake");
+}
+
+TEST(AggregateTest, IdentityLabelUsesTheVerdictThresholdAndTiesKeepFirstAppearance) {
+  VideoVerdict v;
+  v.frames = {TrackedFrame(0, {{0, 0.3f}, {1, 0.3f}}), TrackedFrame(1, {{0, 0.3f}, {1, 0.3f}})};
+  Aggregate({.threshold = 0.25f}, 0.5f, &v);
+  ASSERT_EQ(v.identities.size(), 2u);
+  EXPECT_EQ(v.identities[0].track_id, 0);
+  EXPECT_EQ(v.identities[1].track_id, 1);
+  EXPECT_EQ(v.identities[0].label, "fake");
+  Aggregate({}, 0.5f, &v);  // again, with the model's threshold: replaced, not appended
+  ASSERT_EQ(v.identities.size(), 2u);
+  EXPECT_EQ(v.identities[0].label, "real");
+}
+
+TEST(AggregateTest, UntrackedFacesMakeNoIdentityAndNoFaceMakesNone) {
+  VideoVerdict v;
+  v.frames = {Frame(0, {0.9f}), Frame(1, {0.8f})};  // track_id -1
+  Aggregate({}, 0.5f, &v);
+  EXPECT_EQ(v.status, VideoStatus::kOk);
+  EXPECT_TRUE(v.identities.empty());
+  v.frames = {TrackedFrame(0, {{0, 0.9f}})};
+  Aggregate({}, 0.5f, &v);
+  EXPECT_EQ(v.identities.size(), 1u);
+  v.frames = {Frame(0, {})};
+  Aggregate({}, 0.5f, &v);
+  EXPECT_EQ(v.status, VideoStatus::kNoFace);
+  EXPECT_TRUE(v.identities.empty());
 }
 
 }  // namespace

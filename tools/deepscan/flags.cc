@@ -93,6 +93,9 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_option("--timeout", o->timeout_s, "seconds allowed per video (0 = no limit)")
       ->check(CLI::Range(0.0, 1e7))
       ->capture_default_str();
+  app->add_option("--cache", o->cache_dir,
+                  "result cache directory: files already scanned (same bytes, model and options) are not scanned "
+                  "again");
   // Throughput: the detection schedule, frame skipping and the pipeline's thread split.
   app->add_option("--detect-every", o->detector.detect_every,
                   "search the whole frame on every k-th sampled frame; re-find known faces in between (1 = always)")
