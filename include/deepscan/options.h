@@ -24,8 +24,9 @@ struct SamplingOptions {
   double fallback_interval_s = 1.0;  // spacing when the duration is unknown (live streams)
   int candidates = 4;                // motion/quality/content: frames weighed per kept frame
   bool skip_nonref = true;           // decoder skips non-reference frames no sample can use
-  bool dedupe = true;                // near-duplicate kept frames reuse the previous frame's faces
-  int dedupe_bits = 3;               // 64-bit dHash distance at or below which frames are duplicates
+  bool dedupe = true;                // a kept frame that nearly equals the last one examined reuses
+                                     // its faces and scores (pipeline/frame_screen.h)
+  int dedupe_bits = 2;               // and their 64-bit dHashes at most this far apart (frame_screen.h)
 };
 
 struct DetectorOptions {

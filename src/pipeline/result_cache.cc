@@ -159,6 +159,7 @@ Result<std::unique_ptr<ResultCache>> ResultCache::Open(const ScanOptions& option
   ASSIGN_OR_RETURN(json classifier, file_hash(options.classifier.model_path, true));
   ASSIGN_OR_RETURN(json metadata, file_hash(infer::MetadataPathFor(options.classifier.model_path), false));
   ASSIGN_OR_RETURN(json detector, file_hash(options.detector.model_path, false));
+  ASSIGN_OR_RETURN(json refinder, file_hash(options.detector.refind_model_path, false));
   const json config = {{"cache_format", kCacheFormat},
                        {"deepscan_version", kVersion},
                        {"model",
@@ -168,7 +169,8 @@ Result<std::unique_ptr<ResultCache>> ResultCache::Open(const ScanOptions& option
                          {"trained", model.trained},
                          {"classifier_xxh3", classifier},
                          {"metadata_xxh3", metadata},
-                         {"detector_xxh3", detector}}},
+                         {"detector_xxh3", detector},
+                         {"refind_detector_xxh3", refinder}}},
                        {"options", ResultOptions(options)}};
   auto cache = std::unique_ptr<ResultCache>(new ResultCache());
   cache->dir_ = options.cache_dir;

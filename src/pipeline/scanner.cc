@@ -19,8 +19,8 @@
 #include <mutex>
 #include <thread>
 
-#include <opencv2/core.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/core.hpp>
 
 #include "core/bounded_queue.h"
 #include "face/blazeface.h"
@@ -28,14 +28,16 @@
 #include "infer/registry.h"
 #include "pipeline/aggregate.h"
 #include "pipeline/face_finder.h"
+#include "pipeline/frame_screen.h"
 #include "pipeline/result_cache.h"
 #include "track/tracker.h"
-#include "video/frame_stats.h"
 #include "video/sampler.h"
 #include "video/source.h"
 
 namespace deepscan {
 namespace {
+
+using pipeline::FrameScreen;
 
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -69,18 +71,13 @@ Budget SplitBudget(const ScanOptions& o, int threads, size_t videos) {
 // One sampled frame on its way from a decode worker to a detect worker.
 struct FrameTask {
   size_t job = 0;
-  size_t slot = 0;        // index in the verdict's frames
-  cv::Mat bgr;            // upright frame; empty for the end marker and for duplicates
-  bool end = false;       // the job's decode worker is done (no more frames)
-  int64_t same_as = -1;   // a near-duplicate of this earlier slot: reuse its faces
-  bool cut = false;       // a scene cut since the previous sampled frame
-  bool changed = false;   // the picture changed a lot since then (a cut, a jump, a fast pan)
+  size_t slot = 0;       // index in the verdict's frames
+  cv::Mat bgr;           // upright frame; empty for the end marker and for duplicates
+  bool end = false;      // the job's decode worker is done (no more frames)
+  int64_t same_as = -1;  // a near-duplicate of this earlier slot: reuse its faces
+  bool cut = false;      // a scene cut since the previous sampled frame
+  bool changed = false;  // the picture changed a lot since then (a cut, a jump, a fast pan)
 };
-
-// dHash bits that change between sampled frames when the picture changed a lot: consecutive
-// samples of one shot (0.3 s apart) mostly differ in 0-8 of 64, unrelated pictures in ~32.
-constexpr int kBigChangeBits = 16;
-
 
 // One face crop on its way to the classifier.
 struct CropTask {
@@ -216,13 +213,7 @@ struct Scanner::Impl {
     std::vector<video::FrameRef> keep;
     double decode_s = 0, convert_s = 0;
     size_t slot = 0;
-    // Near-duplicates: the dHash of the last frame whose results are not reused. Scene cuts: the
-    // thumbnail of the previous sampled frame.
-    const bool dedupe = options.sampling.dedupe;
-    video::LumaReader luma;
-    cv::Mat thumb, prev_thumb;
-    uint64_t ref_hash = 0, prev_hash = 0;
-    int64_t ref_slot = -1, ref_index = -1;
+    FrameScreen screen(options.sampling.dedupe, options.sampling.dedupe_bits);
     while (true) {
       auto td = Clock::now();
       video::FrameRef ref;
@@ -238,24 +229,11 @@ struct Scanner::Impl {
       for (const video::FrameRef& k : keep) {
         auto tc = Clock::now();
         FrameTask task{j, slot++, cv::Mat(), false, -1};
-        int64_t duplicate_of = -1;
-        RETURN_IF_ERROR(luma.Load(k.av()));
-        RETURN_IF_ERROR(luma.Thumbnail(&thumb));
-        const uint64_t hash = video::DHash(thumb);
-        task.cut = !prev_thumb.empty() && video::LooksLikeCut(thumb, prev_thumb);
-        task.changed = task.cut || (!prev_thumb.empty() && video::HammingDistance(hash, prev_hash) > kBigChangeBits);
-        std::swap(thumb, prev_thumb);
-        prev_hash = hash;
-        if (dedupe) {
-          if (ref_slot >= 0 && video::HammingDistance(hash, ref_hash) <= options.sampling.dedupe_bits) {
-            task.same_as = ref_slot;
-            duplicate_of = ref_index;
-          } else {
-            ref_hash = hash;
-            ref_slot = static_cast<int64_t>(task.slot);
-            ref_index = k.index();
-          }
-        }
+        ASSIGN_OR_RETURN(pipeline::Screened screened, screen.Look(k, static_cast<int64_t>(task.slot)));
+        task.cut = screened.cut;
+        task.changed = screened.changed;
+        task.same_as = screened.same_as_slot;
+        const int64_t duplicate_of = screened.same_as_index;
         if (task.same_as < 0) RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
         convert_s += Since(tc);
         {
@@ -305,7 +283,7 @@ struct Scanner::Impl {
         job.tracker = std::make_unique<track::FaceTracker>(options.tracking);
       }
       if (task->cut) job.tracker->CloseAll();  // a new shot: new people
-      if (task->changed) job.finder->Reset();   // look everywhere, not just where faces were
+      if (task->changed) job.finder->Reset();  // look everywhere, not just where faces were
       if (task->same_as >= 0) {
         // A near-duplicate: the earlier frame's faces (scores are copied when the video is
         // finished); the tracker still sees them, so that no track counts a miss.

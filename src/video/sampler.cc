@@ -101,7 +101,6 @@ double Badness(const Exposure& e) {
          std::max(0.0, e.mean - kMaxMean) / 255;
 }
 
-
 // motion | quality | content: the timeline is cut into equal slices, `candidates` evenly spaced
 // times inside each; the decoded frame nearest each time is a candidate, measured on a luma
 // thumbnail, and the best candidate of a slice is kept when the slice is over. Holds at most
