@@ -121,6 +121,7 @@ int ResolveThreads(int requested) {
 //   +serial   one video in flight
 //   +refindback  re-find crops with the whole-frame detector (back-256) instead of front-128
 //   +nodedupe    score near-duplicate frames again instead of reusing results
+//   +tiles       keyframes: tile large frames as the other policies do (off by default in triage)
 const std::vector<std::string> kPolicyNames = {"uniform", "keyframes", "motion", "quality", "content"};
 
 std::string BasePolicy(const std::string& spec) { return spec.substr(0, spec.find('+')); }
@@ -136,7 +137,10 @@ std::vector<std::string> ParsePolicies(const std::string& list) {
     std::string mod;
     std::getline(ms, mod, '+');
     while (std::getline(ms, mod, '+')) {
-      if (mod != "every1" && mod != "noskip" && mod != "serial" && mod != "refindback" && mod != "nodedupe") return {};
+      if (mod != "every1" && mod != "noskip" && mod != "serial" && mod != "refindback" && mod != "nodedupe" &&
+          mod != "tiles") {
+        return {};
+      }
     }
     if (std::find(out.begin(), out.end(), spec) == out.end()) out.push_back(spec);
   }
@@ -160,6 +164,8 @@ ScanOptions ApplySpec(ScanOptions o, const std::string& spec) {
   if (spec.find("+serial") != std::string::npos) o.pipeline.videos_in_flight = 1;
   if (spec.find("+refindback") != std::string::npos) o.detector.refind_model_path.clear();
   if (spec.find("+nodedupe") != std::string::npos) o.sampling.dedupe = false;
+  // As the CLI: keyframe triage does not tile unless asked ("+tiles").
+  if (o.sampling.policy == SamplingPolicy::kKeyframes) o.detector.tiling = spec.find("+tiles") != std::string::npos;
   return o;
 }
 

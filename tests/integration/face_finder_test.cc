@@ -102,20 +102,25 @@ TEST_F(FaceFinderTest, EveryFrameSearchedWhenAsked) {
   EXPECT_EQ(finder.runs(), 9 + 3);
 }
 
-TEST_F(FaceFinderTest, LostFaceIsLookedForThenForgotten) {
+TEST_F(FaceFinderTest, LostFaceTriggersAWholeFrameSearch) {
   options_.detector.detect_every = 100;
-  options_.tracking.max_gap = 2;
   FaceFinder finder(detector_.get(), refinder_.get(), options_);
   ASSERT_EQ(finder.Find(Frame(700, 300, 260, 1.0))->size(), 1u);
+  EXPECT_EQ(finder.runs(), 9);
   cv::Mat empty(1080, 1920, CV_8UC3, cv::Scalar(40, 50, 60));
-  // Two misses: still looked for in its crop (1 run each); then forgotten, so the next frame,
-  // knowing no face, searches the whole frame.
+  // The face is not re-found in its crop: the whole frame is searched at once (no tiles: they
+  // found nothing the whole frame missed), and finding nothing there, the face is forgotten.
   EXPECT_TRUE(finder.Find(empty)->empty());
-  EXPECT_TRUE(finder.Find(empty)->empty());
-  EXPECT_TRUE(finder.Find(empty)->empty());
-  EXPECT_EQ(finder.full_searches(), 1);
-  EXPECT_TRUE(finder.Find(empty)->empty());
+  EXPECT_EQ(finder.runs(), 9 + 1 + 1);
   EXPECT_EQ(finder.full_searches(), 2);
+  // Knowing no face, the next frame is searched whole straight away.
+  EXPECT_TRUE(finder.Find(empty)->empty());
+  EXPECT_EQ(finder.runs(), 9 + 2 + 1);
+  EXPECT_EQ(finder.full_searches(), 3);
+  // The face comes back: found by that whole-frame search, then re-found in a crop.
+  ASSERT_EQ(finder.Find(Frame(700, 300, 260, 1.0))->size(), 1u);
+  ASSERT_EQ(finder.Find(Frame(700, 300, 260, 1.0))->size(), 1u);
+  EXPECT_EQ(finder.full_searches(), 4);
 }
 
 }  // namespace

@@ -241,6 +241,7 @@ RunFn AddBenchCommand(CLI::App* app) {
   return [bench, a]() -> int {
     if (!bench->parsed()) return -1;
     // Measuring the current settings uses the tuned ones like scan does; tuning starts afresh.
+    ApplyPolicyDefaults(*bench, &a->options);
     if (!a->tune) spdlog::info("{}", ApplyTunedSettings(*bench, a->tuned, &a->options));
     return RunBench(a->options, a->videos, a->tune, a->tuned.path, a->repeat, a->copies);
   };

@@ -21,6 +21,10 @@ std::string DefaultModelPath();
 // Registers the scan flags on `app`, writing into `options`.
 void AddScanFlags(CLI::App* app, ScanOptions* options);
 
+// After parsing: defaults that depend on other flags (keyframe triage does not tile unless
+// --tiling is given).
+void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* options);
+
 // Where `deepscan bench --tune` settings come from (pipeline/tuning.h).
 struct TunedFlags {
   std::string path;       // --tuned; default pipeline::DefaultTunedPath()

@@ -136,6 +136,7 @@ RunFn AddScanCommand(CLI::App* app) {
   scan->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
   return [scan, a]() -> int {
     if (!scan->parsed()) return -1;
+    ApplyPolicyDefaults(*scan, &a->options);
     spdlog::info("{}", ApplyTunedSettings(*scan, a->tuned, &a->options));
     return RunScan(a->options, a->inputs, a->format, a->output, a->recursive, a->no_progress);
   };
