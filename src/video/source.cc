@@ -11,8 +11,8 @@
 #include <opencv2/core.hpp>
 
 #include "video/ffmpeg_handles.h"
-#include "video/nal.h"
 #include "video/hwaccel.h"
+#include "video/nal.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>

@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <map>
 
-#include "pipeline/tuning.h"
 #include "infer/ort_model.h"
 #include "infer/registry.h"
+#include "pipeline/tuning.h"
 
 namespace deepscan::tools {
 
@@ -123,8 +123,7 @@ void AddTunedFlags(CLI::App* app, TunedFlags* flags) {
 void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* o) {
   // Keyframe triage is for speed: no tiles unless asked (the first whole-frame search of a
   // 1080p frame with tiles costs 9 network runs, as much as the rest of a triage scan).
-  if (o->sampling.policy == SamplingPolicy::kKeyframes && app.count("--tiling") == 0 &&
-      app.count("--no-tiling") == 0) {
+  if (o->sampling.policy == SamplingPolicy::kKeyframes && app.count("--tiling") == 0 && app.count("--no-tiling") == 0) {
     o->detector.tiling = false;
   }
 }
