@@ -468,6 +468,7 @@ struct Scanner::Impl {
     crop_queue = std::make_unique<core::BoundedQueue<CropTask>>(4 * static_cast<size_t>(options.classifier.max_batch));
 
     std::vector<std::thread> workers;
+    workers.reserve(static_cast<size_t>(budget.detect_workers + 1 + budget.videos));
     for (int i = 0; i < budget.detect_workers; ++i) workers.emplace_back([this, i] { DetectWorker(i); });
     workers.emplace_back([this] { ClassifyWorker(); });
     for (int i = 0; i < budget.videos; ++i) workers.emplace_back([this] { DecodeWorker(); });

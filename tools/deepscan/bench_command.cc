@@ -51,7 +51,7 @@ Result<double> TimeScan(const ScanOptions& options, const std::vector<std::strin
   for (int r = 0; r < repeat; ++r) {
     Status failure;
     auto t = Clock::now();
-    scanner->ScanMany(videos, [&](size_t, VideoVerdict v) {
+    scanner->ScanMany(videos, [&](size_t, const VideoVerdict& v) {
       if (v.status == VideoStatus::kError && failure.ok()) failure = v.error;
     });
     double s = Since(t);
