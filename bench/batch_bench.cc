@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -308,24 +309,31 @@ int main(int argc, char** argv) {
 
   // runs[setting][concurrency] -> measures over the repeats.
   std::map<std::string, std::map<int, std::vector<Measure>>> runs;
+  // Every setting's batcher is built first (idle workers sleep); then each repeat runs the settings
+  // one after the other at each concurrency, so a burst of outside load lands on neighbours alike.
+  std::vector<std::unique_ptr<serve::Batcher>> batchers;
+  for (const Setting& s : settings) {
+    infer::ClassifierConfig cc;
+    cc.model_path = model;
+    cc.device = "cpu";
+    cc.threads = std::max(1, threads / s.sessions);
+    serve::BatcherOptions bo;
+    bo.max_batch = s.max_batch;
+    bo.max_queue_delay_us = s.delay_us;
+    bo.sessions = s.sessions;
+    bo.max_queue = std::max(256, s.max_batch);
+    auto batcher = serve::Batcher::Create(cc, bo);
+    if (!batcher.ok()) {
+      spdlog::error("{}: {}", s.name, batcher.status().ToString());
+      return 1;
+    }
+    batchers.push_back(std::move(*batcher));
+  }
   for (int rep = 0; rep < repeat; ++rep) {
-    for (const Setting& s : settings) {
-      infer::ClassifierConfig cc;
-      cc.model_path = model;
-      cc.device = "cpu";
-      cc.threads = std::max(1, threads / s.sessions);
-      serve::BatcherOptions bo;
-      bo.max_batch = s.max_batch;
-      bo.max_queue_delay_us = s.delay_us;
-      bo.sessions = s.sessions;
-      bo.max_queue = std::max(256, s.max_batch);
-      auto batcher = serve::Batcher::Create(cc, bo);
-      if (!batcher.ok()) {
-        spdlog::error("{}: {}", s.name, batcher.status().ToString());
-        return 1;
-      }
-      for (int c : concurrencies) {
-        Measure m = Drive(batcher->get(), crops, c, warmup, seconds);
+    for (int c : concurrencies) {
+      for (size_t i = 0; i < settings.size(); ++i) {
+        const Setting& s = settings[i];
+        Measure m = Drive(batchers[i].get(), crops, c, warmup, seconds);
         if (m.failed || m.rejected) spdlog::warn("{} c={}: {} failed, {} rejected", s.name, c, m.failed, m.rejected);
         spdlog::info("run {} {} c={}: {:.1f} crops/s p50 {:.2f} ms p99 {:.2f} ms batch {:.2f}", rep + 1, s.name, c,
                      m.crops_per_s, m.p50_ms, m.p99_ms, m.mean_batch);
@@ -333,6 +341,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  batchers.clear();
 
   out["model"] = model;
   out["crops"] = crop_source;
