@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -286,7 +287,8 @@ struct Server::Impl {
 
       http::request_parser<http::empty_body> header;
       header.header_limit(options.header_limit);
-      header.body_limit(static_cast<uint64_t>(std::max(options.max_upload_bytes, options.max_image_bytes)));
+      // The route sets the body's limit (and answers 413 by Content-Length, after 401/404/405).
+      header.body_limit(std::numeric_limits<std::uint64_t>::max());
       http::read_header(s, buffer, header, ec);
 
       Response res;
@@ -328,6 +330,11 @@ struct Server::Impl {
         BeastBodyReader body(s, buffer, header, options);
         if (!t) {
           res = ErrorResponse(400, "bad_request", "the request target must be a path (origin form)");
+          res.close = true;
+        } else if (version != 10 && version != 11) {
+          res = ErrorResponse(400, "bad_request", "only HTTP/1.0 and HTTP/1.1 are served");
+          res.close = true;
+          version = 11;
         } else {
           try {
             res = api->Handle(req, body);
