@@ -67,6 +67,8 @@ std::optional<std::string> PercentDecode(std::string_view s) {
       if (decoded == '\0') return std::nullopt;
       out += decoded;
       i += 2;
+    } else if (c == '\0') {
+      return std::nullopt;
     } else {
       out += c;
     }

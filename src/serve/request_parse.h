@@ -27,7 +27,7 @@ struct Target {
 std::optional<Target> SplitTarget(std::string_view target);
 
 // Decodes %XX escapes and '+' (as a space, the form encoding). Fails on a truncated or
-// non-hexadecimal escape and on a decoded NUL.
+// non-hexadecimal escape and on a NUL, raw or decoded.
 std::optional<std::string> PercentDecode(std::string_view s);
 
 // Parses "a=1&b=x%20y&c" into {a: "1", b: "x y", c: ""}. The first occurrence of a key wins;

@@ -35,6 +35,7 @@ TEST(RequestParseTest, PercentDecodeAndQuery) {
   EXPECT_EQ(*PercentDecode("a%20b+c%2Fd"), "a b c/d");
   EXPECT_EQ(*PercentDecode("%e2%82%ac"), "\xe2\x82\xac");
   for (const char* bad : {"%", "%2", "%zz", "%00", "abc%4"}) EXPECT_FALSE(PercentDecode(bad)) << bad;
+  EXPECT_FALSE(PercentDecode(std::string_view("a\0b", 3)));
 
   auto q = ParseQuery("wait=false&name=clip%20one.mp4&flag&&wait=true");
   ASSERT_TRUE(q);
@@ -44,7 +45,7 @@ TEST(RequestParseTest, PercentDecodeAndQuery) {
   EXPECT_EQ(q->size(), 3u);
   EXPECT_FALSE(ParseQuery("a=%zz"));
   std::string many;
-  for (int i = 0; i < 40; ++i) many += "k" + std::to_string(i) + "=1&";
+  for (int i = 0; i < 40; ++i) many.append("k").append(std::to_string(i)).append("=1&");
   EXPECT_FALSE(ParseQuery(many));
   EXPECT_TRUE(ParseQuery(""));
 
