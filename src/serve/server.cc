@@ -143,9 +143,14 @@ class BeastBodyReader : public BodyReader {
   uint64_t bytes_ = 0;
 };
 
-constexpr std::string_view kBusyResponse =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\n"
-    "Content-Length: 70\r\n\r\n{\"error\":{\"code\":\"busy\",\"message\":\"too many connections, retry later\"}}";
+// The answer to a connection over --max-connections, written by the accept thread without
+// parsing anything.
+std::string BusyResponse(int retry_after_s) {
+  const std::string body = R"({"error":{"code":"busy","message":"too many connections, retry later"}})";
+  return "HTTP/1.1 503 Service Unavailable\r\nServer: deepscan/" + std::string(kVersion) +
+         "\r\nContent-Type: application/json\r\nRetry-After: " + std::to_string(retry_after_s) +
+         "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
 
 }  // namespace
 
@@ -158,6 +163,7 @@ struct Server::Impl {
   std::unique_ptr<FrameScorer> frames;
   std::unique_ptr<Api> api;
   std::string upload_dir;
+  std::string busy_response;
   std::shared_ptr<spdlog::logger> access;
 
   net::io_context ioc;  // only to own sockets; every operation is synchronous
@@ -205,7 +211,7 @@ struct Server::Impl {
       }
       if (open_connections.load() >= options.max_connections) {
         metrics->connections_rejected.Inc();
-        ::send(s.native_handle(), kBusyResponse.data(), kBusyResponse.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::send(s.native_handle(), busy_response.data(), busy_response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         s.shutdown(tcp::socket::shutdown_send, ec);
         s.close(ec);
         continue;
@@ -349,7 +355,8 @@ struct Server::Impl {
         Finish(req, route, 499, "", 0, bytes_in, start, remote);  // nginx's "client closed request"
         break;
       }
-      const bool keep = keep_alive && body_done && !res.close && !stopping.load() && pending_count.load() == 0;
+      const bool keep = keep_alive && body_done && !res.close && !stopping.load() && pending_count.load() == 0 &&
+                        req.method != "HEAD";
       http::response<http::string_body> out{static_cast<http::status>(res.status), version};
       out.set(http::field::server, std::string("deepscan/") + kVersion);
       out.set(http::field::content_type, res.content_type);
@@ -358,6 +365,7 @@ struct Server::Impl {
       out.keep_alive(keep);
       out.prepare_payload();
       const size_t bytes_out = out.body().size();
+      if (req.method == "HEAD") out.body().clear();  // no route serves HEAD (405), and its answer has no body
       http::write(s, out, ec);
       Finish(req, route, res.status, res.error_code, bytes_out, bytes_in, start, remote);
       if (ec) break;
@@ -421,6 +429,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.options = options;
   m.scan = scan;
   m.metrics = std::make_unique<ServiceMetrics>(&m.registry);
+  m.busy_response = BusyResponse(options.retry_after_s);
 
   // Address first: a port in use should not cost a model load.
   beast::error_code ec;

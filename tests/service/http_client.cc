@@ -76,6 +76,19 @@ std::optional<HttpResponse> HttpConnection::Read(double timeout_s) {
   return r;
 }
 
+std::string HttpConnection::ReadUntilClosed(double timeout_s) {
+  socket_.SetReadLimits(Clock::now() + Ms(timeout_s), Ms(timeout_s));
+  std::string out(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  buffer_.consume(buffer_.size());
+  char chunk[4096];
+  while (true) {
+    beast::error_code ec;
+    const size_t n = socket_.read_some(net::buffer(chunk), ec);
+    if (ec) return out;
+    out.append(chunk, n);
+  }
+}
+
 bool HttpConnection::HasData(double timeout_s) {
   if (buffer_.size() > 0) return true;
   return socket_.WaitReadable(Ms(timeout_s), false, [] { return false; }) == serve::DeadlineSocket::Wait::kReady;

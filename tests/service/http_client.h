@@ -43,6 +43,8 @@ class HttpConnection {
                    const Headers& headers = {});
   // Reads one response; nullopt on timeout or when the server closed first.
   std::optional<HttpResponse> Read(double timeout_s = 60);
+  // Every byte the server sends until it closes the connection (or `timeout_s` passes).
+  std::string ReadUntilClosed(double timeout_s);
   // True when the server has sent something (or closed) within `timeout_s`.
   bool HasData(double timeout_s);
   // True when the server closes the connection within `timeout_s` (discarding what it sends).

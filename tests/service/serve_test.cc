@@ -525,6 +525,48 @@ TEST_F(ServeTest, KeepAliveAndExpectContinue) {
   EXPECT_EQ(Body(*r)["faces"].size(), 1u);
 }
 
+TEST_F(ServeTest, HeadIsRefusedWithoutABody) {
+  auto c = HttpConnection::Open(port_);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->Send("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const std::string raw = c->ReadUntilClosed(5);
+  EXPECT_EQ(raw.rfind("HTTP/1.1 405 ", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Allow: GET\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "");  // the server closed right after the header
+}
+
+TEST(ServeLimitsTest, ConnectionsOverTheLimitGet503AtOnce) {
+  DEEPSCAN_REQUIRE_MODELS();
+  serve::ServeOptions so = TestServeOptions();
+  so.http_threads = 1;
+  so.max_connections = 2;
+  so.header_timeout_s = 3;
+  auto server = StartServer(so);
+  ASSERT_NE(server, nullptr);
+  // One connection holds the only thread, one waits for it; the third is over the limit.
+  auto held = HttpConnection::Open(server->port());
+  auto waiting = HttpConnection::Open(server->port());
+  ASSERT_TRUE(held && waiting);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto over = HttpConnection::Open(server->port());
+  ASSERT_TRUE(over);
+  ASSERT_TRUE(over->SendRequest("GET", "/healthz"));
+  auto r = over->Read(2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->header("retry-after"), "5");
+  EXPECT_EQ(ErrorCode(*r), "busy");
+  // The two accepted ones are still served, in turn.
+  ASSERT_TRUE(held->SendRequest("GET", "/healthz"));
+  ASSERT_TRUE(waiting->SendRequest("GET", "/healthz"));
+  auto a = held->Read(5);
+  auto b = waiting->Read(5);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(b->status, 200);
+  EXPECT_FALSE(a->keep_alive);  // another connection waited for the thread: no keep-alive
+}
+
 TEST(ServeBusyTest, FullQueueIs503WithRetryAfterAndNotReady) {
   DEEPSCAN_REQUIRE_MODELS();
   serve::ServeOptions so = TestServeOptions();
