@@ -22,7 +22,7 @@ apt_packages=(
   libtorch-dev libopenblas0-pthread libhdf5-dev ccache libxxhash-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-opencv python3-numpy python3-jsonschema
+  python3-opencv python3-numpy python3-jsonschema python3-yaml
   clang-format clang-tidy clang libclang-rt-14-dev
 )
 missing=()

@@ -90,13 +90,7 @@ std::string RenderJson(const ScanReport& r) {
   const ScanOptions& o = r.options;
   json doc = {{"schema_version", kSchemaVersion},
               {"deepscan_version", kVersion},
-              {"model",
-               {{"name", r.model.name},
-                {"version", r.model.version},
-                {"backend", r.model.backend},
-                {"device", r.model.device},
-                {"trained", r.model.trained},
-                {"threshold", R(r.model.threshold, 4)}}},
+              {"model", ModelToJson(r.model)},
               {"options",
                {{"sampling", SamplingName(o.sampling.policy)},
                 {"frames", o.sampling.frames},
@@ -163,19 +157,26 @@ std::string RenderText(const ScanReport& r) {
 
 }  // namespace
 
+json ModelToJson(const ModelInfo& m) {
+  return {{"name", m.name},     {"version", m.version}, {"backend", m.backend},
+          {"device", m.device}, {"trained", m.trained}, {"threshold", R(m.threshold, 4)}};
+}
+
+json FaceToJson(const FaceResult& face) {
+  json kp = json::array();
+  for (const Point& p : face.keypoints) kp.push_back({R(p.x, 1), R(p.y, 1)});
+  return {{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
+          {"detector_score", R(face.detector_score, 4)},
+          {"score", R(face.score, 4)},
+          {"keypoints", kp},
+          {"track_id", face.track_id >= 0 ? json(face.track_id) : json(nullptr)}};
+}
+
 json VideoToJson(const VideoVerdict& v) {
   json frames = json::array();
   for (const FrameResult& f : v.frames) {
     json faces = json::array();
-    for (const FaceResult& face : f.faces) {
-      json kp = json::array();
-      for (const Point& p : face.keypoints) kp.push_back({R(p.x, 1), R(p.y, 1)});
-      faces.push_back({{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
-                       {"detector_score", R(face.detector_score, 4)},
-                       {"score", R(face.score, 4)},
-                       {"keypoints", kp},
-                       {"track_id", face.track_id >= 0 ? json(face.track_id) : json(nullptr)}});
-    }
+    for (const FaceResult& face : f.faces) faces.push_back(FaceToJson(face));
     frames.push_back({{"index", f.index},
                       {"timestamp_s", R(f.timestamp_s, 3)},
                       {"score", Optional(f.score)},

@@ -23,6 +23,12 @@ struct ScanReport {
 
 enum class Format { kJson, kCsv, kText };
 
+// The "model" object of the report (also in the server's answers).
+nlohmann::json ModelToJson(const ModelInfo& m);
+
+// One face as JSON (an element of "frames[].faces"; also in the server's /v1/frames answer).
+nlohmann::json FaceToJson(const FaceResult& face);
+
 // One video as JSON (the "videos[]" element of the report; also the server's result body).
 nlohmann::json VideoToJson(const VideoVerdict& v);
 

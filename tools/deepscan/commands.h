@@ -22,6 +22,7 @@ RunFn AddExtractCommand(CLI::App* app);    // extract_command.cc
 RunFn AddEvalCommand(CLI::App* app);       // eval_command.cc
 RunFn AddCalibrateCommand(CLI::App* app);  // calibrate_command.cc
 RunFn AddBenchCommand(CLI::App* app);      // bench_command.cc
+RunFn AddServeCommand(CLI::App* app);      // serve_command.cc
 RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools

@@ -1,0 +1,330 @@
+#include "serve/api.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "report/report.h"
+#include "serve/image_probe.h"
+#include "serve/request_parse.h"
+
+namespace deepscan::serve {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kHealth = "/healthz";
+constexpr std::string_view kReady = "/readyz";
+constexpr std::string_view kMetrics = "/metrics";
+constexpr std::string_view kScan = "/v1/scan";
+constexpr std::string_view kFrames = "/v1/frames";
+constexpr std::string_view kJobsTemplate = "/v1/jobs/{id}";
+constexpr size_t kMaxNameBytes = 255;
+
+double Round(double x, int digits) {
+  const double k = std::pow(10.0, digits);
+  return std::round(x * k) / k;
+}
+
+std::string MiB(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+Response FromBodyOutcome(BodyOutcome o, uint64_t limit) {
+  switch (o) {
+    case BodyOutcome::kOk: break;
+    case BodyOutcome::kTooLarge:
+      return ErrorResponse(413, "too_large", "request body exceeds the limit of " + MiB(static_cast<int64_t>(limit)));
+    case BodyOutcome::kTimeout: return ErrorResponse(408, "timeout", "the request body stopped arriving");
+    case BodyOutcome::kMalformed: return ErrorResponse(400, "bad_request", "malformed request body framing");
+    case BodyOutcome::kIoError: return ErrorResponse(500, "io_error", "the upload could not be stored");
+    case BodyOutcome::kClientGone: {
+      Response r;
+      r.drop = true;
+      return r;
+    }
+  }
+  return ErrorResponse(500, "internal", "unexpected body outcome");
+}
+
+Response ErrorFromStatus(const Status& s) {
+  return ErrorResponse(HttpStatusFor(s.code()), CodeName(s.code()), s.message());
+}
+
+// A private temporary file for one upload, removed unless Release()d.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& dir) {
+    std::string pattern = dir + "/upload-XXXXXX";
+    int fd = mkstemp(pattern.data());
+    if (fd >= 0) {
+      close(fd);
+      path_ = pattern;
+    }
+  }
+  ~TempFile() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  bool ok() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+  std::string Release() { return std::exchange(path_, std::string()); }
+
+ private:
+  std::string path_;
+};
+
+json JobToJson(const JobView& v) {
+  json j = {{"job_id", v.id},   {"status", JobStateName(v.state)}, {"progress", Round(v.progress, 4)}, {"name", v.name},
+            {"bytes", v.bytes}, {"location", "/v1/jobs/" + v.id}};
+  if (v.state == JobState::kDone && v.report) j["result"] = *v.report;
+  if (v.state == JobState::kFailed) {
+    j["error"] = {{"code", CodeName(v.error.code())}, {"message", v.error.message()}};
+  }
+  return j;
+}
+
+}  // namespace
+
+Response JsonResponse(int status, const json& body) {
+  Response r;
+  r.status = status;
+  // Names and paths need not be UTF-8: invalid bytes become U+FFFD, as in the CLI's report.
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+Response ErrorResponse(int status, std::string_view code, std::string_view message) {
+  Response r = JsonResponse(status, json{{"error", {{"code", std::string(code)}, {"message", std::string(message)}}}});
+  r.error_code = std::string(code);
+  return r;
+}
+
+int HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kNotAVideo:
+    case Code::kCorruptInput:
+    case Code::kTooLarge:
+    case Code::kTimeout: return 422;
+    case Code::kNotSupported: return 501;
+    case Code::kInvalidModel:
+    case Code::kIoError:
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+Api::Api(const ServeOptions& options, ScanJobs* jobs, FrameScorer* frames, const metrics::Registry* registry,
+         ServiceMetrics* metrics, std::string upload_dir)
+    : options_(options),
+      jobs_(jobs),
+      frames_(frames),
+      registry_(registry),
+      metrics_(metrics),
+      upload_dir_(std::move(upload_dir)) {}
+
+std::string_view Api::RouteLabel(std::string_view path) {
+  for (std::string_view r : {kHealth, kReady, kMetrics, kScan, kFrames}) {
+    if (path == r) return r;
+  }
+  if (JobIdFromPath(path)) return kJobsTemplate;
+  return "other";
+}
+
+Response Api::Handle(const Request& req, BodyReader& body) {
+  const std::string_view path = req.path;
+  const bool public_route = path == kHealth || path == kReady;
+  if (!public_route && !options_.api_keys.empty()) {
+    std::optional<std::string> key = PresentedApiKey(req.authorization.value_or(""), req.authorization.has_value(),
+                                                     req.x_api_key.value_or(""), req.x_api_key.has_value());
+    if (!key || !MatchesAnyKey(*key, options_.api_keys)) {
+      Response r = ErrorResponse(
+          401, "unauthorized",
+          key ? "the API key is not valid" : "an API key is required: Authorization: Bearer <key> or X-API-Key: <key>");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deepscan\"");
+      return r;
+    }
+  }
+
+  auto allow = [&](std::string_view method) -> std::optional<Response> {
+    if (req.method == method) return std::nullopt;
+    Response r = ErrorResponse(405, "method_not_allowed", "use " + std::string(method) + " for " + std::string(path));
+    r.headers.emplace_back("Allow", std::string(method));
+    return r;
+  };
+  std::optional<Response> wrong;
+  if (path == kHealth) return (wrong = allow("GET")) ? *wrong : Health();
+  if (path == kReady) return (wrong = allow("GET")) ? *wrong : Ready();
+  if (path == kMetrics) return (wrong = allow("GET")) ? *wrong : Metrics();
+  if (path == kScan) return (wrong = allow("POST")) ? *wrong : Scan(req, body);
+  if (path == kFrames) return (wrong = allow("POST")) ? *wrong : Frames(req, body);
+  if (std::optional<std::string_view> id = JobIdFromPath(path)) {
+    if ((wrong = allow("GET"))) return *wrong;
+    if (id->empty()) {
+      return ErrorResponse(400, "invalid_argument", "a job id is 32 lowercase hexadecimal digits");
+    }
+    return Job(*id);
+  }
+  return ErrorResponse(404, "not_found", "no route " + std::string(path));
+}
+
+Response Api::Health() const { return JsonResponse(200, {{"status", "ok"}}); }
+
+Response Api::Ready() const {
+  if (draining_) {
+    Response r = ErrorResponse(503, "shutting_down", "the server is draining before it exits");
+    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+    return r;
+  }
+  if (jobs_->Full()) return Busy("the scan queue is full");
+  return JsonResponse(200, {{"status", "ready"},
+                            {"workers", jobs_->workers()},
+                            {"running", jobs_->running()},
+                            {"queued", jobs_->queued()},
+                            {"max_queued", options_.jobs.max_queued},
+                            {"model", report::ModelToJson(jobs_->model())}});
+}
+
+Response Api::Metrics() const {
+  Response r;
+  r.body = registry_->Render();
+  r.content_type = metrics::kContentType;
+  return r;
+}
+
+Response Api::Busy(std::string_view message) const {
+  Response r = ErrorResponse(503, "busy", message);
+  r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+  return r;
+}
+
+Response Api::Scan(const Request& req, BodyReader& body) {
+  const std::string type = MediaType(req.content_type);
+  if (type.rfind("video/", 0) != 0 && type != "application/octet-stream") {
+    return ErrorResponse(415, "unsupported_media_type",
+                         "send the video bytes as video/* or application/octet-stream, not '" + type + "'");
+  }
+  auto query = ParseQuery(req.query);
+  if (!query) return ErrorResponse(400, "invalid_argument", "malformed query string");
+  bool wait = true;
+  if (auto it = query->find("wait"); it != query->end()) {
+    std::optional<bool> b = ParseBool(it->second);
+    if (!b) return ErrorResponse(400, "invalid_argument", "wait must be true or false");
+    wait = *b;
+  }
+  std::string name = "upload";
+  if (auto it = query->find("name"); it != query->end() && !it->second.empty()) {
+    if (it->second.size() > kMaxNameBytes) return ErrorResponse(400, "invalid_argument", "name is too long");
+    for (unsigned char c : it->second) {
+      if (c < 0x20 || c == 0x7f) return ErrorResponse(400, "invalid_argument", "name holds control characters");
+    }
+    name = it->second;
+  }
+  const auto limit = static_cast<uint64_t>(options_.max_upload_bytes);
+  if (req.content_length && *req.content_length > limit) {
+    Response r = FromBodyOutcome(BodyOutcome::kTooLarge, limit);
+    r.close = true;
+    return r;
+  }
+  if (!req.has_body) return ErrorResponse(422, "corrupt_input", "empty upload: send the video bytes as the body");
+  std::optional<ScanJobs::Slot> slot = jobs_->Reserve();
+  if (!slot) return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
+  TempFile file(upload_dir_);
+  if (!file.ok()) return ErrorResponse(500, "io_error", "cannot create a file for the upload");
+  uint64_t bytes = 0;
+  BodyOutcome o = body.ReadToFile(file.path(), limit, &bytes);
+  metrics_->upload_bytes.Inc(static_cast<double>(bytes));
+  if (o != BodyOutcome::kOk) return FromBodyOutcome(o, limit);
+
+  const std::string id = jobs_->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
+  if (wait && bytes <= static_cast<uint64_t>(options_.sync_max_bytes)) {
+    std::optional<JobView> v = jobs_->Wait(id);
+    if (!v) return ErrorResponse(500, "internal", "the job vanished");
+    if (v->state == JobState::kFailed) return ErrorFromStatus(v->error);
+    return JsonResponse(200, *v->report);
+  }
+  std::optional<JobView> v = jobs_->Get(id);
+  if (!v) return ErrorResponse(500, "internal", "the job vanished");
+  Response r = JsonResponse(202, JobToJson(*v));
+  r.headers.emplace_back("Location", "/v1/jobs/" + id);
+  return r;
+}
+
+Response Api::Job(std::string_view id) const {
+  std::optional<JobView> v = jobs_->Get(std::string(id));
+  if (!v) return ErrorResponse(404, "not_found", "no job " + std::string(id) + " (unknown, or finished too long ago)");
+  return JsonResponse(200, JobToJson(*v));
+}
+
+Response Api::Frames(const Request& req, BodyReader& body) {
+  const std::string type = MediaType(req.content_type);
+  if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
+    return ErrorResponse(415, "unsupported_media_type",
+                         "send one image as image/jpeg, image/png or application/octet-stream, not '" + type + "'");
+  }
+  const auto limit = static_cast<uint64_t>(options_.max_image_bytes);
+  if (req.content_length && *req.content_length > limit) {
+    Response r = FromBodyOutcome(BodyOutcome::kTooLarge, limit);
+    r.close = true;
+    return r;
+  }
+  const auto start = Clock::now();
+  std::string bytes;
+  BodyOutcome o = body.ReadToString(limit, &bytes);
+  metrics_->upload_bytes.Inc(static_cast<double>(bytes.size()));
+  if (o != BodyOutcome::kOk) return FromBodyOutcome(o, limit);
+
+  std::optional<ImageHeader> header = ProbeImage(bytes);
+  if (!header) return ErrorResponse(422, "corrupt_input", "not a JPEG or PNG image");
+  if (header->width * header->height > options_.max_image_pixels) {
+    return ErrorResponse(413, "too_large",
+                         "image of " + std::to_string(header->width) + "x" + std::to_string(header->height) +
+                             " pixels exceeds the limit of " + std::to_string(options_.max_image_pixels) + " pixels");
+  }
+  cv::Mat bgr;
+  try {
+    bgr = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data()), cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    bgr.release();
+  }
+  if (bgr.empty()) return ErrorResponse(422, "corrupt_input", "the image could not be decoded");
+  const double decode_s = std::chrono::duration<double>(Clock::now() - start).count();
+
+  Result<FrameScore> scored = frames_->Score(bgr);
+  if (!scored.ok()) return ErrorFromStatus(scored.status());
+  const FrameScore& f = *scored;
+  metrics_->faces.With({std::string(kFrames)}).Inc(static_cast<double>(f.faces.size()));
+  const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
+  metrics_->frame_seconds.Observe(total_s);
+
+  json faces = json::array();
+  for (const FaceResult& face : f.faces) faces.push_back(report::FaceToJson(face));
+  const float threshold = frames_->threshold();
+  json label = nullptr;
+  if (f.score) label = *f.score >= threshold ? "fake" : "real";
+  return JsonResponse(200, {{"width", bgr.cols},
+                            {"height", bgr.rows},
+                            {"faces", faces},
+                            {"score", f.score ? json(Round(*f.score, 4)) : json(nullptr)},
+                            {"label", label},
+                            {"threshold", Round(threshold, 4)},
+                            {"model", report::ModelToJson(frames_->model())},
+                            {"timings",
+                             {{"decode_s", Round(decode_s, 4)},
+                              {"detect_s", Round(f.detect_s, 4)},
+                              {"classify_s", Round(f.classify_s, 4)},
+                              {"total_s", Round(total_s, 4)}}}});
+}
+
+}  // namespace deepscan::serve

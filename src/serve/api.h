@@ -1,0 +1,75 @@
+// serve::Api: the routes of `deepscan serve` (docs/serve.md, docs/openapi.yaml).
+//
+//   GET  /healthz        200 while the process runs
+//   GET  /readyz         200 when the models are loaded and the job queue has room, else 503
+//   GET  /metrics        Prometheus text format 0.0.4
+//   POST /v1/scan        body = a video; 200 with the scan report (small uploads, ?wait=true),
+//                        else 202 with a job id
+//   GET  /v1/jobs/{id}   a job's state, progress, report or error
+//   POST /v1/frames      body = one JPEG/PNG; its faces and scores
+//
+// In:  a Request (header only) and a BodyReader to pull its body when the route needs it.
+// Out: a Response. Checks run in this order, each before the body is read: target, API key
+//      (every route but /healthz, /readyz), route (404), method (405 + Allow), content type
+//      (415), declared length (413), queue room (503 + Retry-After). Every error body is
+//      {"error": {"code", "message"}}.
+// Threading: Handle() is called from many connection threads at once; Api holds no per-request
+//      state. Scans run on ScanJobs' workers; frames on the caller's thread (FrameScorer pools).
+#ifndef DEEPSCAN_SERVE_API_H_
+#define DEEPSCAN_SERVE_API_H_
+
+#include <atomic>
+#include <string>
+#include <string_view>
+
+#include "deepscan/status.h"
+#include "serve/exchange.h"
+#include "serve/frame_scorer.h"
+#include "serve/metrics.h"
+#include "serve/scan_jobs.h"
+#include "serve/serve_options.h"
+#include "serve/service_metrics.h"
+
+namespace deepscan::serve {
+
+// The HTTP status for a scan or frame that failed with `code` (docs/serve.md): a video or image
+// the server cannot use is 422 (not_a_video, corrupt_input, too_large, timeout), a bad argument
+// 400, a broken server 500 (invalid_model, io_error, internal), a missing feature 501.
+int HttpStatusFor(Code code);
+
+class Api {
+ public:
+  // Everything must outlive the Api. `upload_dir` is the server's private folder for uploads.
+  Api(const ServeOptions& options, ScanJobs* jobs, FrameScorer* frames, const metrics::Registry* registry,
+      ServiceMetrics* metrics, std::string upload_dir);
+
+  Response Handle(const Request& request, BodyReader& body);
+
+  // The route label for metrics and logs: the route's template ("/v1/jobs/{id}"), or "other"
+  // for paths no route serves (so clients cannot grow the label set).
+  static std::string_view RouteLabel(std::string_view path);
+
+  // /readyz turns 503 from now on (draining).
+  void SetDraining() { draining_ = true; }
+
+ private:
+  Response Health() const;
+  Response Ready() const;
+  Response Metrics() const;
+  Response Scan(const Request& request, BodyReader& body);
+  Response Job(std::string_view id) const;
+  Response Frames(const Request& request, BodyReader& body);
+  Response Busy(std::string_view message) const;  // 503 + Retry-After
+
+  const ServeOptions& options_;
+  ScanJobs* jobs_;
+  FrameScorer* frames_;
+  const metrics::Registry* registry_;
+  ServiceMetrics* metrics_;
+  const std::string upload_dir_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace deepscan::serve
+
+#endif  // DEEPSCAN_SERVE_API_H_

@@ -1,0 +1,82 @@
+#include "serve/frame_scorer.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "face/crop.h"
+#include "infer/registry.h"
+
+namespace deepscan::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+Result<std::unique_ptr<FrameScorer>> FrameScorer::Create(const ScanOptions& options, int sessions,
+                                                         int threads_per_session) {
+  if (sessions < 1) return Status::InvalidArgument("--frame-sessions must be at least 1");
+  if (threads_per_session < 1) threads_per_session = 1;
+  std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors;
+  std::vector<std::unique_ptr<infer::Classifier>> classifiers;
+  infer::ClassifierConfig cc;
+  cc.model_path = options.classifier.model_path;
+  cc.backend = options.classifier.backend;
+  cc.device = options.accel.device;
+  cc.threads = threads_per_session;
+  cc.max_batch = options.classifier.max_batch;
+  for (int i = 0; i < sessions; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<face::BlazeFaceDetector> d,
+                     face::BlazeFaceDetector::Create(options.detector, threads_per_session, options.accel.device));
+    detectors.push_back(std::move(d));
+    ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> c, infer::CreateClassifier(cc));
+    classifiers.push_back(std::move(c));
+  }
+  const infer::Classifier& c = *classifiers.front();
+  const infer::ModelMetadata& m = c.metadata();
+  std::unique_ptr<FrameScorer> s(new FrameScorer(std::move(detectors), std::move(classifiers)));
+  s->options_ = options;
+  s->model_ = {m.name, m.version, c.backend(), c.device(), m.trained, m.threshold};
+  s->threshold_ = options.aggregation.threshold >= 0 ? options.aggregation.threshold : m.threshold;
+  s->input_size_ = m.input_size;
+  return s;
+}
+
+Status FrameScorer::Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) {
+  auto classifier = classifiers_.Acquire();
+  return classifier->Classify(crops, scores);
+}
+
+Result<FrameScore> FrameScorer::Score(const cv::Mat& bgr) {
+  FrameScore out;
+  std::vector<face::Detection> found;
+  auto t = Clock::now();
+  {
+    auto detector = detectors_.Acquire();
+    ASSIGN_OR_RETURN(found, detector->Detect(bgr));
+  }
+  out.detect_s = Since(t);
+  if (found.empty()) return out;
+  std::vector<cv::Mat> crops(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    face::CropFace(bgr, found[i].box, options_.crop.margin, input_size_, &crops[i]);
+  }
+  std::vector<float> scores;
+  t = Clock::now();
+  RETURN_IF_ERROR(Classify(crops, &scores));
+  out.classify_s = Since(t);
+  if (scores.size() != found.size()) return Status::Internal("classifier returned a wrong number of scores");
+  for (size_t i = 0; i < found.size(); ++i) {
+    FaceResult f;
+    f.box = found[i].box;
+    f.detector_score = found[i].score;
+    f.keypoints = found[i].keypoints;
+    f.score = scores[i];
+    out.score = std::max(out.score.value_or(0.0f), scores[i]);
+    out.faces.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace deepscan::serve

@@ -1,0 +1,44 @@
+// serve::ServeOptions: every knob of `deepscan serve` beyond the scan options, with defaults.
+// tools/deepscan/serve_command.cc maps its flags onto these fields; docs/serve.md explains them.
+#ifndef DEEPSCAN_SERVE_SERVE_OPTIONS_H_
+#define DEEPSCAN_SERVE_SERVE_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serve/scan_jobs.h"
+
+namespace deepscan::serve {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";  // address to listen on ("0.0.0.0" / "::" for every interface)
+  int port = 8080;                 // 0 = any free port (Server::port() says which)
+  int http_threads = 32;           // connection threads: requests served at once
+  int max_connections = 256;       // open connections (served + waiting for a thread); more get 503
+  int backlog = 128;               // listen(2) backlog
+
+  JobsOptions jobs;                          // --workers, --max-queued
+  int frame_sessions = 2;                    // detector + classifier pairs for /v1/frames
+  int frame_threads = 1;                     // ONNX Runtime threads per frame session
+  int64_t max_upload_bytes = 512LL << 20;    // POST /v1/scan body; larger: 413
+  int64_t sync_max_bytes = 32LL << 20;       // uploads up to this size are answered inline (?wait=true)
+  int64_t max_image_bytes = 16LL << 20;      // POST /v1/frames body; larger: 413
+  int64_t max_image_pixels = 7680LL * 4320;  // declared image size; larger: 413 before decoding
+  uint32_t header_limit = 16 * 1024;         // request line + header fields; larger: 431
+
+  double header_timeout_s = 10;    // a request's header must arrive within this; else 408
+  double read_timeout_s = 30;      // longest pause while reading a body; else 408
+  double write_timeout_s = 30;     // longest pause while the client reads our answer; else close
+  double keepalive_timeout_s = 5;  // an idle kept-alive connection is closed after this
+  double drain_timeout_s = 120;    // on shutdown, time allowed for accepted jobs to finish
+  int retry_after_s = 5;           // Retry-After of 503 answers
+
+  std::vector<std::string> api_keys;  // when any: every route but /healthz and /readyz needs one
+  std::string upload_dir;             // where a private folder for uploads is made; "" = $TMPDIR or /tmp
+  bool access_log = true;             // one JSON line per request on stderr
+};
+
+}  // namespace deepscan::serve
+
+#endif  // DEEPSCAN_SERVE_SERVE_OPTIONS_H_

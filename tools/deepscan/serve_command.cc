@@ -1,0 +1,166 @@
+// `deepscan serve`: the scanner as an HTTP service (serve/server.h; docs/serve.md). Takes every
+// scan flag of `deepscan scan` (one argument table, flags.h) plus the server's own.
+// Runs until SIGINT or SIGTERM, then shuts down gracefully: exit 0 when every accepted job
+// finished within --drain-timeout, 14 (timeout) when some did not. A second signal exits at once.
+#include <signal.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "flags.h"
+#include "serve/request_parse.h"
+#include "serve/server.h"
+
+namespace deepscan::tools {
+namespace {
+
+struct ServeArgs {
+  ScanOptions scan;
+  TunedFlags tuned;
+  serve::ServeOptions serve;
+  double max_upload_mb = 512, sync_max_mb = 32, max_image_mb = 16;
+  int max_header_kb = 16;
+  std::vector<std::string> api_keys;
+  std::string api_key_file;
+  bool no_access_log = false;
+};
+
+int64_t MbToBytes(double mb) { return static_cast<int64_t>(mb * 1024.0 * 1024.0); }
+
+int RunServe(ServeArgs& a) {
+  serve::ServeOptions& so = a.serve;
+  so.max_upload_bytes = MbToBytes(a.max_upload_mb);
+  so.sync_max_bytes = MbToBytes(a.sync_max_mb);
+  so.max_image_bytes = MbToBytes(a.max_image_mb);
+  so.header_limit = static_cast<uint32_t>(a.max_header_kb) * 1024;
+  so.access_log = !a.no_access_log;
+  so.api_keys = a.api_keys;
+  if (!a.api_key_file.empty()) {
+    std::ifstream in(a.api_key_file, std::ios::binary);
+    std::stringstream text;
+    if (!in || !(text << in.rdbuf())) {
+      return ReportFailure(Status::InvalidArgument("cannot read --api-key-file " + a.api_key_file));
+    }
+    std::vector<std::string> keys = serve::ParseKeyFile(text.str());
+    if (keys.empty()) return ReportFailure(Status::InvalidArgument("no API key in " + a.api_key_file));
+    so.api_keys.insert(so.api_keys.end(), keys.begin(), keys.end());
+  }
+  for (const std::string& k : so.api_keys) {
+    if (k.empty()) return ReportFailure(Status::InvalidArgument("an API key may not be empty"));
+  }
+
+  // Signals are taken by sigwait below: block them before any thread starts, so every thread
+  // inherits the mask and none is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = serve::Server::Create(so, a.scan);
+  if (!server.ok()) return ReportFailure(server.status());
+  (*server)->Start();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  // A second signal while draining: give up on the jobs and exit now.
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    spdlog::error("second signal during shutdown: exiting without waiting for the jobs");
+    std::_Exit(128 + again);
+  }).detach();
+  if ((*server)->Shutdown()) return 0;
+  spdlog::error("--drain-timeout ran out before every accepted job finished");
+  std::fflush(stderr);
+  std::_Exit(ExitCodeFor(Code::kTimeout));  // threads still scan; do not wait for them
+}
+
+}  // namespace
+
+RunFn AddServeCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand("serve", "serve scans over HTTP (REST API, metrics; docs/serve.md)");
+  cmd->fallthrough();
+  auto a = std::make_shared<ServeArgs>();
+  AddScanFlags(cmd, &a->scan);
+  AddTunedFlags(cmd, &a->tuned);
+  serve::ServeOptions& so = a->serve;
+  cmd->add_option("--host", so.host, "address to listen on (0.0.0.0 or :: for every interface)")->capture_default_str();
+  cmd->add_option("--port", so.port, "TCP port (0 = any free one; the 'listening' log line says which)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option("--workers", so.jobs.workers, "videos scanned at once, each by its own scanner")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", so.jobs.max_queued, "scan jobs waiting for a worker; more get 503")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--keep-jobs", so.jobs.max_kept, "finished jobs remembered for GET /v1/jobs/{id}")
+      ->check(CLI::Range(1, 10000000))
+      ->capture_default_str();
+  cmd->add_option("--job-ttl", so.jobs.keep_s, "seconds a finished job is remembered")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+  cmd->add_option("--http-threads", so.http_threads, "connection threads: requests served at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", so.max_connections, "open connections; more are answered 503 and closed")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--frame-sessions", so.frame_sessions, "detector + classifier pairs for POST /v1/frames")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--frame-threads", so.frame_threads, "ONNX Runtime threads per frame session")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-upload-mb", a->max_upload_mb, "largest video upload (POST /v1/scan); larger: 413")
+      ->check(CLI::Range(1e-6, 1e7))
+      ->capture_default_str();
+  cmd->add_option("--sync-max-mb", a->sync_max_mb,
+                  "uploads up to this size are answered with the verdict (?wait=true); larger ones get a job")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+  cmd->add_option("--max-image-mb", a->max_image_mb, "largest image (POST /v1/frames); larger: 413")
+      ->check(CLI::Range(1e-6, 1e5))
+      ->capture_default_str();
+  cmd->add_option("--max-image-pixels", so.max_image_pixels, "largest declared image size in pixels; larger: 413")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  cmd->add_option("--max-header-kb", a->max_header_kb, "request line + header fields; larger: 431")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", so.header_timeout_s, "seconds for a request's header to arrive; else 408")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--read-timeout", so.read_timeout_s, "longest pause in a request body, in seconds; else 408")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--write-timeout", so.write_timeout_s, "longest pause of a client reading the answer, in seconds")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--keepalive-timeout", so.keepalive_timeout_s, "seconds an idle kept-alive connection stays open")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", so.drain_timeout_s,
+                  "on SIGINT/SIGTERM, seconds allowed for accepted jobs to finish")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+  cmd->add_option("--api-key", a->api_keys,
+                  "require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /healthz and "
+                  "/readyz; repeatable");
+  cmd->add_option("--api-key-file", a->api_key_file, "API keys, one per line ('#' starts a comment)");
+  cmd->add_option("--upload-dir", so.upload_dir, "where the private upload folder is made (default $TMPDIR or /tmp)");
+  cmd->add_flag("--no-access-log", a->no_access_log, "no JSON line per request on stderr");
+  return [cmd, a]() -> int {
+    if (!cmd->parsed()) return -1;
+    ApplyPolicyDefaults(*cmd, &a->scan);
+    spdlog::info("{}", ApplyTunedSettings(*cmd, a->tuned, &a->scan));
+    return RunServe(*a);
+  };
+}
+
+}  // namespace deepscan::tools
