@@ -29,7 +29,7 @@ struct ServeOptions {
 
   double header_timeout_s = 10;    // a request's header must arrive within this; else 408
   double read_timeout_s = 30;      // longest pause while reading a body; else 408
-  double write_timeout_s = 30;     // longest pause while the client reads our answer; else close
+  double write_timeout_s = 30;     // time a client has to read an answer; else the connection closes
   double keepalive_timeout_s = 5;  // an idle kept-alive connection is closed after this
   double drain_timeout_s = 120;    // on shutdown, time allowed for accepted jobs to finish
   int retry_after_s = 5;           // Retry-After of 503 answers

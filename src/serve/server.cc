@@ -366,6 +366,7 @@ struct Server::Impl {
       out.prepare_payload();
       const size_t bytes_out = out.body().size();
       if (req.method == "HEAD") out.body().clear();  // no route serves HEAD (405), and its answer has no body
+      s.SetWriteLimits(Clock::now() + Ms(options.write_timeout_s), Ms(options.write_timeout_s));
       http::write(s, out, ec);
       Finish(req, route, res.status, res.error_code, bytes_out, bytes_in, start, remote);
       if (ec) break;

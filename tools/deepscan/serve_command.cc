@@ -139,7 +139,7 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--read-timeout", so.read_timeout_s, "longest pause in a request body, in seconds; else 408")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
-  cmd->add_option("--write-timeout", so.write_timeout_s, "longest pause of a client reading the answer, in seconds")
+  cmd->add_option("--write-timeout", so.write_timeout_s, "seconds a client has to read an answer")
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   cmd->add_option("--keepalive-timeout", so.keepalive_timeout_s, "seconds an idle kept-alive connection stays open")
