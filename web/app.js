@@ -13,10 +13,6 @@ function headers() {
   return h;
 }
 
-function show(section) {
-  for (const id of ["status", "error", "result"]) $(id).hidden = id !== section && !(section === "status" && id === "status");
-}
-
 function fail(message) {
   $("error").textContent = message;
   $("error").hidden = false;
