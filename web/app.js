@@ -1,0 +1,175 @@
+// deepscan web page: upload a video to POST /v1/scan (as a job), poll GET /v1/jobs/{id}, draw the verdict.
+// No framework and no build step: served as is by `deepscan serve` (web/).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const keyInput = $("key");
+keyInput.value = localStorage.getItem("deepscan-key") || "";
+keyInput.addEventListener("change", () => localStorage.setItem("deepscan-key", keyInput.value));
+
+function headers() {
+  const h = {};
+  if (keyInput.value) h["X-API-Key"] = keyInput.value;
+  return h;
+}
+
+function fail(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+  $("status").hidden = true;
+}
+
+function errorText(body, status) {
+  if (body && body.error) return `${body.error.code}: ${body.error.message}`;
+  return `HTTP ${status}`;
+}
+
+// Upload with progress (fetch has no upload progress): resolves with {status, body}.
+function upload(file) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/scan?wait=false");
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) $("progress").value = e.loaded / e.total;
+    };
+    xhr.onload = () => {
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      resolve({status: xhr.status, body});
+    };
+    xhr.onerror = () => reject(new Error("the upload failed (network)"));
+    xhr.send(file);
+  });
+}
+
+async function poll(location) {
+  for (;;) {
+    const r = await fetch(location, {headers: headers()});
+    const body = await r.json().catch(() => null);
+    if (!r.ok) throw new Error(errorText(body, r.status));
+    if (body.status === "done") return body.result;
+    if (body.status === "failed") throw new Error(errorText(body, r.status));
+    $("status-text").textContent = body.status === "queued" ? "Waiting for a free scanner…" : "Scanning…";
+    $("progress").value = body.progress || 0;
+    await new Promise((ok) => setTimeout(ok, 300));
+  }
+}
+
+async function scan(file) {
+  $("error").hidden = true;
+  $("result").hidden = true;
+  $("status").hidden = false;
+  $("status-text").textContent = `Uploading ${file.name}…`;
+  $("progress").value = 0;
+  try {
+    const up = await upload(file);
+    let verdict;
+    if (up.status === 200) {
+      verdict = up.body;
+    } else if (up.status === 202) {
+      $("status-text").textContent = "Scanning…";
+      $("progress").value = 0;
+      verdict = await poll(up.body.location);
+    } else {
+      throw new Error(errorText(up.body, up.status));
+    }
+    render(verdict);
+  } catch (e) {
+    fail(e.message);
+  }
+}
+
+function fmt(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
+function secs(t) { return `${t.toFixed(1)} s`; }
+
+function render(v) {
+  $("status").hidden = true;
+  $("result").hidden = false;
+  const verdict = $("verdict");
+  if (v.status === "no_face") {
+    verdict.textContent = "No face found";
+    verdict.className = "";
+  } else {
+    verdict.textContent = `${v.label === "fake" ? "Looks manipulated" : "Looks real"} (score ${fmt(v.score)})`;
+    verdict.className = v.label;
+  }
+  const info = v.info || {};
+  $("summary").textContent = `${info.width}×${info.height}, ${secs(info.duration_s || 0)}; ` +
+      `${v.frames.length} frames examined; threshold ${fmt(v.threshold)}.`;
+  drawTimeline(v);
+  const people = $("people").querySelector("tbody");
+  people.replaceChildren();
+  for (const p of v.identities || []) {
+    const tr = document.createElement("tr");
+    for (const text of [`#${p.track_id}`, p.label || "–", fmt(p.score), String(p.faces),
+                        `${secs(p.first_s)} – ${secs(p.last_s)}`]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    people.appendChild(tr);
+  }
+  const frames = $("frames").querySelector("tbody");
+  frames.replaceChildren();
+  for (const i of v.top_frames || []) {
+    const f = v.frames[i];
+    const tr = document.createElement("tr");
+    for (const text of [secs(f.timestamp_s), fmt(f.score), String(f.faces.length)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    frames.appendChild(tr);
+  }
+  const m = v.model || {};
+  $("model").textContent = m.name ? `model ${m.name} ${m.version} on ${m.device || "cpu"}` : "";
+}
+
+function drawTimeline(v) {
+  const svg = $("timeline");
+  svg.replaceChildren();
+  const ns = "http://www.w3.org/2000/svg";
+  const start = (v.info && v.info.start_s) || 0;
+  const duration = Math.max((v.info && v.info.duration_s) || 0, 1e-3);
+  const x = (t) => ((t - start) / duration) * 800;
+  const y = (s) => 150 - s * 140;
+  for (const seg of v.segments || []) {
+    const r = document.createElementNS(ns, "rect");
+    r.setAttribute("x", x(seg.start_s));
+    r.setAttribute("width", Math.max(2, x(seg.end_s) - x(seg.start_s)));
+    r.setAttribute("y", 0);
+    r.setAttribute("height", 160);
+    r.setAttribute("fill", "#ffd8d3");
+    svg.appendChild(r);
+  }
+  const line = document.createElementNS(ns, "line");
+  line.setAttribute("x1", 0);
+  line.setAttribute("x2", 800);
+  line.setAttribute("y1", y(v.threshold));
+  line.setAttribute("y2", y(v.threshold));
+  line.setAttribute("stroke", "#cf222e");
+  line.setAttribute("stroke-dasharray", "4 4");
+  svg.appendChild(line);
+  for (const f of v.frames) {
+    if (f.score === null || f.score === undefined) continue;
+    const c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", x(f.timestamp_s));
+    c.setAttribute("cy", y(f.score));
+    c.setAttribute("r", 4);
+    c.setAttribute("fill", f.score >= v.threshold ? "#cf222e" : "#3b6fd8");
+    c.setAttribute("class", "frame-dot");
+    svg.appendChild(c);
+  }
+}
+
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  if (e.dataTransfer.files.length) scan(e.dataTransfer.files[0]);
+});
+$("file").addEventListener("change", (e) => { if (e.target.files.length) scan(e.target.files[0]); });
