@@ -24,6 +24,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema python3-yaml
   clang-format clang-tidy clang libclang-rt-14-dev
+  chromium
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.
@@ -145,6 +146,12 @@ if [ ! -f "$sample" ]; then
     -c:v libx264 -preset veryfast -crf 23 -g 50 -movflags +faststart "$sample.tmp.mp4"
   mv "$sample.tmp.mp4" "$sample"
   rm -rf "$tmp"
+fi
+
+# ---- 3b. The web page test's driver (playwright-core, pinned in tests/web/package-lock.json) ----------
+if [ ! -d "$root/tests/web/node_modules/playwright-core" ]; then
+  log "npm ci in tests/web (playwright-core, for the headless-Chromium page test)"
+  (cd "$root/tests/web" && npm ci --silent --no-audit --no-fund)
 fi
 
 # ---- 4. Build -----------------------------------------------------------------------------------

@@ -84,7 +84,10 @@ async function scan(file) {
 function fmt(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
 function secs(t) { return `${t.toFixed(1)} s`; }
 
-function render(v) {
+// `report` is what `deepscan scan --format json` prints for one video: {model, videos: [verdict], ...}.
+function render(report) {
+  const v = report.videos ? report.videos[0] : report;
+  v.model = report.model || v.model;
   $("status").hidden = true;
   $("result").hidden = false;
   const verdict = $("verdict");
@@ -113,10 +116,10 @@ function render(v) {
   }
   const frames = $("frames").querySelector("tbody");
   frames.replaceChildren();
-  for (const i of v.top_frames || []) {
-    const f = v.frames[i];
+  for (const top of v.top_frames || []) {  // {frame: position in frames, face, score, timestamp_s}
+    const f = v.frames[top.frame];
     const tr = document.createElement("tr");
-    for (const text of [secs(f.timestamp_s), fmt(f.score), String(f.faces.length)]) {
+    for (const text of [secs(top.timestamp_s), fmt(top.score), String(f ? f.faces.length : 0)]) {
       const td = document.createElement("td");
       td.textContent = text;
       tr.appendChild(td);

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
@@ -15,6 +17,16 @@
 #include "serve/request_parse.h"
 
 namespace deepscan::serve {
+
+// The web page's files: a fixed list, so no request path ever reaches the file system.
+struct PageFile {
+  std::string_view path, file, type;
+};
+constexpr PageFile kPageFiles[] = {{"/", "index.html", "text/html; charset=utf-8"},
+                                   {"/index.html", "index.html", "text/html; charset=utf-8"},
+                                   {"/app.js", "app.js", "text/javascript; charset=utf-8"},
+                                   {"/app.css", "app.css", "text/css; charset=utf-8"}};
+
 namespace {
 
 using nlohmann::json;
@@ -27,6 +39,7 @@ constexpr std::string_view kScan = "/v1/scan";
 constexpr std::string_view kFrames = "/v1/frames";
 constexpr std::string_view kJobsTemplate = "/v1/jobs/{id}";
 constexpr size_t kMaxNameBytes = 255;
+constexpr std::string_view kPage = "/";
 
 double Round(double x, int digits) {
   const double k = std::pow(10.0, digits);
@@ -139,12 +152,20 @@ std::string_view Api::RouteLabel(std::string_view path) {
     if (path == r) return r;
   }
   if (JobIdFromPath(path)) return kJobsTemplate;
+  for (const PageFile& f : kPageFiles) {
+    if (path == f.path) return kPage;
+  }
   return "other";
 }
 
 Response Api::Handle(const Request& req, BodyReader& body) {
   const std::string_view path = req.path;
-  const bool public_route = path == kHealth || path == kReady;
+  const PageFile* page = nullptr;
+  for (const PageFile& f : kPageFiles) {
+    if (path == f.path) page = &f;
+  }
+  // The page is public (it asks for the key itself); what it calls is not.
+  const bool public_route = path == kHealth || path == kReady || page != nullptr;
   if (!public_route && !options_.api_keys.empty()) {
     std::optional<std::string> key = PresentedApiKey(req.authorization.value_or(""), req.authorization.has_value(),
                                                      req.x_api_key.value_or(""), req.x_api_key.has_value());
@@ -176,7 +197,20 @@ Response Api::Handle(const Request& req, BodyReader& body) {
     }
     return Job(*id);
   }
+  if (page != nullptr && !options_.web_dir.empty()) return (wrong = allow("GET")) ? *wrong : Page(*page);
   return ErrorResponse(404, "not_found", "no route " + std::string(path));
+}
+
+Response Api::Page(const PageFile& f) const {
+  std::ifstream in(options_.web_dir + "/" + std::string(f.file), std::ios::binary);
+  std::stringstream ss;
+  if (!in || !(ss << in.rdbuf())) return ErrorResponse(404, "not_found", "the web page is not installed");
+  Response r;
+  r.body = ss.str();
+  r.content_type = std::string(f.type);
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("Content-Security-Policy", "default-src 'self'; img-src 'self' data:");
+  return r;
 }
 
 Response Api::Health() const { return JsonResponse(200, {{"status", "ok"}}); }

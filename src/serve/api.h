@@ -32,6 +32,8 @@
 
 namespace deepscan::serve {
 
+struct PageFile;  // api.cc: one file of the web page
+
 // The HTTP status for a scan or frame that failed with `code` (docs/serve.md): a video or image
 // the server cannot use is 422 (not_a_video, corrupt_input, too_large, timeout), a bad argument
 // 400, a broken server 500 (invalid_model, io_error, internal), a missing feature 501.
@@ -59,7 +61,8 @@ class Api {
   Response Scan(const Request& request, BodyReader& body);
   Response Job(std::string_view id) const;
   Response Frames(const Request& request, BodyReader& body);
-  Response Busy(std::string_view message) const;  // 503 + Retry-After
+  Response Busy(std::string_view message) const;
+  Response Page(const PageFile& file) const;  // a file of the web page (web/)  // 503 + Retry-After
 
   const ServeOptions& options_;
   ScanJobs* jobs_;

@@ -14,6 +14,7 @@ namespace deepscan::serve {
 struct ServeOptions {
   std::string host = "127.0.0.1";  // address to listen on ("0.0.0.0" / "::" for every interface)
   int port = 8080;                 // 0 = any free port (Server::port() says which)
+  std::string web_dir;             // the web page's files (web/), served at / ; "" = no page
   int http_threads = 32;           // connection threads: requests served at once
   int max_connections = 256;       // open connections (served + waiting for a thread); more get 503
   int backlog = 128;               // listen(2) backlog

@@ -153,6 +153,8 @@ RunFn AddServeCommand(CLI::App* app) {
                   "require this key (Authorization: Bearer KEY or X-API-Key: KEY) on every route but /healthz and "
                   "/readyz; repeatable");
   cmd->add_option("--api-key-file", a->api_key_file, "API keys, one per line ('#' starts a comment)");
+  so.web_dir = HomeDir() + "/web";
+  cmd->add_option("--web-dir", so.web_dir, "the web page's files, served at / (\"\" = no page)")->capture_default_str();
   cmd->add_option("--upload-dir", so.upload_dir, "where the private upload folder is made (default $TMPDIR or /tmp)");
   cmd->add_flag("--no-access-log", a->no_access_log, "no JSON line per request on stderr");
   return [cmd, a]() -> int {
