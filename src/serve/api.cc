@@ -336,7 +336,15 @@ Response Api::Frames(const Request& req, BodyReader& body) {
   const double decode_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   Result<FrameScore> scored = frames_->Score(bgr);
-  if (!scored.ok()) return ErrorFromStatus(scored.status());
+  if (!scored.ok()) {
+    // The batcher refuses crops when its queue is full or it is stopping: the server is busy, not
+    // the request too large (serve/batcher.h).
+    const std::string& m = scored.status().message();
+    if (scored.status().code() == Code::kTooLarge && (m.rfind("overloaded", 0) == 0 || m.rfind("stopped", 0) == 0)) {
+      return Busy(m);
+    }
+    return ErrorFromStatus(scored.status());
+  }
   const FrameScore& f = *scored;
   metrics_->faces.With({std::string(kFrames)}).Inc(static_cast<double>(f.faces.size()));
   const double total_s = std::chrono::duration<double>(Clock::now() - start).count();

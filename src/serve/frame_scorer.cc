@@ -33,19 +33,33 @@ Result<std::unique_ptr<FrameScorer>> FrameScorer::Create(const ScanOptions& opti
     ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> c, infer::CreateClassifier(cc));
     classifiers.push_back(std::move(c));
   }
-  const infer::Classifier& c = *classifiers.front();
-  const infer::ModelMetadata& m = c.metadata();
-  std::unique_ptr<FrameScorer> s(new FrameScorer(std::move(detectors), std::move(classifiers)));
+  const infer::ModelMetadata m = classifiers.front()->metadata();
+  const ModelInfo model{m.name,    m.version,  classifiers.front()->backend(), classifiers.front()->device(),
+                        m.trained, m.threshold};
+  // No queue delay: measured here, holding a crop back to fill a batch never paid off at any
+  // concurrency with two sessions (docs/serve-batching.md); batches still form from the crops
+  // that arrive while a session is busy.
+  BatcherOptions bo;
+  bo.max_batch = options.classifier.max_batch;
+  bo.max_queue_delay_us = 0;
+  ASSIGN_OR_RETURN(std::unique_ptr<Batcher> batcher, Batcher::Create(std::move(classifiers), bo));
+  std::unique_ptr<FrameScorer> s(new FrameScorer(std::move(detectors), std::move(batcher)));
   s->options_ = options;
-  s->model_ = {m.name, m.version, c.backend(), c.device(), m.trained, m.threshold};
+  s->model_ = model;
   s->threshold_ = options.aggregation.threshold >= 0 ? options.aggregation.threshold : m.threshold;
   s->input_size_ = m.input_size;
   return s;
 }
 
 Status FrameScorer::Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) {
-  auto classifier = classifiers_.Acquire();
-  return classifier->Classify(crops, scores);
+  if (crops.empty()) {
+    scores->clear();
+    return Status::Ok();
+  }
+  Result<std::vector<float>> r = batcher_->SubmitMany(crops).get();
+  if (!r.ok()) return r.status();
+  *scores = std::move(*r);
+  return Status::Ok();
 }
 
 Result<FrameScore> FrameScorer::Score(const cv::Mat& bgr) {

@@ -24,6 +24,7 @@
 #include "deepscan/verdict.h"
 #include "face/blazeface.h"
 #include "infer/classifier.h"
+#include "serve/batcher.h"
 #include "serve/session_pool.h"
 
 namespace deepscan::serve {
@@ -49,15 +50,14 @@ class FrameScorer {
   const ModelInfo& model() const { return model_; }
 
  private:
-  FrameScorer(std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors,
-              std::vector<std::unique_ptr<infer::Classifier>> classifiers)
-      : detectors_(std::move(detectors)), classifiers_(std::move(classifiers)) {}
-  // Calibrated P(fake) of each crop. The only use of a classifier here: the dynamic batcher
-  // replaces this function.
+  FrameScorer(std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors, std::unique_ptr<Batcher> batcher)
+      : detectors_(std::move(detectors)), batcher_(std::move(batcher)) {}
+  // Calibrated P(fake) of each crop, through the dynamic batcher: the crops of concurrent
+  // requests share classifier calls (docs/serve-batching.md).
   Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores);
 
   SessionPool<face::BlazeFaceDetector> detectors_;
-  SessionPool<infer::Classifier> classifiers_;
+  std::unique_ptr<Batcher> batcher_;
   ScanOptions options_;
   ModelInfo model_;
   float threshold_ = 0.5f;
