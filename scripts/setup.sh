@@ -24,7 +24,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema python3-yaml
   clang-format clang-tidy clang libclang-rt-14-dev
-  chromium
+  chromium nginx-core
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.
@@ -37,7 +37,9 @@ if [ ${#missing[@]} -gt 0 ] && [ -z "${DEEPSCAN_SKIP_APT:-}" ]; then
   sudo_cmd=()
   [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # RUNLEVEL=1: packages with a daemon (nginx) are installed without starting it; the tests start their own.
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
 else
   log "apt: all ${#apt_packages[@]} packages present"
 fi
