@@ -302,54 +302,24 @@ video::SourceOptions SourceOptionsFor(const ScanOptions& o, SamplingPolicy polic
   return so;
 }
 
-// The non-reference floor: every reference frame decoded, every non-reference frame skipped
-// (what skipping saves at most, whatever the samples).
-void FloorNonRef(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p) {
-  for (const std::string& path : paths) {
-    auto t = Clock::now();
-    video::SourceOptions so = SourceOptionsFor(o, SamplingPolicy::kUniform);
-    so.skip_nonref = true;
-    auto source = video::Source::Open(path, so);
-    p->open_s += Since(t);
-    if (!source.ok()) {
-      ++p->errors;
-      p->total_s += Since(t);
-      continue;
-    }
-    (*source)->SetFrameFilter([](double) { return false; });
-    auto td = Clock::now();
-    video::FrameRef ref;
-    bool failed = false;
-    while (true) {
-      Result<bool> got = (*source)->Next(&ref);
-      if (!got.ok()) {
-        failed = true;
-        break;
-      }
-      if (!*got) break;
-    }
-    p->decode_s += Since(td);
-    p->frames_decoded += (*source)->frames_decoded();
-    ++(failed ? p->errors : p->ok);
-    p->total_s += Since(t);
-  }
-}
-
-// Floor A: every frame decoded, none converted.
-void FloorA(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p) {
+// Decodes every file to its end, converting nothing. `skip_nonref`: every non-reference frame is
+// dropped before decoding (the filter keeps none), else every frame is decoded.
+void DecodeEverything(const std::vector<std::string>& paths, const ScanOptions& o, bool skip_nonref, const char* label,
+                      Pass* p) {
   for (const std::string& path : paths) {
     auto t = Clock::now();
     {
       video::SourceOptions so = SourceOptionsFor(o, SamplingPolicy::kUniform);
-      so.skip_nonref = false;
+      so.skip_nonref = skip_nonref;
       auto source = video::Source::Open(path, so);
       p->open_s += Since(t);
       if (!source.ok()) {
         ++p->errors;
-        spdlog::warn("floor A: {}", source.status().ToString());
+        spdlog::warn("{}: {}", label, source.status().ToString());
         p->total_s += Since(t);
         continue;
       }
+      if (skip_nonref) (*source)->SetFrameFilter([](double) { return false; });
       auto td = Clock::now();
       video::FrameRef ref;
       bool failed = false;
@@ -357,7 +327,7 @@ void FloorA(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p
         Result<bool> got = (*source)->Next(&ref);
         if (!got.ok()) {
           failed = true;
-          spdlog::warn("floor A: {}: {}", path, got.status().ToString());
+          spdlog::warn("{}: {}: {}", label, path, got.status().ToString());
           break;
         }
         if (!*got) break;
@@ -368,6 +338,17 @@ void FloorA(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p
     }
     p->total_s += Since(t);
   }
+}
+
+// Floor A: every frame decoded, none converted.
+void FloorA(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p) {
+  DecodeEverything(paths, o, false, "floor A", p);
+}
+
+// The non-reference floor: every reference frame decoded, every non-reference frame skipped
+// (what skipping saves at most, whatever the samples).
+void FloorNonRef(const std::vector<std::string>& paths, const ScanOptions& o, Pass* p) {
+  DecodeEverything(paths, o, true, "floor nonref", p);
 }
 
 // Floor B: the scanner's decode loop for `policy`, converting only the kept frames.
