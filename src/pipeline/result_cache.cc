@@ -72,17 +72,6 @@ Status WriteAll(int fd, const std::string& bytes, const std::string& path) {
   return Status::Ok();
 }
 
-const char* PolicyName(SamplingPolicy p) {
-  switch (p) {
-    case SamplingPolicy::kUniform: return "uniform";
-    case SamplingPolicy::kKeyframes: return "keyframes";
-    case SamplingPolicy::kMotion: return "motion";
-    case SamplingPolicy::kQuality: return "quality";
-    case SamplingPolicy::kContent: return "content";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 Result<FileDigest> HashFile(const std::string& path) {
@@ -116,7 +105,7 @@ json ResultOptions(const ScanOptions& o) {
   const SamplingOptions& s = o.sampling;
   const DetectorOptions& d = o.detector;
   return {{"sampling",
-           {{"policy", PolicyName(s.policy)},
+           {{"policy", report::SamplingPolicyName(s.policy)},
             {"frames", s.frames},
             {"fallback_interval_s", s.fallback_interval_s},
             {"candidates", s.candidates},

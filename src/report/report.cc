@@ -19,7 +19,9 @@ double R(double x, int digits) {
 
 json Optional(const std::optional<float>& x) { return x ? json(R(*x, 4)) : json(nullptr); }
 
-const char* SamplingName(SamplingPolicy p) {
+}  // namespace
+
+const char* SamplingPolicyName(SamplingPolicy p) {
   switch (p) {
     case SamplingPolicy::kUniform: return "uniform";
     case SamplingPolicy::kKeyframes: return "keyframes";
@@ -29,6 +31,8 @@ const char* SamplingName(SamplingPolicy p) {
   }
   return "uniform";
 }
+
+namespace {
 
 std::string CsvField(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
@@ -92,7 +96,7 @@ std::string RenderJson(const ScanReport& r) {
               {"deepscan_version", kVersion},
               {"model", ModelToJson(r.model)},
               {"options",
-               {{"sampling", SamplingName(o.sampling.policy)},
+               {{"sampling", SamplingPolicyName(o.sampling.policy)},
                 {"frames", o.sampling.frames},
                 {"aggregation", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
                 {"margin", R(o.crop.margin, 3)},

@@ -24,6 +24,9 @@ struct ScanReport {
 enum class Format { kJson, kCsv, kText };
 
 // The "model" object of the report (also in the server's answers).
+// The name of a sampling policy, as the JSON report, the CLI and the result cache spell it.
+const char* SamplingPolicyName(SamplingPolicy policy);
+
 nlohmann::json ModelToJson(const ModelInfo& m);
 
 // One face as JSON (an element of "frames[].faces"; also in the server's /v1/frames answer).
