@@ -91,7 +91,20 @@ TEST_F(ServeTest, HealthReadyAndMetrics) {
   EXPECT_EQ(ready["queued"], 0);
   EXPECT_EQ(ready["model"]["name"], "deepscan-sbi-mnv3s-128");
 
+  // A request is counted once its answer is written, on its connection's thread, so a scrape on
+  // another connection may come a moment early: scrape until both show (2 s at most).
+  const std::string readyz_counted =
+      "deepscan_http_requests_total{route=\"/readyz\",method=\"GET\",status=\"200\"} 1\n";
   auto m = Get("/metrics");
+  const std::string healthz_counted =
+      "deepscan_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1\n";
+  auto counted = [&] {
+    return m && m->body.find(readyz_counted) != std::string::npos && m->body.find(healthz_counted) != std::string::npos;
+  };
+  for (int i = 0; i < 40 && m && !counted(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    m = Get("/metrics");
+  }
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
   EXPECT_EQ(m->header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
