@@ -37,6 +37,7 @@ constexpr std::string_view kReady = "/readyz";
 constexpr std::string_view kMetrics = "/metrics";
 constexpr std::string_view kScan = "/v1/scan";
 constexpr std::string_view kFrames = "/v1/frames";
+constexpr std::string_view kStream = "/v1/stream";
 constexpr std::string_view kJobsTemplate = "/v1/jobs/{id}";
 constexpr size_t kMaxNameBytes = 255;
 constexpr std::string_view kPage = "/";
@@ -148,7 +149,7 @@ Api::Api(const ServeOptions& options, ScanJobs* jobs, FrameScorer* frames, const
       upload_dir_(std::move(upload_dir)) {}
 
 std::string_view Api::RouteLabel(std::string_view path) {
-  for (std::string_view r : {kHealth, kReady, kMetrics, kScan, kFrames}) {
+  for (std::string_view r : {kHealth, kReady, kMetrics, kScan, kFrames, kStream}) {
     if (path == r) return r;
   }
   if (JobIdFromPath(path)) return kJobsTemplate;
@@ -169,6 +170,11 @@ Response Api::Handle(const Request& req, BodyReader& body) {
   if (!public_route && !options_.api_keys.empty()) {
     std::optional<std::string> key = PresentedApiKey(req.authorization.value_or(""), req.authorization.has_value(),
                                                      req.x_api_key.value_or(""), req.x_api_key.has_value());
+    if (!key && path == kStream) {  // browsers cannot set headers on a WebSocket: ?api_key=KEY
+      if (auto query = ParseQuery(req.query)) {
+        if (auto it = query->find("api_key"); it != query->end()) key = it->second;
+      }
+    }
     if (!key || !MatchesAnyKey(*key, options_.api_keys)) {
       Response r = ErrorResponse(
           401, "unauthorized",
@@ -190,6 +196,7 @@ Response Api::Handle(const Request& req, BodyReader& body) {
   if (path == kMetrics) return (wrong = allow("GET")) ? *wrong : Metrics();
   if (path == kScan) return (wrong = allow("POST")) ? *wrong : Scan(req, body);
   if (path == kFrames) return (wrong = allow("POST")) ? *wrong : Frames(req, body);
+  if (path == kStream) return (wrong = allow("GET")) ? *wrong : Stream(req);
   if (std::optional<std::string_view> id = JobIdFromPath(path)) {
     if ((wrong = allow("GET"))) return *wrong;
     if (id->empty()) {
@@ -292,6 +299,23 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   if (!v) return ErrorResponse(500, "internal", "the job vanished");
   Response r = JsonResponse(202, JobToJson(*v));
   r.headers.emplace_back("Location", "/v1/jobs/" + id);
+  return r;
+}
+
+Response Api::Stream(const Request& req) const {
+  if (!req.websocket_upgrade) {
+    Response r = ErrorResponse(426, "upgrade_required", "/v1/stream is a WebSocket: send Upgrade: websocket");
+    r.headers.emplace_back("Upgrade", "websocket");
+    return r;
+  }
+  if (draining_) {
+    Response r = ErrorResponse(503, "shutting_down", "the server is draining before it exits");
+    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+    return r;
+  }
+  Response r;
+  r.status = 101;
+  r.upgrade = true;
   return r;
 }
 

@@ -7,6 +7,9 @@
 //                        else 202 with a job id
 //   GET  /v1/jobs/{id}   a job's state, progress, report or error
 //   POST /v1/frames      body = one JPEG/PNG; its faces and scores
+//   GET  /v1/stream      WebSocket upgrade: a live stream of frames (serve/stream.h); Handle()
+//                        only checks it (401, 405, 426) and answers `upgrade`: the server
+//                        reserves a stream place (503 when none) and upgrades
 //
 // In:  a Request (header only) and a BodyReader to pull its body when the route needs it.
 // Out: a Response. Checks run in this order, each before the body is read: target, API key
@@ -61,6 +64,7 @@ class Api {
   Response Scan(const Request& request, BodyReader& body);
   Response Job(std::string_view id) const;
   Response Frames(const Request& request, BodyReader& body);
+  Response Stream(const Request& request) const;
   Response Busy(std::string_view message) const;
   Response Page(const PageFile& file) const;  // a file of the web page (web/)  // 503 + Retry-After
 

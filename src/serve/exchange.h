@@ -26,6 +26,7 @@ struct Request {
   std::optional<std::string> x_api_key;
   std::optional<uint64_t> content_length;  // none for chunked bodies
   bool has_body = false;                   // Content-Length > 0 or chunked
+  bool websocket_upgrade = false;          // a WebSocket opening handshake (Upgrade: websocket, GET)
   std::string remote;                      // peer address, for logs
 };
 
@@ -55,6 +56,7 @@ struct Response {
   std::string error_code;                                    // the error body's code (metrics, logs); empty for success
   bool close = false;                                        // close the connection after this response
   bool drop = false;                                         // close without answering: the client is gone
+  bool upgrade = false;  // 101: the connection becomes a WebSocket stream (serve/stream.h)
 };
 
 // A JSON body.

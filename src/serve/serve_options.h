@@ -22,6 +22,9 @@ struct ServeOptions {
   JobsOptions jobs;                          // --workers, --max-queued
   int frame_sessions = 2;                    // detector + classifier pairs for /v1/frames
   int frame_threads = 1;                     // ONNX Runtime threads per frame session
+  int max_streams = 4;                       // WS /v1/stream connections at once (each leases a detector pair)
+  int stream_buffer = 2;                     // frames a stream holds while one is scored; more drop the oldest
+  double stream_idle_timeout_s = 30;         // a stream that sends nothing (and answers no ping) this long closes
   int64_t max_upload_bytes = 512LL << 20;    // POST /v1/scan body; larger: 413
   int64_t sync_max_bytes = 32LL << 20;       // uploads up to this size are answered inline (?wait=true)
   int64_t max_image_bytes = 16LL << 20;      // POST /v1/frames body; larger: 413

@@ -24,12 +24,14 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
 #include "deepscan/version.h"
 #include "serve/api.h"
 #include "serve/deadline_socket.h"
 #include "serve/request_parse.h"
+#include "serve/stream.h"
 
 namespace deepscan::serve {
 namespace {
@@ -161,6 +163,7 @@ struct Server::Impl {
   std::unique_ptr<ServiceMetrics> metrics;
   std::unique_ptr<ScanJobs> jobs;
   std::unique_ptr<FrameScorer> frames;
+  std::unique_ptr<StreamHub> streams;
   std::unique_ptr<Api> api;
   std::string upload_dir;
   std::string busy_response;
@@ -331,6 +334,7 @@ struct Server::Impl {
         if (h.find("X-API-Key") != h.end()) req.x_api_key = std::string(h["X-API-Key"]);
         if (auto cl = header.content_length()) req.content_length = *cl;
         req.has_body = !header.is_done();
+        req.websocket_upgrade = beast::websocket::is_upgrade(h);
         req.remote = remote;
         route = t ? std::string(Api::RouteLabel(req.path)) : "-";
         BeastBodyReader body(s, buffer, header, options);
@@ -350,6 +354,25 @@ struct Server::Impl {
         }
         bytes_in = body.bytes();
         body_done = !req.has_body || body.complete();
+      }
+      if (res.upgrade) {
+        if (buffer.size() == 0 && !req.has_body) {
+          if (std::optional<StreamHub::Ticket> ticket = streams->TryOpen()) {
+            // The stream owns the connection from here on (its own io_context, serve/stream.h).
+            const int fd = ::dup(s.socket().native_handle());
+            s.socket().close(ec);
+            uint64_t stream_bytes = 0;
+            if (fd >= 0) stream_bytes = streams->Serve(fd, header.get(), std::move(*ticket));
+            Finish(req, route, 101, "", 0, stream_bytes, start, remote);
+            return;
+          }
+          res =
+              ErrorResponse(503, "busy", "too many streams (" + std::to_string(options.max_streams) + "), retry later");
+          res.headers.emplace_back("Retry-After", std::to_string(options.retry_after_s));
+        } else {  // a client must wait for the 101 before it sends anything (RFC 6455, 4.1)
+          res = ErrorResponse(400, "bad_request", "data sent before the WebSocket handshake was answered");
+        }
+        res.close = true;
       }
       if (res.drop) {
         Finish(req, route, 499, "", 0, bytes_in, start, remote);  // nginx's "client closed request"
@@ -414,6 +437,7 @@ Server::~Server() {
     if (t.joinable()) t.join();
   }
   m.api.reset();
+  m.streams.reset();
   m.jobs.reset();  // joins the workers
   std::error_code ec;
   if (!m.upload_dir.empty()) std::filesystem::remove_all(m.upload_dir, ec);
@@ -462,6 +486,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
   ASSIGN_OR_RETURN(m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads));
+  ASSIGN_OR_RETURN(m.streams, StreamHub::Create(m.options, m.scan, m.frames.get(), m.metrics.get()));
   m.api = std::make_unique<Api>(m.options, m.jobs.get(), m.frames.get(), &m.registry, m.metrics.get(), m.upload_dir);
 
   ScanJobs* jobs = m.jobs.get();
@@ -475,6 +500,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   Impl* self = &m;
   m.registry.AddGaugeFn("deepscan_http_connections_waiting", "Accepted connections waiting for a connection thread",
                         [self] { return static_cast<double>(self->pending_count.load()); });
+  StreamHub* streams = m.streams.get();
+  m.registry.AddGaugeFn("deepscan_streams_open", "WS /v1/stream connections open now",
+                        [streams] { return static_cast<double>(streams->open_streams()); });
+  m.registry.AddGaugeFn("deepscan_streams_capacity", "--max-streams",
+                        [q = options.max_streams] { return static_cast<double>(q); });
   m.registry.AddGaugeFn("process_resident_memory_bytes", "Resident memory size in bytes",
                         [] { return metrics::ResidentMemoryBytes(); });
 
@@ -514,6 +544,7 @@ bool Server::Shutdown() {
   const auto deadline = t0 + Ms(m.options.drain_timeout_s);
   m.stopping = true;
   m.api->SetDraining();
+  m.streams->Shutdown();  // streams score what they hold, send their summary, close with 1001
   m.Log({{"ts", NowIso8601()}, {"event", "draining"}, {"queued", m.jobs->queued()}, {"running", m.jobs->running()}});
   const char byte = 1;
   [[maybe_unused]] ssize_t w = write(m.wake[1], &byte, 1);  // wakes the accept loop and idle connections

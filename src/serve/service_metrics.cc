@@ -25,6 +25,15 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r)
                                     "POST /v1/frames: decode, detect and classify one image", {},
                                     metrics::LatencyBuckets())
                         .With({})),
+      stream_frames(r->AddCounter("deepscan_stream_frames_total",
+                                  "WS /v1/stream frames, by outcome (received, scored, dropped: the buffer was full, "
+                                  "error: not usable)",
+                                  {"outcome"})),
+      stream_latency(r->AddHistogram("deepscan_stream_frame_latency_seconds",
+                                     "WS /v1/stream: time from a frame's arrival to its answer being queued", {},
+                                     metrics::LatencyBuckets())
+                         .With({})),
+      streams(r->AddCounter("deepscan_streams_total", "WS /v1/stream connections opened").With({})),
       upload_bytes(r->AddCounter("deepscan_http_request_body_bytes_total", "Request body bytes read").With({})),
       connections_open(
           r->AddGauge("deepscan_http_connections_open", "Connections accepted and not yet closed").With({})),

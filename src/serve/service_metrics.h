@@ -23,6 +23,9 @@ struct ServiceMetrics {
   metrics::Family<metrics::Counter>& stage_seconds;  // stage: open, decode, convert, detect, classify
   metrics::Family<metrics::Counter>& faces;          // route: /v1/scan, /v1/frames
   metrics::Histogram& frame_seconds;                 // /v1/frames: decode + detect + classify
+  metrics::Family<metrics::Counter>& stream_frames;  // outcome: received, scored, dropped, error
+  metrics::Histogram& stream_latency;                // WS /v1/stream: frame arrived -> its answer queued
+  metrics::Counter& streams;                         // streams opened
   metrics::Counter& upload_bytes;                    // request body bytes read
   metrics::Gauge& connections_open;                  // accepted, not yet closed
   metrics::Counter& connections_rejected;            // over --max-connections: 503 and closed

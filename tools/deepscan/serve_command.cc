@@ -117,6 +117,18 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--frame-threads", so.frame_threads, "ONNX Runtime threads per frame session")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--max-streams", so.max_streams,
+                  "WS /v1/stream connections at once (each holds a detector pair); more get 503")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  cmd->add_option("--stream-buffer", so.stream_buffer,
+                  "frames a stream holds while one is scored; a frame beyond it drops the oldest")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--stream-idle-timeout", so.stream_idle_timeout_s,
+                  "seconds a stream may send nothing (and answer no ping) before it is closed")
+      ->check(CLI::Range(0.1, 1e6))
+      ->capture_default_str();
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "largest video upload (POST /v1/scan); larger: 413")
       ->check(CLI::Range(1e-6, 1e7))
       ->capture_default_str();
