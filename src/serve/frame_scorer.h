@@ -49,6 +49,8 @@ class FrameScorer {
   float threshold() const { return threshold_; }
   const ModelInfo& model() const { return model_; }
   int input_size() const { return input_size_; }  // the classifier's crop side, pixels
+  BatcherStats batcher_stats() const { return batcher_->Stats(); }
+  int max_batch() const { return options_.classifier.max_batch; }
 
   // Calibrated P(fake) of each crop (face::CropFace at input_size()), through the dynamic
   // batcher: the crops of concurrent requests and streams share classifier calls

@@ -38,6 +38,13 @@ struct ServeOptions {
   double drain_timeout_s = 120;    // on shutdown, time allowed for accepted jobs to finish
   int retry_after_s = 5;           // Retry-After of 503 answers
 
+  // A/B: a second classifier served side by side as variant "b" (the scan options' model is "a").
+  // Requests that do not choose a variant (X-Deepscan-Variant, ?variant=) go to "b" with
+  // probability ab_split; metrics carry a `variant` label (docs/serve.md, "A/B").
+  std::string ab_model;  // "" = one variant, "a"
+  double ab_split = 0.5;
+  int ab_workers = 1;  // scan workers of variant "b" (variant "a" has jobs.workers)
+
   std::vector<std::string> api_keys;  // when any: every route but /healthz and /readyz needs one
   std::string upload_dir;             // where a private folder for uploads is made; "" = $TMPDIR or /tmp
   bool access_log = true;             // one JSON line per request on stderr

@@ -34,6 +34,18 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r)
                                      metrics::LatencyBuckets())
                          .With({})),
       streams(r->AddCounter("deepscan_streams_total", "WS /v1/stream connections opened").With({})),
+      variant_requests(r->AddCounter("deepscan_variant_requests_total",
+                                     "Requests (and stream frames) served, by A/B model variant and route",
+                                     {"variant", "route"})),
+      variant_verdicts(r->AddCounter("deepscan_variant_verdicts_total",
+                                     "Answers by A/B model variant, route and label (fake, real, no_face, error)",
+                                     {"variant", "route", "label"})),
+      variant_scores(r->AddHistogram("deepscan_variant_score",
+                                     "Scores (P(fake)) answered, by A/B model variant and route", {"variant", "route"},
+                                     {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95})),
+      variant_latency(r->AddHistogram("deepscan_variant_duration_seconds",
+                                      "Time to answer, by A/B model variant and route", {"variant", "route"},
+                                      metrics::LatencyBuckets())),
       upload_bytes(r->AddCounter("deepscan_http_request_body_bytes_total", "Request body bytes read").With({})),
       connections_open(
           r->AddGauge("deepscan_http_connections_open", "Connections accepted and not yet closed").With({})),

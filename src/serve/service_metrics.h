@@ -26,9 +26,15 @@ struct ServiceMetrics {
   metrics::Family<metrics::Counter>& stream_frames;  // outcome: received, scored, dropped, error
   metrics::Histogram& stream_latency;                // WS /v1/stream: frame arrived -> its answer queued
   metrics::Counter& streams;                         // streams opened
-  metrics::Counter& upload_bytes;                    // request body bytes read
-  metrics::Gauge& connections_open;                  // accepted, not yet closed
-  metrics::Counter& connections_rejected;            // over --max-connections: 503 and closed
+  // A/B (serve/api.h Variant): per variant and route (/v1/scan answered inline, /v1/frames,
+  // /v1/stream frames): requests, verdict labels (fake, real, no_face, error), scores, latency.
+  metrics::Family<metrics::Counter>& variant_requests;   // variant, route
+  metrics::Family<metrics::Counter>& variant_verdicts;   // variant, route, label
+  metrics::Family<metrics::Histogram>& variant_scores;   // variant, route: P(fake) of frames / videos
+  metrics::Family<metrics::Histogram>& variant_latency;  // variant, route
+  metrics::Counter& upload_bytes;                        // request body bytes read
+  metrics::Gauge& connections_open;                      // accepted, not yet closed
+  metrics::Counter& connections_rejected;                // over --max-connections: 503 and closed
 };
 
 }  // namespace deepscan::serve

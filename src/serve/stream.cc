@@ -161,8 +161,13 @@ json StreamScorer::Identities() const {
 
 class StreamHub::Session {
  public:
-  Session(StreamHub* hub, int fd, Ticket ticket)
-      : hub_(hub), ws_(MakeSocket(ioc_, fd)), ticket_(std::move(ticket)), buffer_(hub->options_.stream_buffer) {}
+  Session(StreamHub* hub, int fd, Ticket ticket, FrameScorer* frames, std::string variant)
+      : hub_(hub),
+        frames_(frames),
+        variant_(std::move(variant)),
+        ws_(MakeSocket(ioc_, fd)),
+        ticket_(std::move(ticket)),
+        buffer_(hub->options_.stream_buffer) {}
 
   // Serves the stream; returns when it ended. Returns the bytes received.
   uint64_t Run(const http::request<http::empty_body>& upgrade) {
@@ -214,8 +219,9 @@ class StreamHub::Session {
     hub_->metrics_->streams.Inc();
     Send(Dump({{"type", "ready"},
                {"stream", id_},
-               {"model", hub_->frames_->model().name},
-               {"threshold", Round(hub_->frames_->threshold(), 4)},
+               {"model", frames_->model().name},
+               {"variant", variant_},
+               {"threshold", Round(frames_->threshold(), 4)},
                {"buffer", buffer_.capacity()},
                {"max_frame_bytes", hub_->options_.max_image_bytes + static_cast<int64_t>(kTimestampBytes)}}));
     scorer_ = std::thread([this] { ScoreLoop(); });
@@ -326,7 +332,7 @@ class StreamHub::Session {
   // --- scoring thread ---
 
   void ScoreLoop() {
-    StreamScorer scorer(&*ticket_, hub_->frames_, hub_->scan_);
+    StreamScorer scorer(&*ticket_, frames_, hub_->scan_);
     ServiceMetrics& m = *hub_->metrics_;
     while (std::optional<Frame> f = buffer_.Pop()) {
       json message = {{"type", "frame"}, {"seq", f->seq}};
@@ -336,6 +342,10 @@ class StreamHub::Session {
         m.stream_frames.With({"scored"}).Inc();
         m.faces.With({"/v1/stream"}).Inc(static_cast<double>(message["faces"].size()));
         m.stream_latency.Observe(latency_s);
+        m.variant_requests.With({variant_, "/v1/stream"}).Inc();
+        m.variant_verdicts.With({variant_, "/v1/stream", message["label"].get<std::string>()}).Inc();
+        if (message["score"].is_number()) m.variant_scores.With({variant_, "/v1/stream"}).Observe(message["score"]);
+        m.variant_latency.With({variant_, "/v1/stream"}).Observe(latency_s);
         message["dropped"] = buffer_.dropped();
         message["latency_ms"] = Round(latency_s * 1000.0, 2);
       } else {
@@ -376,6 +386,8 @@ class StreamHub::Session {
   }
 
   StreamHub* hub_;
+  FrameScorer* frames_;
+  const std::string variant_;
   net::io_context ioc_{1};
   websocket::stream<beast::tcp_stream> ws_;
   Ticket ticket_;
@@ -400,7 +412,7 @@ class StreamHub::Session {
 // StreamHub
 
 Result<std::unique_ptr<StreamHub>> StreamHub::Create(const ServeOptions& options, const ScanOptions& scan,
-                                                     FrameScorer* frames, ServiceMetrics* metrics) {
+                                                     ServiceMetrics* metrics) {
   if (options.max_streams < 0) return Status::InvalidArgument("--max-streams must not be negative");
   if (options.stream_buffer < 1) return Status::InvalidArgument("--stream-buffer must be at least 1");
   std::vector<std::unique_ptr<DetectorPair>> pairs;
@@ -414,12 +426,12 @@ Result<std::unique_ptr<StreamHub>> StreamHub::Create(const ServeOptions& options
     }
     pairs.push_back(std::move(pair));
   }
-  return std::unique_ptr<StreamHub>(new StreamHub(options, scan, frames, metrics, std::move(pairs)));
+  return std::unique_ptr<StreamHub>(new StreamHub(options, scan, metrics, std::move(pairs)));
 }
 
-StreamHub::StreamHub(const ServeOptions& options, const ScanOptions& scan, FrameScorer* frames, ServiceMetrics* metrics,
+StreamHub::StreamHub(const ServeOptions& options, const ScanOptions& scan, ServiceMetrics* metrics,
                      std::vector<std::unique_ptr<DetectorPair>> pairs)
-    : options_(options), scan_(scan), frames_(frames), metrics_(metrics), pairs_(std::move(pairs)) {}
+    : options_(options), scan_(scan), metrics_(metrics), pairs_(std::move(pairs)) {}
 
 StreamHub::~StreamHub() = default;
 
@@ -431,8 +443,9 @@ std::optional<StreamHub::Ticket> StreamHub::TryOpen() {
   return pairs_.TryAcquire();
 }
 
-uint64_t StreamHub::Serve(int fd, const http::request<http::empty_body>& upgrade, Ticket ticket) {
-  Session session(this, fd, std::move(ticket));
+uint64_t StreamHub::Serve(int fd, const http::request<http::empty_body>& upgrade, Ticket ticket, FrameScorer* frames,
+                          const std::string& variant) {
+  Session session(this, fd, std::move(ticket), frames, variant);
   {
     std::lock_guard<std::mutex> lock(mu_);
     sessions_.insert(&session);

@@ -160,7 +160,7 @@ class StreamHub {
  public:
   // Loads `options.max_streams` detector pairs (one ONNX Runtime thread each).
   static Result<std::unique_ptr<StreamHub>> Create(const ServeOptions& options, const ScanOptions& scan,
-                                                   FrameScorer* frames, ServiceMetrics* metrics);
+                                                   ServiceMetrics* metrics);
   ~StreamHub();
 
   // A stream's place: one detector pair, leased until the stream ends.
@@ -169,9 +169,11 @@ class StreamHub {
   std::optional<Ticket> TryOpen();
 
   // Upgrades the connection `fd` (this function owns it from now on) with the client's request
-  // and serves the stream until it ends. Blocks the calling (connection) thread. Returns the
-  // bytes received, for the access log.
-  uint64_t Serve(int fd, const boost::beast::http::request<boost::beast::http::empty_body>& upgrade, Ticket ticket);
+  // and serves the stream until it ends, its faces classified by `frames` (the A/B variant
+  // `variant`'s). Blocks the calling (connection) thread. Returns the bytes received, for the
+  // access log.
+  uint64_t Serve(int fd, const boost::beast::http::request<boost::beast::http::empty_body>& upgrade, Ticket ticket,
+                 FrameScorer* frames, const std::string& variant);
 
   // Every open stream stops reading, scores the frames it holds, sends its summary and closes
   // with 1001 (going away); no stream opens any more. Returns at once (Serve calls return as
@@ -182,12 +184,11 @@ class StreamHub {
 
  private:
   class Session;
-  StreamHub(const ServeOptions& options, const ScanOptions& scan, FrameScorer* frames, ServiceMetrics* metrics,
+  StreamHub(const ServeOptions& options, const ScanOptions& scan, ServiceMetrics* metrics,
             std::vector<std::unique_ptr<DetectorPair>> pairs);
 
   const ServeOptions& options_;
   const ScanOptions scan_;
-  FrameScorer* frames_;
   ServiceMetrics* metrics_;
   SessionPool<DetectorPair> pairs_;
   std::atomic<int> open_{0};

@@ -117,6 +117,15 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--frame-threads", so.frame_threads, "ONNX Runtime threads per frame session")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--ab-model", so.ab_model,
+                  "A/B: a second classifier model (ONNX or TorchScript) served side by side as variant \"b\"");
+  cmd->add_option("--ab-split", so.ab_split,
+                  "A/B: share of requests not choosing a variant (X-Deepscan-Variant, ?variant=) sent to \"b\"")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--ab-workers", so.ab_workers, "A/B: scan workers of variant \"b\"")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->add_option("--max-streams", so.max_streams,
                   "WS /v1/stream connections at once (each holds a detector pair); more get 503")
       ->check(CLI::Range(0, 4096))
