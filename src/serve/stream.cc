@@ -37,8 +37,6 @@ using nlohmann::json;
 
 // Answers waiting to be written; a client that lets more pile up is not reading and is cut off.
 constexpr size_t kMaxOutbox = 64;
-// A frame message: the float64 timestamp, then the image.
-constexpr size_t kTimestampBytes = 8;
 
 double Round(double x, int digits) {
   const double k = std::pow(10.0, digits);
@@ -54,13 +52,6 @@ std::string NewStreamId() {
     for (size_t k = 0; k < 8; ++k, r >>= 4) id[i + k] = kHex[r & 15];
   }
   return id;
-}
-
-// The little-endian float64 at `p`.
-double ReadTimestamp(const unsigned char* p) {
-  uint64_t bits = 0;
-  for (int i = 7; i >= 0; --i) bits = (bits << 8) | p[i];
-  return std::bit_cast<double>(bits);
 }
 
 json ErrorMessage(int64_t seq, std::string_view code, std::string_view message) {
@@ -241,10 +232,9 @@ class StreamHub::Session {
       return;
     }
     bytes_in_ += n;
-    const auto* data = static_cast<const unsigned char*>(in_.cdata().data());
+    const std::string_view message(static_cast<const char*>(in_.cdata().data()), in_.size());
     if (ws_.got_text()) {
-      const json m = json::parse(data, data + in_.size(), nullptr, false);
-      if (m.is_object() && m.value("type", "") == "end") {
+      if (IsEndMessage(message)) {
         BeginEnd(websocket::close_code::normal);
       } else {
         Send(Dump(ErrorMessage(-1, "bad_message", R"(text messages are control messages: {"type":"end"})")));
@@ -252,19 +242,13 @@ class StreamHub::Session {
     } else {
       const int64_t seq = received_++;
       hub_->metrics_->stream_frames.With({"received"}).Inc();
+      Result<FrameMessage> f = ParseFrameMessage(message);
       if (ending_) {
         Error(seq, "stream_ending", "the stream is ending: frames after the end are not scored");
-      } else if (n <= kTimestampBytes) {
-        Error(seq, "bad_frame", "a frame message is an 8-byte little-endian float64 timestamp and the image bytes");
-      } else {
-        const double ts = ReadTimestamp(data);
-        if (!std::isfinite(ts) || ts < 0) {
-          Error(seq, "bad_frame", "the timestamp must be a finite number of seconds, not negative");
-        } else {
-          Frame f{seq, ts, std::string(reinterpret_cast<const char*>(data) + kTimestampBytes, n - kTimestampBytes),
-                  Clock::now()};
-          if (buffer_.Push(std::move(f)) > 0) hub_->metrics_->stream_frames.With({"dropped"}).Inc();
-        }
+      } else if (!f.ok()) {
+        Error(seq, "bad_frame", f.status().message());
+      } else if (buffer_.Push(Frame{seq, f->timestamp_s, std::string(f->image), Clock::now()}) > 0) {
+        hub_->metrics_->stream_frames.With({"dropped"}).Inc();
       }
     }
     in_.consume(in_.size());

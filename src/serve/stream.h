@@ -38,6 +38,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/beast/http/empty_body.hpp>
@@ -53,6 +54,7 @@
 #include "serve/serve_options.h"
 #include "serve/service_metrics.h"
 #include "serve/session_pool.h"
+#include "serve/stream_message.h"
 #include "track/tracker.h"
 
 namespace deepscan::serve {

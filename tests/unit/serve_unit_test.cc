@@ -1,5 +1,8 @@
 // The parts of `deepscan serve` that need no socket: request parsing (targets, queries, job ids,
 // API keys), image header probing, the metrics registry's text format, job ids, HTTP statuses.
+#include <bit>
+#include <cmath>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -215,6 +218,28 @@ TEST(DropBufferTest, CloseWithoutDrainEndsAtOnceAndWakesAWaiter) {
   c.Close(false);
   EXPECT_EQ(c.Pop(), std::nullopt) << "without drain, what is left is discarded";
   EXPECT_EQ(DropBuffer<int>(0).capacity(), 1u) << "a capacity below one holds one";
+}
+
+TEST(StreamMessageTest, FrameMessagesAndEnd) {
+  std::string m(8, '\0');
+  const uint64_t bits = std::bit_cast<uint64_t>(1.5);
+  for (int i = 0; i < 8; ++i) m[i] = static_cast<char>(bits >> (8 * i));
+  auto f = ParseFrameMessage(m + "JPEG");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->timestamp_s, 1.5);
+  EXPECT_EQ(f->image, "JPEG");
+  EXPECT_FALSE(ParseFrameMessage(m).ok()) << "a timestamp without an image";
+  EXPECT_FALSE(ParseFrameMessage("abc").ok());
+  for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    const uint64_t b = std::bit_cast<uint64_t>(bad);
+    for (int i = 0; i < 8; ++i) m[i] = static_cast<char>(b >> (8 * i));
+    EXPECT_EQ(ParseFrameMessage(m + "x").status().code(), Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(IsEndMessage(R"({"type":"end"})"));
+  EXPECT_TRUE(IsEndMessage(R"( {"type" : "end", "why": 1} )"));
+  for (const char* no : {"end", R"({"type":"END"})", R"({"type":1})", R"(["end"])", "{", ""}) {
+    EXPECT_FALSE(IsEndMessage(no)) << no;
+  }
 }
 
 TEST(ApiTest, StreamRouteLabel) { EXPECT_EQ(Api::RouteLabel("/v1/stream"), "/v1/stream"); }
