@@ -449,18 +449,21 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.port = m.acceptor.local_endpoint().port();
   if (pipe(m.wake) != 0) return Status::IoError("cannot create the shutdown pipe");
 
-  std::string base = options.upload_dir;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp && *tmp ? tmp : "/tmp";
+  if (options.jobs.job_dir.empty()) {  // with a job store, uploads go to its folder for this replica (below)
+    std::string base = options.upload_dir;
+    if (base.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      base = tmp && *tmp ? tmp : "/tmp";
+    }
+    std::string dir = base + "/deepscan-serve-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
+    m.upload_dir = dir;  // mode 0700: uploads are private to this user
   }
-  std::string dir = base + "/deepscan-serve-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
-  m.upload_dir = dir;  // mode 0700: uploads are private to this user
 
   // From here on, failing removes the folder with the Server.
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
+  if (!options.jobs.job_dir.empty()) m.upload_dir = m.jobs->upload_dir();
   ASSIGN_OR_RETURN(m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads));
   m.api = std::make_unique<Api>(m.options, m.jobs.get(), m.frames.get(), &m.registry, m.metrics.get(), m.upload_dir);
 
