@@ -36,13 +36,13 @@ timespec ToTimespec(double s) {
 
 // The file's mtime in Unix seconds; nullopt when it cannot be read (gone).
 std::optional<double> MtimeS(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) * 1e-9;
 }
 
 bool Exists(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -89,7 +89,8 @@ std::string NewReplicaName() {
   std::string name;
   for (const char* p = host; *p && name.size() < 64; ++p) {
     const char c = *p;
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
     name += plain ? c : '_';
   }
   std::random_device rd;
@@ -100,9 +101,9 @@ std::string NewReplicaName() {
 
 json RecordToJson(const JobRecord& r) {
   const JobView& v = r.job;
-  json j = {{"id", v.id},           {"state", JobStateName(v.state)}, {"progress", v.progress},
-            {"name", v.name},       {"bytes", v.bytes},               {"created", r.created_s},
-            {"updated", r.updated_s}, {"owner", r.owner},             {"attempt", r.attempt}};
+  json j = {{"id", v.id},          {"state", JobStateName(v.state)}, {"progress", v.progress}, {"name", v.name},
+            {"bytes", v.bytes},    {"created", r.created_s},         {"updated", r.updated_s}, {"owner", r.owner},
+            {"attempt", r.attempt}};
   if (v.state == JobState::kDone && v.report) j["report"] = *v.report;
   if (v.state == JobState::kFailed) {
     j["error"] = {{"code", std::string(CodeName(v.error.code()))}, {"message", v.error.message()}};
@@ -165,8 +166,10 @@ Result<std::unique_ptr<JobStore>> JobStore::Open(const std::string& dir, double 
   for (int i = 0; i < 8 && store->upload_dir_.empty(); ++i) {
     store->replica_ = NewReplicaName();
     const std::string up = dir + "/incoming/" + store->replica_;
-    if (::mkdir(up.c_str(), 0700) == 0) store->upload_dir_ = up;
-    else if (errno != EEXIST) return Status::IoError("cannot make " + up + ": " + std::strerror(errno));
+    if (::mkdir(up.c_str(), 0700) == 0)
+      store->upload_dir_ = up;
+    else if (errno != EEXIST)
+      return Status::IoError("cannot make " + up + ": " + std::strerror(errno));
   }
   if (store->upload_dir_.empty()) return Status::IoError("cannot make an upload folder in " + dir + "/incoming");
   return store;
@@ -289,7 +292,7 @@ void JobStore::Release(const JobClaim& c) {
 void JobStore::Heartbeat() { SetTimes(upload_dir_, NowS()); }
 
 std::vector<std::string> JobStore::Orphans() const {
-  std::vector<std::string> out;
+  std::vector<std::pair<double, std::string>> found;  // (made, id)
   std::error_code ec;
   const double now = NowS();
   for (fs::directory_iterator it(dir_ + "/active", ec), end; !ec && it != end; it.increment(ec)) {
@@ -298,8 +301,11 @@ std::vector<std::string> JobStore::Orphans() const {
     const int k = NewestClaim(id);
     if (k == 0) continue;  // being made, or gone (Collect removes stale marks)
     std::optional<double> lease = MtimeS(ClaimPath(id, k));
-    if (lease && *lease + lease_s_ < now) out.push_back(id);
+    if (lease && *lease + lease_s_ < now) found.emplace_back(MtimeS(it->path().string()).value_or(0), id);
   }
+  std::sort(found.begin(), found.end());  // oldest first: first come, first served, across replicas too
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
   return out;
 }
 

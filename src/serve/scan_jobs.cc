@@ -23,12 +23,12 @@ struct ScanJobs::Job {
   std::shared_ptr<const nlohmann::json> report;
   Status error;
   // With a store:
-  JobClaim claim;          // this replica's claim on the job
-  double created_s = 0;    // Unix time the job was made (by whichever replica)
-  std::mutex write_mu;     // one store write of this job at a time (worker and keeper)
-  bool ending = false;     // write_mu: the worker writes the job's end; the keeper leaves it alone
-  double written = -1;     // progress last written to the store (keeper thread only)
-  bool lost = false;       // mu_: a newer claim took the job: write nothing more for it
+  JobClaim claim;        // this replica's claim on the job
+  double created_s = 0;  // Unix time the job was made (by whichever replica)
+  std::mutex write_mu;   // one store write of this job at a time (worker and keeper)
+  bool ending = false;   // write_mu: the worker writes the job's end; the keeper leaves it alone
+  double written = -1;   // progress last written to the store (keeper thread only)
+  bool lost = false;     // mu_: a newer claim took the job: write nothing more for it
 };
 
 namespace {

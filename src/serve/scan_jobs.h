@@ -105,10 +105,10 @@ class ScanJobs {
   struct Job;
   ScanJobs(const ScanOptions& scan, const JobsOptions& options, ServiceMetrics* metrics);
   void Worker(Scanner* scanner);
-  void Keeper();                                            // with a store: leases, orphans, collection
-  void RenewHeld();                                         // Keeper: one round of leases and progress
-  void ReclaimOrphans();                                    // Keeper: take over dead replicas' jobs
-  void DropLostLocked(Job* job);                            // a newer claim took the job
+  void Keeper();                                             // with a store: leases, orphans, collection
+  void RenewHeld();                                          // Keeper: one round of leases and progress
+  void ReclaimOrphans();                                     // Keeper: take over dead replicas' jobs
+  void DropLostLocked(Job* job);                             // a newer claim took the job
   JobRecord RecordOf(const Job& job, JobState state) const;  // the job's state.json (store)
   void Finish(Job* job, VideoVerdict verdict);
   void ForgetOldLocked();
@@ -124,12 +124,12 @@ class ScanJobs {
   std::thread keeper_;
 
   mutable std::mutex mu_;
-  mutable std::condition_variable work_cv_;  // a job queued, or stopping
-  mutable std::condition_variable done_cv_;  // a job finished (or, with a store, was lost)
-  std::condition_variable stop_cv_;          // stopping (wakes the keeper)
+  mutable std::condition_variable work_cv_;                     // a job queued, or stopping
+  mutable std::condition_variable done_cv_;                     // a job finished (or, with a store, was lost)
+  std::condition_variable stop_cv_;                             // stopping (wakes the keeper)
   std::unordered_map<std::string, std::shared_ptr<Job>> jobs_;  // with a store: this replica's unfinished ones
-  std::deque<std::shared_ptr<Job>> queue_;     // submitted, not started
-  std::deque<std::shared_ptr<Job>> finished_;  // in finishing order, for forgetting
+  std::deque<std::shared_ptr<Job>> queue_;                      // submitted, not started
+  std::deque<std::shared_ptr<Job>> finished_;                   // in finishing order, for forgetting
   size_t reserved_ = 0;
   size_t running_ = 0;
   bool draining_ = false;
