@@ -34,11 +34,27 @@ timespec ToTimespec(double s) {
   return t;
 }
 
+double SecondsOf(const struct stat& st) {
+  return static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) * 1e-9;
+}
+
 // The file's mtime in Unix seconds; nullopt when it cannot be read (gone).
 std::optional<double> MtimeS(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) * 1e-9;
+  return SecondsOf(st);
+}
+
+// A lease: the claim file's mtime, read through open(2) so that an NFS client revalidates the
+// attributes with the server (close-to-open) instead of answering from its attribute cache.
+std::optional<double> LeaseS(const std::string& claim) {
+  const int fd = ::open(claim.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  const bool ok = ::fstat(fd, &st) == 0;
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return SecondsOf(st);
 }
 
 bool Exists(const std::string& path) {
@@ -300,7 +316,7 @@ std::vector<std::string> JobStore::Orphans() const {
     if (!IsValidJobId(id)) continue;
     const int k = NewestClaim(id);
     if (k == 0) continue;  // being made, or gone (Collect removes stale marks)
-    std::optional<double> lease = MtimeS(ClaimPath(id, k));
+    std::optional<double> lease = LeaseS(ClaimPath(id, k));
     if (lease && *lease + lease_s_ < now) found.emplace_back(MtimeS(it->path().string()).value_or(0), id);
   }
   std::sort(found.begin(), found.end());  // oldest first: first come, first served, across replicas too
@@ -314,7 +330,7 @@ std::optional<std::pair<JobClaim, JobRecord>> JobStore::Reclaim(const std::strin
   const int k = NewestClaim(id);
   if (k == 0) return std::nullopt;
   const double now = NowS();
-  std::optional<double> lease = MtimeS(ClaimPath(id, k));
+  std::optional<double> lease = LeaseS(ClaimPath(id, k));
   if (!lease || *lease + lease_s_ >= now) return std::nullopt;
   if (!CreateExclusive(ClaimPath(id, k + 1), replica_, now)) return std::nullopt;  // another replica won
   const JobClaim claim{id, k + 1};

@@ -12,7 +12,7 @@
 //      With `JobsOptions::job_dir`, jobs live in a JobStore shared by every replica given that
 //      folder (serve/job_store.h): Submit publishes the job there (claimed by this replica), Get
 //      reads any replica's job from it, and a keeper thread renews the leases of this replica's
-//      jobs every lease/5 s (at most 1 s; running jobs' progress is written then too), reclaims
+//      jobs every min(1 s, lease/5) (running jobs' progress is written then too), reclaims
 //      orphans of dead replicas while the queue has room (they are scanned again from the start)
 //      and deletes expired jobs every 30 s. Without it, jobs are an in-memory table.
 // Threading: every method is thread-safe. One mutex guards the job table and the queue (held
