@@ -60,15 +60,15 @@ Result<std::unique_ptr<ScanJobs>> ScanJobs::Create(const ScanOptions& scan, cons
   if (options.workers < 1) return Status::InvalidArgument("--workers must be at least 1");
   if (options.max_queued < 1) return Status::InvalidArgument("--max-queued must be at least 1");
   std::unique_ptr<ScanJobs> jobs(new ScanJobs(scan, options, metrics));
+  if (!options.job_dir.empty()) {  // first: a bad folder should not cost a model load
+    ASSIGN_OR_RETURN(jobs->store_, JobStore::Open(options.job_dir, options.lease_s));
+    for (const char* event : {"reclaimed", "lost"}) metrics->store_events.With({event});  // 0, not absent
+  }
   for (int i = 0; i < options.workers; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<Scanner> s, Scanner::Create(scan));
     jobs->scanners_.push_back(std::move(s));
   }
   jobs->model_ = jobs->scanners_.front()->model();
-  if (!options.job_dir.empty()) {
-    ASSIGN_OR_RETURN(jobs->store_, JobStore::Open(options.job_dir, options.lease_s));
-    for (const char* event : {"reclaimed", "lost"}) metrics->store_events.With({event});  // 0, not absent
-  }
   for (auto& s : jobs->scanners_) {
     Scanner* scanner = s.get();
     jobs->threads_.emplace_back([j = jobs.get(), scanner] { j->Worker(scanner); });
@@ -129,7 +129,7 @@ Result<std::string> ScanJobs::Submit(Slot slot, std::string file, std::string na
     std::lock_guard<std::mutex> lock(mu_);
     slot.jobs_ = nullptr;  // the place becomes this job
     --reserved_;
-    while (jobs_.count(job->id)) job->id = NewJobId();  // 2^-128: never, but cheap to rule out
+    while (!store_ && jobs_.count(job->id)) job->id = NewJobId();  // 2^-128: never, but cheap to rule out
     jobs_[job->id] = job;
     queue_.push_back(job);
     ForgetOldLocked();
