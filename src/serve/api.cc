@@ -304,7 +304,9 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   metrics_->upload_bytes.Inc(static_cast<double>(bytes));
   if (o != BodyOutcome::kOk) return FromBodyOutcome(o, limit);
 
-  const std::string id = jobs->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
+  Result<std::string> submitted = jobs->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
+  if (!submitted.ok()) return ErrorFromStatus(submitted.status());
+  const std::string id = *submitted;
   if (wait && bytes <= static_cast<uint64_t>(options_.sync_max_bytes)) {
     std::optional<JobView> v = jobs->Wait(id);
     if (!v) return ErrorResponse(500, "internal", "the job vanished");

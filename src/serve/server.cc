@@ -539,18 +539,21 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.port = m.acceptor.local_endpoint().port();
   if (pipe(m.wake) != 0) return Status::IoError("cannot create the shutdown pipe");
 
-  std::string base = options.upload_dir;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp && *tmp ? tmp : "/tmp";
+  if (options.jobs.job_dir.empty()) {  // with a job store, uploads go to its folder for this replica (below)
+    std::string base = options.upload_dir;
+    if (base.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      base = tmp && *tmp ? tmp : "/tmp";
+    }
+    std::string dir = base + "/deepscan-serve-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
+    m.upload_dir = dir;  // mode 0700: uploads are private to this user
   }
-  std::string dir = base + "/deepscan-serve-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
-  m.upload_dir = dir;  // mode 0700: uploads are private to this user
 
   // From here on, failing removes the folder with the Server.
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
+  if (!options.jobs.job_dir.empty()) m.upload_dir = m.jobs->upload_dir();
   ASSIGN_OR_RETURN(m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads));
   const bool ab = !options.ab_model.empty();
   m.variants.push_back({"a", ab ? 1.0 - options.ab_split : 1.0, m.jobs.get(), m.frames.get()});
@@ -561,6 +564,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
     scan_b.classifier.model_path = options.ab_model;
     JobsOptions jobs_b = options.jobs;
     jobs_b.workers = std::max(1, options.ab_workers);
+    if (!jobs_b.job_dir.empty()) jobs_b.job_dir += "/b";  // b's jobs apart: a reclaimed job keeps its model
     ASSIGN_OR_RETURN(m.jobs_b, ScanJobs::Create(scan_b, jobs_b, m.metrics.get()));
     ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads));
     m.variants.push_back({"b", options.ab_split, m.jobs_b.get(), m.frames_b.get()});

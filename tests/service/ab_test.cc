@@ -6,6 +6,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -156,6 +157,40 @@ TEST_F(AbTest, ScansAndStreamsFollowTheVariantToo) {
   EXPECT_NEAR((*frame)["score"].get<double>(), kAlwaysFake, 1e-3);
   WsClient bad;
   EXPECT_EQ(bad.Connect(server_->port(), "/v1/stream?variant=zz"), 400);
+}
+
+// With a shared job store (--job-dir), variant b keeps its jobs in a folder of its own, so a
+// replica that takes a job over scans it with the model it was accepted for.
+TEST(AbStoreTest, EachVariantHasItsOwnStore) {
+  DEEPSCAN_REQUIRE_MODELS();
+  serve::ServeOptions so = TestServeOptions();
+  so.ab_model = AlwaysFakeModel();
+  so.jobs.job_dir = TempDir() + "/store";
+  auto server = StartServer(so);
+  ASSERT_NE(server, nullptr);
+  const std::string clip = ReadFileBytes(SampleClip());
+  std::map<std::string, std::string> ids;
+  for (const std::string v : {"a", "b"}) {
+    auto r = Fetch(server->port(), "POST", "/v1/scan?wait=false&variant=" + v, clip, {{"Content-Type", "video/mp4"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+    ids[v] = nlohmann::json::parse(r->body)["job_id"];
+  }
+  for (const auto& [v, id] : ids) {
+    nlohmann::json job;
+    for (int i = 0; i < 300; ++i) {
+      auto g = Fetch(server->port(), "GET", "/v1/jobs/" + id);
+      ASSERT_TRUE(g);
+      job = nlohmann::json::parse(g->body);
+      if (job["status"] == "done" || job["status"] == "failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(job["status"], "done") << job.dump();
+    EXPECT_EQ(job["variant"], v);
+    EXPECT_EQ(job["result"]["model"]["name"] == "always-fake", v == "b");
+  }
+  EXPECT_TRUE(std::filesystem::exists(so.jobs.job_dir + "/b/jobs/" + ids["b"]));
+  EXPECT_FALSE(std::filesystem::exists(so.jobs.job_dir + "/b/jobs/" + ids["a"]));
 }
 
 }  // namespace

@@ -105,6 +105,13 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--job-ttl", so.jobs.keep_s, "seconds a finished job is remembered")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
+  cmd->add_option("--job-dir", so.jobs.job_dir,
+                  "a job store folder shared by every replica given it (one host or a shared volume): any replica "
+                  "answers GET /v1/jobs/{id}, and a dead replica's jobs are scanned by another (docs/serve.md)");
+  cmd->add_option("--job-lease", so.jobs.lease_s,
+                  "with --job-dir: seconds after which a silent replica's jobs are taken over by the others")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--http-threads", so.http_threads, "connection threads: requests served at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
