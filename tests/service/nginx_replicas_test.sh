@@ -85,6 +85,16 @@ echo "frames answered: replica a $na, replica b $nb"
 [ "$na" -gt 0 ] && [ "$nb" -gt 0 ] || fail "the load did not spread over both replicas"
 [ $((na + nb)) = 24 ] || fail "replicas counted $((na + nb)) frames, not 24"
 
+# WS /v1/stream through nginx: the upgrade reaches a replica (101), which counts the stream.
+curl -s -i -N --max-time 2 -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" \
+  -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" "http://127.0.0.1:$front/v1/stream" >"$tmp/ws.txt" || true
+head -1 "$tmp/ws.txt" | grep -q " 101 " || { cat "$tmp/ws.txt"; fail "nginx did not pass the WebSocket upgrade"; }
+grep -q '"type":"ready"' "$tmp/ws.txt" || fail "no ready message through nginx"
+streams=$(( $(curl -s "http://127.0.0.1:$port_a/metrics" | awk '/^deepscan_streams_total /{print $2}') + \
+            $(curl -s "http://127.0.0.1:$port_b/metrics" | awk '/^deepscan_streams_total /{print $2}') ))
+[ "$streams" = 1 ] || fail "replicas counted $streams streams, not 1"
+echo "stream through nginx: 101 and ready"
+
 metric() {  # metric PORT NAME_AND_LABELS -> the sum of the matching series
   curl -s "http://127.0.0.1:$1/metrics" | grep -F "$2" | awk '{s += $2} END {print s + 0}'; }
 submit() {  # submit URL NAME -> prints the job id of an async scan
