@@ -294,7 +294,6 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   if (!variant.ok()) return ErrorFromStatus(variant.status());
   const Variant& use = variants_[*variant];
   ScanJobs* jobs = use.jobs;
-  const auto start = Clock::now();
   std::optional<ScanJobs::Slot> slot = jobs->Reserve();
   if (!slot) return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
   TempFile file(upload_dir_);
@@ -310,21 +309,11 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   if (wait && bytes <= static_cast<uint64_t>(options_.sync_max_bytes)) {
     std::optional<JobView> v = jobs->Wait(id);
     if (!v) return ErrorResponse(500, "internal", "the job vanished");
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (v->state == JobState::kFailed) {
-      CountVariant(*variant, kScan, std::nullopt, "error", seconds);
       Response r = ErrorFromStatus(v->error);
       r.headers.emplace_back("X-Deepscan-Variant", use.name);
       return r;
     }
-    std::optional<float> score;
-    std::string label = "unknown";
-    if (const auto videos = v->report->find("videos"); videos != v->report->end() && !videos->empty()) {
-      const json& video = videos->front();
-      if (auto sc = video.find("score"); sc != video.end() && sc->is_number()) score = sc->get<float>();
-      label = video.value("label", label);
-    }
-    CountVariant(*variant, kScan, score, label, seconds);
     Response r = JsonResponse(200, *v->report);
     r.headers.emplace_back("X-Deepscan-Variant", use.name);
     return r;

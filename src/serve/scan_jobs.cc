@@ -269,6 +269,14 @@ void ScanJobs::Finish(Job* job, VideoVerdict v) {
   metrics_->stage_seconds.With({"detect"}).Inc(t.detect_s);
   metrics_->stage_seconds.With({"classify"}).Inc(t.classify_s);
   metrics_->faces.With({"/v1/scan"}).Inc(static_cast<double>(t.faces_classified));
+  // A/B: every scan this replica finishes, answered inline or polled as a job.
+  const std::string label = v.status == VideoStatus::kError ? "error" : v.score ? v.label : "no_face";
+  metrics_->variant_requests.With({options_.variant, "/v1/scan"}).Inc();
+  metrics_->variant_verdicts.With({options_.variant, "/v1/scan", label}).Inc();
+  if (v.score && v.status != VideoStatus::kError)
+    metrics_->variant_scores.With({options_.variant, "/v1/scan"}).Observe(*v.score);
+  metrics_->variant_latency.With({options_.variant, "/v1/scan"})
+      .Observe(std::chrono::duration<double>(Clock::now() - job->submitted).count());
 
   std::shared_ptr<const nlohmann::json> report;
   Status error;

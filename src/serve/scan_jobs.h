@@ -43,12 +43,13 @@
 namespace deepscan::serve {
 
 struct JobsOptions {
-  int workers = 1;         // scans at once, each with its own Scanner (models loaded per worker)
-  size_t max_queued = 16;  // jobs waiting for a worker, uploads being read included
-  size_t max_kept = 1000;  // finished jobs remembered for GET /v1/jobs/{id}
-  double keep_s = 3600;    // and for at most this long after they finished
-  std::string job_dir;     // a job store shared by replicas (serve/job_store.h); "" = in memory
-  double lease_s = 10;     // with job_dir: a replica silent this long loses its jobs to the others
+  int workers = 1;            // scans at once, each with its own Scanner (models loaded per worker)
+  size_t max_queued = 16;     // jobs waiting for a worker, uploads being read included
+  size_t max_kept = 1000;     // finished jobs remembered for GET /v1/jobs/{id}
+  double keep_s = 3600;       // and for at most this long after they finished
+  std::string job_dir;        // a job store shared by replicas (serve/job_store.h); "" = in memory
+  double lease_s = 10;        // with job_dir: a replica silent this long loses its jobs to the others
+  std::string variant = "a";  // the A/B variant these jobs serve: the `variant` label of deepscan_variant_*
 };
 
 // 128 random bits from the system's entropy source as 32 lowercase hexadecimal digits.

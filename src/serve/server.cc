@@ -564,6 +564,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
     scan_b.classifier.model_path = options.ab_model;
     JobsOptions jobs_b = options.jobs;
     jobs_b.workers = std::max(1, options.ab_workers);
+    jobs_b.variant = "b";
     if (!jobs_b.job_dir.empty()) jobs_b.job_dir += "/b";  // b's jobs apart: a reclaimed job keeps its model
     ASSIGN_OR_RETURN(m.jobs_b, ScanJobs::Create(scan_b, jobs_b, m.metrics.get()));
     ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads));

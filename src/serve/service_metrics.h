@@ -26,7 +26,7 @@ struct ServiceMetrics {
   metrics::Family<metrics::Counter>& stream_frames;  // outcome: received, scored, dropped, error
   metrics::Histogram& stream_latency;                // WS /v1/stream: frame arrived -> its answer queued
   metrics::Counter& streams;                         // streams opened
-  // A/B (serve/api.h Variant): per variant and route (/v1/scan answered inline, /v1/frames,
+  // A/B (serve/api.h Variant): per variant and route (/v1/scan: every scan finished, /v1/frames,
   // /v1/stream frames): requests, verdict labels (fake, real, no_face, error), scores, latency.
   metrics::Family<metrics::Counter>& variant_requests;   // variant, route
   metrics::Family<metrics::Counter>& variant_verdicts;   // variant, route, label

@@ -136,13 +136,23 @@ TEST_F(AbTest, ScansAndStreamsFollowTheVariantToo) {
   ASSERT_TRUE(job);
   ASSERT_EQ(job->status, 202);
   const std::string id = nlohmann::json::parse(job->body)["job_id"];
-  auto got = Fetch(server_->port(), "GET", "/v1/jobs/" + id);
-  ASSERT_TRUE(got);
-  EXPECT_EQ(nlohmann::json::parse(got->body)["variant"], "b") << "any variant's job is found by its id";
+  nlohmann::json polled;
+  for (int i = 0; i < 300; ++i) {
+    auto got = Fetch(server_->port(), "GET", "/v1/jobs/" + id);
+    ASSERT_TRUE(got);
+    polled = nlohmann::json::parse(got->body);
+    EXPECT_EQ(polled["variant"], "b") << "any variant's job is found by its id";
+    if (polled["status"] == "done") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(polled["status"], "done");
 
   auto m = Fetch(server_->port(), "GET", "/metrics");
   ASSERT_TRUE(m);
-  EXPECT_EQ(Sample(m->body, "deepscan_variant_verdicts_total{variant=\"b\",route=\"/v1/scan\",label=\"fake\"}"), 1);
+  EXPECT_EQ(Sample(m->body, "deepscan_variant_verdicts_total{variant=\"b\",route=\"/v1/scan\",label=\"fake\"}"), 2)
+      << "the inline scan and the job";
+  EXPECT_EQ(Sample(m->body, "deepscan_variant_requests_total{variant=\"a\",route=\"/v1/scan\"}"), -1)
+      << "no scan went to a";
 
   WsClient ws;
   ASSERT_EQ(ws.Connect(server_->port(), "/v1/stream?variant=b"), 101);
