@@ -12,7 +12,8 @@
 //               image set, median over --repeat interleaved runs.
 //   --stream    WS /v1/stream with 720p JPEG frames: paced at --stream-fps, and as fast as the
 //               socket takes them; frames/s answered, dropped, p50/p99 latency (client send to answer).
-// No section flag: all four. Nothing is asserted; the figures go to stdout, progress to stderr,
+// No section flag: all but --stream (--all: all four). Nothing is asserted; the figures go to stdout, progress to
+// stderr,
 // --json FILE writes every number. Client threads share the machine's cores with the server:
 // quote the load average printed with the figures.
 #include <fcntl.h>
@@ -194,7 +195,8 @@ struct Config {
   std::vector<int> concurrency = {1, 8, 32};
   std::vector<std::string> frame_sets = {"photos", "crops", "crowd", "720p"};
   std::vector<std::string> batching_sets = {"crops", "crowd", "720p"};
-  double seconds = 5, warmup = 1, scan_seconds = 20, scan_warmup = 3, stream_seconds = 10, stream_warmup = 2;
+  double seconds = 5, warmup = 1, batching_seconds = 10, scan_seconds = 20, scan_warmup = 3, stream_seconds = 10,
+         stream_warmup = 2;
   double busy_backoff = 0.25, clip_seconds = 10, stream_fps = 30;
   int batching_concurrency = 32, repeat = 1, frame_batch = 16, frame_sessions = 2, frame_threads = 1;
   int http_threads = 64, workers = 2, max_queued = 16, scan_threads = 0;
@@ -474,13 +476,14 @@ int main(int argc, char** argv) {
   c.data_dir = SharedDataDir();
   std::string clip_list, concurrency_list = "1,8,32", frame_sets = "photos,crops,crowd,720p",
                          batching_sets = "crops,crowd,720p", json_path;
-  bool run_frames = false, run_scan = false, run_batching = false, run_stream = false;
+  bool run_frames = false, run_scan = false, run_batching = false, run_stream = false, run_all = false;
 
   CLI::App app{"serve_bench: load benchmark of `deepscan serve` on loopback (docs/benchmarks.md)"};
   app.add_flag("--frames", run_frames, "POST /v1/frames at each concurrency");
   app.add_flag("--scan", run_scan, "POST /v1/scan?wait=true with 10 s clips at each concurrency");
   app.add_flag("--batching", run_batching, "/v1/frames: dynamic batching vs batch-1 serving");
   app.add_flag("--stream", run_stream, "WS /v1/stream with 720p frames");
+  app.add_flag("--all", run_all, "every section (no section flag: all but --stream)");
   app.add_option("-m,--model", c.model, "classifier ONNX file")->capture_default_str();
   app.add_option("--detector", c.detector, "BlazeFace back-256 ONNX file")->capture_default_str();
   app.add_option("--refind-detector", c.refind_detector, "BlazeFace front-128 ONNX file")->capture_default_str();
@@ -495,6 +498,9 @@ int main(int argc, char** argv) {
   app.add_option("--batching-concurrency", c.batching_concurrency, "client threads for --batching")
       ->capture_default_str();
   app.add_option("--seconds", c.seconds, "measured time per /v1/frames cell")->capture_default_str();
+  app.add_option("--batching-seconds", c.batching_seconds,
+                 "measured time per --batching run (long against the p99 latency at that concurrency)")
+      ->capture_default_str();
   app.add_option("--warmup", c.warmup, "unmeasured time before each /v1/frames cell")->capture_default_str();
   app.add_option("--scan-seconds", c.scan_seconds, "measured time per /v1/scan cell")->capture_default_str();
   app.add_option("--scan-warmup", c.scan_warmup, "unmeasured time before each /v1/scan cell")->capture_default_str();
@@ -515,7 +521,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", c.workers, "server: --workers (scans at once)")->capture_default_str();
   app.add_option("--max-queued", c.max_queued, "server: --max-queued (scans waiting; more get 503)")
       ->capture_default_str();
-  app.add_option("--scan-threads", c.scan_threads, "server: --threads per scanner (0 = all cores)")
+  app.add_option("--scan-threads", c.scan_threads, "server: --threads of each scanner (0 = all cores, serve's default)")
       ->capture_default_str();
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
@@ -546,7 +552,10 @@ int main(int argc, char** argv) {
     clips.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   std::map<std::string, ImageSet> sets;
-  for (const std::vector<std::string>* list : {&c.frame_sets, &c.batching_sets}) {
+  std::vector<const std::vector<std::string>*> wanted;
+  if (run_frames) wanted.push_back(&c.frame_sets);
+  if (run_batching) wanted.push_back(&c.batching_sets);
+  for (const std::vector<std::string>* list : wanted) {
     for (const std::string& name : *list) {
       if (sets.count(name)) continue;
       sets[name] = LoadImageSet(name, c, clip_paths.front());
@@ -577,6 +586,7 @@ int main(int argc, char** argv) {
                    {"scan_threads", c.scan_threads},
                    {"busy_backoff_s", c.busy_backoff}};
 
+  spdlog::info("starting the server");
   std::unique_ptr<serve::Server> server = StartServer(c, c.frame_batch, c.workers);
   if (!server) return 1;
   const int port = server->port();
@@ -630,7 +640,7 @@ int main(int argc, char** argv) {
     std::printf(
         "\n/v1/frames at concurrency %d: dynamic batching (max batch %d) vs batch-1 serving, same server "
         "options otherwise; %.1f s per run, median of %d interleaved runs\n",
-        c.batching_concurrency, c.frame_batch, c.seconds, c.repeat);
+        c.batching_concurrency, c.frame_batch, c.batching_seconds, c.repeat);
     std::printf("%-8s %12s %12s %8s %10s %10s %10s %10s\n", "set", "dyn req/s", "b1 req/s", "ratio", "dyn p99",
                 "b1 p99", "dyn cls ms", "b1 cls ms");
     for (const std::string& name : c.batching_sets) {
@@ -639,11 +649,11 @@ int main(int argc, char** argv) {
         const RequestFn fn = FramesRequest(sets[name].bodies);
         // Alternate which goes first, so a burst of outside load lands on both alike.
         if (rep % 2 == 0) {
-          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.seconds, c.busy_backoff, fn));
-          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.seconds, c.busy_backoff, fn));
+          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
+          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
         } else {
-          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.seconds, c.busy_backoff, fn));
-          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.seconds, c.busy_backoff, fn));
+          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
+          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
         }
       }
       auto med = [](const std::vector<Cell>& v, double Cell::*field) {
@@ -703,6 +713,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  spdlog::info("shutting the server down");
   server->Shutdown();
   out["load_average_after"] = LoadAverage();
   std::printf("\nload average after: %s\n", LoadAverage().c_str());
