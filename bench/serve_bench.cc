@@ -12,8 +12,8 @@
 //               image set, median over --repeat interleaved runs.
 //   --stream    WS /v1/stream with 720p JPEG frames: paced at --stream-fps, and as fast as the
 //               socket takes them; frames/s answered, dropped, p50/p99 latency (client send to answer).
-// No section flag: all but --stream (--all: all four). Nothing is asserted; the figures go to stdout, progress to
-// stderr,
+// No section flag: all but --stream (--all: all four). --port drives a server started elsewhere. Nothing is asserted;
+// the figures go to stdout, progress to stderr,
 // --json FILE writes every number. Client threads share the machine's cores with the server:
 // quote the load average printed with the figures.
 #include <fcntl.h>
@@ -195,7 +195,7 @@ struct Config {
   std::vector<int> concurrency = {1, 8, 32};
   std::vector<std::string> frame_sets = {"photos", "crops", "crowd", "720p"};
   std::vector<std::string> batching_sets = {"crops", "crowd", "720p"};
-  double seconds = 5, warmup = 1, batching_seconds = 10, scan_seconds = 20, scan_warmup = 3, stream_seconds = 10,
+  double seconds = 5, warmup = 2, batching_seconds = 10, scan_seconds = 20, scan_warmup = 3, stream_seconds = 10,
          stream_warmup = 2;
   double busy_backoff = 0.25, clip_seconds = 10, stream_fps = 30;
   int batching_concurrency = 32, repeat = 1, frame_batch = 16, frame_sessions = 2, frame_threads = 1;
@@ -476,6 +476,7 @@ int main(int argc, char** argv) {
   c.data_dir = SharedDataDir();
   std::string clip_list, concurrency_list = "1,8,32", frame_sets = "photos,crops,crowd,720p",
                          batching_sets = "crops,crowd,720p", json_path;
+  int external_port = 0;
   bool run_frames = false, run_scan = false, run_batching = false, run_stream = false, run_all = false;
 
   CLI::App app{"serve_bench: load benchmark of `deepscan serve` on loopback (docs/benchmarks.md)"};
@@ -484,6 +485,9 @@ int main(int argc, char** argv) {
   app.add_flag("--batching", run_batching, "/v1/frames: dynamic batching vs batch-1 serving");
   app.add_flag("--stream", run_stream, "WS /v1/stream with 720p frames");
   app.add_flag("--all", run_all, "every section (no section flag: all but --stream)");
+  app.add_option("--port", external_port,
+                 "drive a server already listening on 127.0.0.1:PORT instead of starting one (no --batching)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("-m,--model", c.model, "classifier ONNX file")->capture_default_str();
   app.add_option("--detector", c.detector, "BlazeFace back-256 ONNX file")->capture_default_str();
   app.add_option("--refind-detector", c.refind_detector, "BlazeFace front-128 ONNX file")->capture_default_str();
@@ -586,10 +590,16 @@ int main(int argc, char** argv) {
                    {"scan_threads", c.scan_threads},
                    {"busy_backoff_s", c.busy_backoff}};
 
-  spdlog::info("starting the server");
-  std::unique_ptr<serve::Server> server = StartServer(c, c.frame_batch, c.workers);
-  if (!server) return 1;
-  const int port = server->port();
+  // The server under test: started here, or one already listening on 127.0.0.1:--port.
+  std::unique_ptr<serve::Server> server;
+  if (external_port == 0) {
+    spdlog::info("starting the server");
+    server = StartServer(c, c.frame_batch, c.workers);
+    if (!server) return 1;
+  } else {
+    std::printf("driving the server on 127.0.0.1:%d (the server options above are not applied)\n", external_port);
+  }
+  const int port = server ? server->port() : external_port;
   // The summary: one line per headline figure, with the target where it sets one.
   std::vector<std::array<std::string, 3>> summary;
   auto add = [&summary, &out](const std::string& what, double value, const char* fmt, const std::string& target) {
@@ -634,7 +644,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (run_batching) {
+  if (run_batching && !server) {
+    std::printf("\n--batching needs two servers started here: skipped with --port\n");
+  } else if (run_batching) {
     std::unique_ptr<serve::Server> b1 = StartServer(c, 1, 1);
     if (!b1) return 1;
     std::printf(
@@ -713,8 +725,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  spdlog::info("shutting the server down");
-  server->Shutdown();
+  if (server) {
+    spdlog::info("shutting the server down");
+    server->Shutdown();
+  }
   out["load_average_after"] = LoadAverage();
   std::printf("\nload average after: %s\n", LoadAverage().c_str());
   std::printf("\nsummary\n");
