@@ -199,6 +199,7 @@ struct Config {
          stream_warmup = 2;
   double busy_backoff = 0.25, clip_seconds = 10, stream_fps = 30;
   int batching_concurrency = 32, repeat = 1, frame_batch = 16, frame_sessions = 2, frame_threads = 1;
+  int64_t requests = 0, scan_requests = 0;  // > 0: cells measure until this many answers instead
   int http_threads = 64, workers = 2, max_queued = 16, scan_threads = 0;
 };
 
@@ -278,8 +279,17 @@ using RequestFn = std::function<Outcome(HttpClient&, size_t i)>;
 // `clients` threads, each with its own connection, call `request` back to back for `seconds`
 // after `warmup` (requests completed in the warm-up are not counted). After a 503 a client waits
 // min(Retry-After, backoff) seconds.
-Cell Drive(int port, int clients, double warmup, double seconds, double backoff, const RequestFn& request) {
+// How long a cell measures: `seconds`, or until `requests` answers were counted (when > 0; at
+// most 600 s).
+struct Window {
+  double warmup = 2, seconds = 5;
+  int64_t requests = 0;
+  double backoff = 0.25;
+};
+
+Cell Drive(int port, int clients, const Window& w, const RequestFn& request) {
   std::atomic<int> phase{0};  // 0 warm-up, 1 measuring, 2 done
+  std::atomic<int64_t> counted{0};
   struct PerThread {
     std::vector<double> latency_ms;
     std::vector<Outcome> answers;
@@ -297,19 +307,26 @@ Cell Drive(int port, int clients, double warmup, double seconds, double backoff,
         if (phase.load() == 1) {
           if (o.status == 200) per[t].latency_ms.push_back(ms);
           per[t].answers.push_back(o);
+          counted.fetch_add(1);
         }
         if (o.status == 503 || o.status == 0) {
           std::this_thread::sleep_for(
-              std::chrono::duration<double>(std::min(std::max(o.retry_after_s, 0.01), backoff)));
+              std::chrono::duration<double>(std::min(std::max(o.retry_after_s, 0.01), w.backoff)));
         }
       }
       per[t].connects = client.connects();
     });
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
+  std::this_thread::sleep_for(std::chrono::duration<double>(w.warmup));
   const Clock::time_point start = Clock::now();
   phase = 1;
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  if (w.requests > 0) {
+    while (counted.load() < w.requests && Clock::now() - start < std::chrono::seconds(600)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  } else {
+    std::this_thread::sleep_for(std::chrono::duration<double>(w.seconds));
+  }
   phase = 2;
   Cell c;
   c.clients = clients;
@@ -343,6 +360,17 @@ Cell Drive(int port, int clients, double warmup, double seconds, double backoff,
   c.p50_ms = Percentile(all, 0.50);
   c.p99_ms = Percentile(all, 0.99);
   return c;
+}
+
+std::string WindowText(const Window& w, const char* unit) {
+  char text[128];
+  if (w.requests > 0) {
+    std::snprintf(text, sizeof text, "%lld answers per %s after %.1f s warm-up", static_cast<long long>(w.requests),
+                  unit, w.warmup);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f s per %s after %.1f s warm-up", w.seconds, unit, w.warmup);
+  }
+  return text;
 }
 
 RequestFn FramesRequest(const std::vector<std::string>& bodies) {
@@ -506,6 +534,12 @@ int main(int argc, char** argv) {
                  "measured time per --batching run (long against the p99 latency at that concurrency)")
       ->capture_default_str();
   app.add_option("--warmup", c.warmup, "unmeasured time before each /v1/frames cell")->capture_default_str();
+  app.add_option("--requests", c.requests,
+                 "/v1/frames and --batching cells measure until this many answers instead of for --seconds")
+      ->capture_default_str();
+  app.add_option("--scan-requests", c.scan_requests,
+                 "/v1/scan cells measure until this many answers instead of for --scan-seconds")
+      ->capture_default_str();
   app.add_option("--scan-seconds", c.scan_seconds, "measured time per /v1/scan cell")->capture_default_str();
   app.add_option("--scan-warmup", c.scan_warmup, "unmeasured time before each /v1/scan cell")->capture_default_str();
   app.add_option("--stream-seconds", c.stream_seconds, "measured time per stream run")->capture_default_str();
@@ -531,8 +565,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve_bench"));
   spdlog::set_pattern("[%H:%M:%S] %v");
-  if (!run_frames && !run_scan && !run_batching && !run_stream)
-    run_frames = run_scan = run_batching = run_stream = true;
+  if (run_all) run_frames = run_scan = run_batching = run_stream = true;
+  if (!run_frames && !run_scan && !run_batching && !run_stream) run_frames = run_scan = run_batching = true;
   c.concurrency.clear();
   for (const std::string& s : Split(concurrency_list)) c.concurrency.push_back(std::max(1, std::atoi(s.c_str())));
   c.frame_sets = Split(frame_sets);
@@ -590,12 +624,17 @@ int main(int argc, char** argv) {
                    {"scan_threads", c.scan_threads},
                    {"busy_backoff_s", c.busy_backoff}};
 
+  const Window frames_window{c.warmup, c.seconds, c.requests, c.busy_backoff};
+  const Window batching_window{c.warmup, c.batching_seconds, c.requests, c.busy_backoff};
+  const Window scan_window{c.scan_warmup, c.scan_seconds, c.scan_requests, c.busy_backoff};
+
   // The server under test: started here, or one already listening on 127.0.0.1:--port.
   std::unique_ptr<serve::Server> server;
   if (external_port == 0) {
     spdlog::info("starting the server");
     server = StartServer(c, c.frame_batch, c.workers);
     if (!server) return 1;
+    spdlog::info("listening on 127.0.0.1:{}", server->port());
   } else {
     std::printf("driving the server on 127.0.0.1:%d (the server options above are not applied)\n", external_port);
   }
@@ -611,13 +650,13 @@ int main(int argc, char** argv) {
 
   if (run_frames) {
     std::printf(
-        "\nPOST /v1/frames, %.1f s per cell after %.1f s warm-up (faces, det/cls ms: means over the answers, "
-        "as the server timed them)\n",
-        c.seconds, c.warmup);
+        "\nPOST /v1/frames, %s (faces, det/cls ms: means over the answers as the server timed them, waits for a "
+        "session included)\n",
+        WindowText(frames_window, "cell").c_str());
     PrintCellHeader("req/s");
     for (const std::string& name : c.frame_sets) {
       for (int k : c.concurrency) {
-        Cell cell = Drive(port, k, c.warmup, c.seconds, c.busy_backoff, FramesRequest(sets[name].bodies));
+        Cell cell = Drive(port, k, frames_window, FramesRequest(sets[name].bodies));
         PrintCell(name, cell);
         add("/v1/frames " + name + " c=" + std::to_string(k) + " req/s (p99 ms)", cell.per_s, "%.1f", "");
         summary.back()[1] += " (" + std::to_string(static_cast<int>(cell.p99_ms + 0.5)) + ")";
@@ -633,10 +672,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < clips.size(); ++i) {
       std::printf("%s%s %.1f MB", i ? ", " : "", fs::path(clip_paths[i]).filename().c_str(), clips[i].size() / 1e6);
     }
-    std::printf("), %.0f s per cell after %.0f s warm-up\n", c.scan_seconds, c.scan_warmup);
+    std::printf("), %s\n", WindowText(scan_window, "cell").c_str());
     PrintCellHeader("scans/s");
     for (int k : c.concurrency) {
-      Cell cell = Drive(port, k, c.scan_warmup, c.scan_seconds, c.busy_backoff, ScanRequest(clips));
+      Cell cell = Drive(port, k, scan_window, ScanRequest(clips));
       PrintCell("10s-clip", cell);
       add("/v1/scan 10 s clips c=" + std::to_string(k) + " scans/s (p99 ms)", cell.per_s, "%.2f", "");
       summary.back()[1] += " (" + std::to_string(static_cast<int>(cell.p99_ms + 0.5)) + ")";
@@ -651,8 +690,8 @@ int main(int argc, char** argv) {
     if (!b1) return 1;
     std::printf(
         "\n/v1/frames at concurrency %d: dynamic batching (max batch %d) vs batch-1 serving, same server "
-        "options otherwise; %.1f s per run, median of %d interleaved runs\n",
-        c.batching_concurrency, c.frame_batch, c.batching_seconds, c.repeat);
+        "options otherwise; %s, median of %d interleaved runs\n",
+        c.batching_concurrency, c.frame_batch, WindowText(batching_window, "run").c_str(), c.repeat);
     std::printf("%-8s %12s %12s %8s %10s %10s %10s %10s\n", "set", "dyn req/s", "b1 req/s", "ratio", "dyn p99",
                 "b1 p99", "dyn cls ms", "b1 cls ms");
     for (const std::string& name : c.batching_sets) {
@@ -661,11 +700,11 @@ int main(int argc, char** argv) {
         const RequestFn fn = FramesRequest(sets[name].bodies);
         // Alternate which goes first, so a burst of outside load lands on both alike.
         if (rep % 2 == 0) {
-          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
-          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
+          dyn.push_back(Drive(port, c.batching_concurrency, batching_window, fn));
+          one.push_back(Drive(b1->port(), c.batching_concurrency, batching_window, fn));
         } else {
-          one.push_back(Drive(b1->port(), c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
-          dyn.push_back(Drive(port, c.batching_concurrency, c.warmup, c.batching_seconds, c.busy_backoff, fn));
+          one.push_back(Drive(b1->port(), c.batching_concurrency, batching_window, fn));
+          dyn.push_back(Drive(port, c.batching_concurrency, batching_window, fn));
         }
       }
       auto med = [](const std::vector<Cell>& v, double Cell::*field) {

@@ -111,8 +111,8 @@ class StreamSession {
     if (r_.error.empty()) r_.error = why;
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
-    tick_.cancel();
-    deadline_.cancel();
+    // The websocket's own handshake/idle timer may still be pending: do not wait for it.
+    ioc_.stop();
   }
 
   void OnConnect(beast::error_code ec) {
@@ -216,8 +216,7 @@ class StreamSession {
       if (ec == websocket::error::closed) {
         r_.close_code = ws_.reason().code;
         done_ = true;
-        tick_.cancel();
-        deadline_.cancel();
+        ioc_.stop();
         return;
       }
       if (ec) return Fail("reading: " + ec.message());
