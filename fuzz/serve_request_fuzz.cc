@@ -1,8 +1,8 @@
 // libFuzzer target: the request parsing `deepscan serve` owns (serve/request_parse.h,
 // serve/image_probe.h), fed by Boost.Beast's own parser as in the server. The input is a raw
 // HTTP request; its target, Authorization, X-API-Key and Content-Type go through our parsers and
-// its body through the image probe. Invariants: a job id that passes is 32 lowercase hex digits
-// (no '.', '/', '%'); a split target starts with '/' and its path holds no '?'; decoded text
+// its body through the image probe; the bytes also as a WebSocket stream message. Invariants: a job id that passes is
+// 32 lowercase hex digits (no '.', '/', '%'); a split target starts with '/' and its path holds no '?'; decoded text
 // holds no NUL; constant-time comparison agrees with ==; probed images have positive sizes.
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +13,7 @@
 
 #include "serve/image_probe.h"
 #include "serve/request_parse.h"
+#include "serve/stream_message.h"
 
 namespace http = boost::beast::http;
 using namespace deepscan::serve;
@@ -42,6 +43,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ParseKeyFile(input);
   MediaType(input);
   if (auto img = ProbeImage(input); img && (img->width <= 0 || img->height <= 0)) __builtin_trap();
+  // A WebSocket stream's messages (serve/stream.h): a frame keeps every byte after its timestamp.
+  if (auto f = ParseFrameMessage(input); f.ok()) {
+    if (!(f->timestamp_s >= 0) || f->image.size() != size - 8 || f->image.data() != input.data() + 8) __builtin_trap();
+  }
+  IsEndMessage(input);
 
   // As the server sees it: Beast parses the header, then our code reads its fields.
   http::request_parser<http::string_body> p;
@@ -58,10 +64,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const auto auth = h.find(http::field::authorization);
   const auto key = h.find("X-API-Key");
-  auto presented = PresentedApiKey(auth == h.end() ? "" : std::string_view(auth->value().data(), auth->value().size()),
-                                   auth != h.end(),
-                                   key == h.end() ? "" : std::string_view(key->value().data(), key->value().size()),
-                                   key != h.end());
+  auto presented = PresentedApiKey(
+      auth == h.end() ? "" : std::string_view(auth->value().data(), auth->value().size()), auth != h.end(),
+      key == h.end() ? "" : std::string_view(key->value().data(), key->value().size()), key != h.end());
   if (presented) MatchesAnyKey(*presented, {"k1", std::string(presented->size(), 'x')});
   MediaType(std::string_view(h[http::field::content_type].data(), h[http::field::content_type].size()));
   if (p.is_done()) ProbeImage(h.body());

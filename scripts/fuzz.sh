@@ -25,7 +25,8 @@ build report_fuzz "$root/fuzz/report_fuzz.cc" "$root/src/report/report.cc" "$roo
 build nal_fuzz "$root/fuzz/nal_fuzz.cc" "$root/src/video/nal.cc"
 build verdict_json_fuzz "$root/fuzz/verdict_json_fuzz.cc" "$root/src/report/verdict_json.cc" "$root/src/report/report.cc" \
   "$root/src/core/status.cc" "$root/src/core/verdict.cc"
-build serve_request_fuzz "$root/fuzz/serve_request_fuzz.cc" "$root/src/serve/request_parse.cc" "$root/src/serve/image_probe.cc"
+build serve_request_fuzz "$root/fuzz/serve_request_fuzz.cc" "$root/src/serve/request_parse.cc" "$root/src/serve/image_probe.cc" \
+  "$root/src/serve/stream_message.cc" "$root/src/core/status.cc"
 for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz verdict_json_fuzz serve_request_fuzz; do
   mkdir -p "$out/corpus/$t"
   seeds=()

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <vector>
 
@@ -37,6 +38,7 @@ constexpr std::string_view kReady = "/readyz";
 constexpr std::string_view kMetrics = "/metrics";
 constexpr std::string_view kScan = "/v1/scan";
 constexpr std::string_view kFrames = "/v1/frames";
+constexpr std::string_view kStream = "/v1/stream";
 constexpr std::string_view kJobsTemplate = "/v1/jobs/{id}";
 constexpr size_t kMaxNameBytes = 255;
 constexpr std::string_view kPage = "/";
@@ -138,17 +140,16 @@ int HttpStatusFor(Code code) {
   return 500;
 }
 
-Api::Api(const ServeOptions& options, ScanJobs* jobs, FrameScorer* frames, const metrics::Registry* registry,
+Api::Api(const ServeOptions& options, std::vector<Variant> variants, const metrics::Registry* registry,
          ServiceMetrics* metrics, std::string upload_dir)
     : options_(options),
-      jobs_(jobs),
-      frames_(frames),
+      variants_(std::move(variants)),
       registry_(registry),
       metrics_(metrics),
       upload_dir_(std::move(upload_dir)) {}
 
 std::string_view Api::RouteLabel(std::string_view path) {
-  for (std::string_view r : {kHealth, kReady, kMetrics, kScan, kFrames}) {
+  for (std::string_view r : {kHealth, kReady, kMetrics, kScan, kFrames, kStream}) {
     if (path == r) return r;
   }
   if (JobIdFromPath(path)) return kJobsTemplate;
@@ -169,6 +170,11 @@ Response Api::Handle(const Request& req, BodyReader& body) {
   if (!public_route && !options_.api_keys.empty()) {
     std::optional<std::string> key = PresentedApiKey(req.authorization.value_or(""), req.authorization.has_value(),
                                                      req.x_api_key.value_or(""), req.x_api_key.has_value());
+    if (!key && path == kStream) {  // browsers cannot set headers on a WebSocket: ?api_key=KEY
+      if (auto query = ParseQuery(req.query)) {
+        if (auto it = query->find("api_key"); it != query->end()) key = it->second;
+      }
+    }
     if (!key || !MatchesAnyKey(*key, options_.api_keys)) {
       Response r = ErrorResponse(
           401, "unauthorized",
@@ -190,6 +196,7 @@ Response Api::Handle(const Request& req, BodyReader& body) {
   if (path == kMetrics) return (wrong = allow("GET")) ? *wrong : Metrics();
   if (path == kScan) return (wrong = allow("POST")) ? *wrong : Scan(req, body);
   if (path == kFrames) return (wrong = allow("POST")) ? *wrong : Frames(req, body);
+  if (path == kStream) return (wrong = allow("GET")) ? *wrong : Stream(req);
   if (std::optional<std::string_view> id = JobIdFromPath(path)) {
     if ((wrong = allow("GET"))) return *wrong;
     if (id->empty()) {
@@ -221,13 +228,24 @@ Response Api::Ready() const {
     r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
     return r;
   }
-  if (jobs_->Full()) return Busy("the scan queue is full");
-  return JsonResponse(200, {{"status", "ready"},
-                            {"workers", jobs_->workers()},
-                            {"running", jobs_->running()},
-                            {"queued", jobs_->queued()},
-                            {"max_queued", options_.jobs.max_queued},
-                            {"model", report::ModelToJson(jobs_->model())}});
+  ScanJobs* jobs = variants_.front().jobs;
+  for (const Variant& v : variants_) {
+    if (v.jobs->Full()) return Busy("the scan queue is full");
+  }
+  json body = {{"status", "ready"},
+               {"workers", jobs->workers()},
+               {"running", jobs->running()},
+               {"queued", jobs->queued()},
+               {"max_queued", options_.jobs.max_queued},
+               {"model", report::ModelToJson(jobs->model())}};
+  if (variants_.size() > 1) {
+    json vs = json::array();
+    for (const Variant& v : variants_) {
+      vs.push_back({{"name", v.name}, {"weight", v.weight}, {"model", report::ModelToJson(v.jobs->model())}});
+    }
+    body["variants"] = vs;
+  }
+  return JsonResponse(200, body);
 }
 
 Response Api::Metrics() const {
@@ -272,7 +290,12 @@ Response Api::Scan(const Request& req, BodyReader& body) {
     return r;
   }
   if (!req.has_body) return ErrorResponse(422, "corrupt_input", "empty upload: send the video bytes as the body");
-  std::optional<ScanJobs::Slot> slot = jobs_->Reserve();
+  Result<size_t> variant = PickVariant(req);
+  if (!variant.ok()) return ErrorFromStatus(variant.status());
+  const Variant& use = variants_[*variant];
+  ScanJobs* jobs = use.jobs;
+  const auto start = Clock::now();
+  std::optional<ScanJobs::Slot> slot = jobs->Reserve();
   if (!slot) return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
   TempFile file(upload_dir_);
   if (!file.ok()) return ErrorResponse(500, "io_error", "cannot create a file for the upload");
@@ -281,24 +304,109 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   metrics_->upload_bytes.Inc(static_cast<double>(bytes));
   if (o != BodyOutcome::kOk) return FromBodyOutcome(o, limit);
 
-  const std::string id = jobs_->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
+  Result<std::string> submitted = jobs->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
+  if (!submitted.ok()) return ErrorFromStatus(submitted.status());
+  const std::string id = *submitted;
   if (wait && bytes <= static_cast<uint64_t>(options_.sync_max_bytes)) {
-    std::optional<JobView> v = jobs_->Wait(id);
+    std::optional<JobView> v = jobs->Wait(id);
     if (!v) return ErrorResponse(500, "internal", "the job vanished");
-    if (v->state == JobState::kFailed) return ErrorFromStatus(v->error);
-    return JsonResponse(200, *v->report);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (v->state == JobState::kFailed) {
+      CountVariant(*variant, kScan, std::nullopt, "error", seconds);
+      Response r = ErrorFromStatus(v->error);
+      r.headers.emplace_back("X-Deepscan-Variant", use.name);
+      return r;
+    }
+    std::optional<float> score;
+    std::string label = "unknown";
+    if (const auto videos = v->report->find("videos"); videos != v->report->end() && !videos->empty()) {
+      const json& video = videos->front();
+      if (auto sc = video.find("score"); sc != video.end() && sc->is_number()) score = sc->get<float>();
+      label = video.value("label", label);
+    }
+    CountVariant(*variant, kScan, score, label, seconds);
+    Response r = JsonResponse(200, *v->report);
+    r.headers.emplace_back("X-Deepscan-Variant", use.name);
+    return r;
   }
-  std::optional<JobView> v = jobs_->Get(id);
+  std::optional<JobView> v = jobs->Get(id);
   if (!v) return ErrorResponse(500, "internal", "the job vanished");
-  Response r = JsonResponse(202, JobToJson(*v));
+  json job = JobToJson(*v);
+  if (variants_.size() > 1) job["variant"] = use.name;
+  Response r = JsonResponse(202, job);
   r.headers.emplace_back("Location", "/v1/jobs/" + id);
+  r.headers.emplace_back("X-Deepscan-Variant", use.name);
+  return r;
+}
+
+Result<size_t> Api::PickVariant(const Request& req) const {
+  std::optional<std::string> asked = req.variant;
+  if (!asked) {
+    if (auto query = ParseQuery(req.query)) {
+      if (auto it = query->find("variant"); it != query->end()) asked = it->second;
+    }
+  }
+  if (asked) {
+    for (size_t i = 0; i < variants_.size(); ++i) {
+      if (variants_[i].name == *asked) return i;
+    }
+    std::string names;
+    for (const Variant& v : variants_) names += (names.empty() ? "" : ", ") + v.name;
+    return Status::InvalidArgument("no model variant '" + asked->substr(0, 64) + "' (this server has: " + names + ")");
+  }
+  if (variants_.size() == 1) return size_t{0};
+  double total = 0;
+  for (const Variant& v : variants_) total += v.weight;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  double x = std::uniform_real_distribution<double>(0.0, total)(rng);
+  for (size_t i = 0; i < variants_.size(); ++i) {
+    if (x < variants_[i].weight) return i;
+    x -= variants_[i].weight;
+  }
+  return variants_.size() - 1;
+}
+
+void Api::CountVariant(size_t variant, std::string_view route, std::optional<float> score, std::string_view label,
+                       double seconds) const {
+  const std::string& name = variants_[variant].name;
+  const std::string r(route);
+  metrics_->variant_requests.With({name, r}).Inc();
+  metrics_->variant_verdicts.With({name, r, std::string(label)}).Inc();
+  if (score) metrics_->variant_scores.With({name, r}).Observe(*score);
+  metrics_->variant_latency.With({name, r}).Observe(seconds);
+}
+
+Response Api::Stream(const Request& req) const {
+  if (!req.websocket_upgrade) {
+    Response r = ErrorResponse(426, "upgrade_required", "/v1/stream is a WebSocket: send Upgrade: websocket");
+    r.headers.emplace_back("Upgrade", "websocket");
+    return r;
+  }
+  if (draining_) {
+    Response r = ErrorResponse(503, "shutting_down", "the server is draining before it exits");
+    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+    return r;
+  }
+  Result<size_t> variant = PickVariant(req);
+  if (!variant.ok()) return ErrorFromStatus(variant.status());
+  Response r;
+  r.status = 101;
+  r.upgrade = true;
+  r.variant = *variant;
   return r;
 }
 
 Response Api::Job(std::string_view id) const {
-  std::optional<JobView> v = jobs_->Get(std::string(id));
-  if (!v) return ErrorResponse(404, "not_found", "no job " + std::string(id) + " (unknown, or finished too long ago)");
-  return JsonResponse(200, JobToJson(*v));
+  for (const Variant& variant : variants_) {
+    std::optional<JobView> v = variant.jobs->Get(std::string(id));
+    if (!v) continue;
+    json job = JobToJson(*v);
+    if (variants_.size() > 1) job["variant"] = variant.name;
+    Response r = JsonResponse(200, job);
+    r.headers.emplace_back("X-Deepscan-Variant", variant.name);
+    return r;
+  }
+  return ErrorResponse(404, "not_found", "no job " + std::string(id) + " (unknown, or finished too long ago)");
 }
 
 Response Api::Frames(const Request& req, BodyReader& body) {
@@ -313,6 +421,9 @@ Response Api::Frames(const Request& req, BodyReader& body) {
     r.close = true;
     return r;
   }
+  Result<size_t> variant = PickVariant(req);
+  if (!variant.ok()) return ErrorFromStatus(variant.status());
+  FrameScorer* frames = variants_[*variant].frames;
   const auto start = Clock::now();
   std::string bytes;
   BodyOutcome o = body.ReadToString(limit, &bytes);
@@ -335,7 +446,7 @@ Response Api::Frames(const Request& req, BodyReader& body) {
   if (bgr.empty()) return ErrorResponse(422, "corrupt_input", "the image could not be decoded");
   const double decode_s = std::chrono::duration<double>(Clock::now() - start).count();
 
-  Result<FrameScore> scored = frames_->Score(bgr);
+  Result<FrameScore> scored = frames->Score(bgr);
   if (!scored.ok()) {
     // The batcher refuses crops when its queue is full or it is stopping: the server is busy, not
     // the request too large (serve/batcher.h).
@@ -352,21 +463,24 @@ Response Api::Frames(const Request& req, BodyReader& body) {
 
   json faces = json::array();
   for (const FaceResult& face : f.faces) faces.push_back(report::FaceToJson(face));
-  const float threshold = frames_->threshold();
+  const float threshold = frames->threshold();
   json label = nullptr;
   if (f.score) label = *f.score >= threshold ? "fake" : "real";
-  return JsonResponse(200, {{"width", bgr.cols},
-                            {"height", bgr.rows},
-                            {"faces", faces},
-                            {"score", f.score ? json(Round(*f.score, 4)) : json(nullptr)},
-                            {"label", label},
-                            {"threshold", Round(threshold, 4)},
-                            {"model", report::ModelToJson(frames_->model())},
-                            {"timings",
-                             {{"decode_s", Round(decode_s, 4)},
-                              {"detect_s", Round(f.detect_s, 4)},
-                              {"classify_s", Round(f.classify_s, 4)},
-                              {"total_s", Round(total_s, 4)}}}});
+  CountVariant(*variant, kFrames, f.score, f.score ? label.get<std::string>() : "no_face", total_s);
+  Response r = JsonResponse(200, {{"width", bgr.cols},
+                                  {"height", bgr.rows},
+                                  {"faces", faces},
+                                  {"score", f.score ? json(Round(*f.score, 4)) : json(nullptr)},
+                                  {"label", label},
+                                  {"threshold", Round(threshold, 4)},
+                                  {"model", report::ModelToJson(frames->model())},
+                                  {"timings",
+                                   {{"decode_s", Round(decode_s, 4)},
+                                    {"detect_s", Round(f.detect_s, 4)},
+                                    {"classify_s", Round(f.classify_s, 4)},
+                                    {"total_s", Round(total_s, 4)}}}});
+  r.headers.emplace_back("X-Deepscan-Variant", variants_[*variant].name);
+  return r;
 }
 
 }  // namespace deepscan::serve

@@ -7,6 +7,9 @@
 //                        else 202 with a job id
 //   GET  /v1/jobs/{id}   a job's state, progress, report or error
 //   POST /v1/frames      body = one JPEG/PNG; its faces and scores
+//   GET  /v1/stream      WebSocket upgrade: a live stream of frames (serve/stream.h); Handle()
+//                        only checks it (401, 405, 426) and answers `upgrade`: the server
+//                        reserves a stream place (503 when none) and upgrades
 //
 // In:  a Request (header only) and a BodyReader to pull its body when the route needs it.
 // Out: a Response. Checks run in this order, each before the body is read: target, API key
@@ -21,6 +24,7 @@
 #include <atomic>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "deepscan/status.h"
 #include "serve/exchange.h"
@@ -34,6 +38,15 @@ namespace deepscan::serve {
 
 struct PageFile;  // api.cc: one file of the web page
 
+// One model variant served (A/B, docs/serve.md): its name ("a", "b"), its share of the requests
+// that do not choose one, and its scan jobs and frame scorer (each with its own classifier).
+struct Variant {
+  std::string name;
+  double weight = 1;
+  ScanJobs* jobs = nullptr;
+  FrameScorer* frames = nullptr;
+};
+
 // The HTTP status for a scan or frame that failed with `code` (docs/serve.md): a video or image
 // the server cannot use is 422 (not_a_video, corrupt_input, too_large, timeout), a bad argument
 // 400, a broken server 500 (invalid_model, io_error, internal), a missing feature 501.
@@ -42,7 +55,8 @@ int HttpStatusFor(Code code);
 class Api {
  public:
   // Everything must outlive the Api. `upload_dir` is the server's private folder for uploads.
-  Api(const ServeOptions& options, ScanJobs* jobs, FrameScorer* frames, const metrics::Registry* registry,
+  // `variants`: at least one; the first is the default model's.
+  Api(const ServeOptions& options, std::vector<Variant> variants, const metrics::Registry* registry,
       ServiceMetrics* metrics, std::string upload_dir);
 
   Response Handle(const Request& request, BodyReader& body);
@@ -61,12 +75,18 @@ class Api {
   Response Scan(const Request& request, BodyReader& body);
   Response Job(std::string_view id) const;
   Response Frames(const Request& request, BodyReader& body);
+  Response Stream(const Request& request) const;
   Response Busy(std::string_view message) const;
+  // The variant a request asks for (X-Deepscan-Variant or ?variant=), else one drawn by weight.
+  // Errors: kInvalidArgument (an unknown name).
+  Result<size_t> PickVariant(const Request& request) const;
+  // Counts a request's outcome under its variant (deepscan_variant_* metrics).
+  void CountVariant(size_t variant, std::string_view route, std::optional<float> score, std::string_view label,
+                    double seconds) const;
   Response Page(const PageFile& file) const;  // a file of the web page (web/)  // 503 + Retry-After
 
   const ServeOptions& options_;
-  ScanJobs* jobs_;
-  FrameScorer* frames_;
+  const std::vector<Variant> variants_;
   const metrics::Registry* registry_;
   ServiceMetrics* metrics_;
   const std::string upload_dir_;

@@ -24,8 +24,10 @@ struct Request {
   std::string content_type;
   std::optional<std::string> authorization;  // header values when present
   std::optional<std::string> x_api_key;
+  std::optional<std::string> variant;      // X-Deepscan-Variant: the A/B variant the client asks for
   std::optional<uint64_t> content_length;  // none for chunked bodies
   bool has_body = false;                   // Content-Length > 0 or chunked
+  bool websocket_upgrade = false;          // a WebSocket opening handshake (Upgrade: websocket, GET)
   std::string remote;                      // peer address, for logs
 };
 
@@ -55,6 +57,8 @@ struct Response {
   std::string error_code;                                    // the error body's code (metrics, logs); empty for success
   bool close = false;                                        // close the connection after this response
   bool drop = false;                                         // close without answering: the client is gone
+  bool upgrade = false;  // 101: the connection becomes a WebSocket stream (serve/stream.h)
+  size_t variant = 0;    // with `upgrade`: the A/B variant that scores the stream
 };
 
 // A JSON body.

@@ -48,13 +48,19 @@ class FrameScorer {
   // The threshold that labels a frame "fake": --threshold, else the model's calibrated one.
   float threshold() const { return threshold_; }
   const ModelInfo& model() const { return model_; }
+  int input_size() const { return input_size_; }  // the classifier's crop side, pixels
+  BatcherStats batcher_stats() const { return batcher_->Stats(); }
+  int max_batch() const { return options_.classifier.max_batch; }
+
+  // Calibrated P(fake) of each crop (face::CropFace at input_size()), through the dynamic
+  // batcher: the crops of concurrent requests and streams share classifier calls
+  // (docs/serve-batching.md). Errors: the batcher's (kTooLarge "overloaded: ..." when its queue
+  // is full), the classifier's.
+  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores);
 
  private:
   FrameScorer(std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors, std::unique_ptr<Batcher> batcher)
       : detectors_(std::move(detectors)), batcher_(std::move(batcher)) {}
-  // Calibrated P(fake) of each crop, through the dynamic batcher: the crops of concurrent
-  // requests share classifier calls (docs/serve-batching.md).
-  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores);
 
   SessionPool<face::BlazeFaceDetector> detectors_;
   std::unique_ptr<Batcher> batcher_;

@@ -61,6 +61,44 @@ class GaugeFnFamily : public FamilyBase {
   std::function<double()> read_;
 };
 
+class ValuesFnFamily : public FamilyBase {
+ public:
+  ValuesFnFamily(std::string name, std::string help, std::string type, std::vector<std::string> labels,
+                 std::function<std::vector<Registry::LabeledValue>()> read)
+      : FamilyBase(std::move(name), std::move(help), std::move(type), std::move(labels)), read_(std::move(read)) {}
+  void Render(std::string* out) const override {
+    RenderHeader(out);
+    for (const auto& v : read_()) *out += SampleName("", v.labels) + " " + FormatNumber(v.value) + "\n";
+  }
+
+ private:
+  std::function<std::vector<Registry::LabeledValue>()> read_;
+};
+
+class HistogramsFnFamily : public FamilyBase {
+ public:
+  HistogramsFnFamily(std::string name, std::string help, std::vector<std::string> labels,
+                     std::function<std::vector<Registry::LabeledHistogram>()> read)
+      : FamilyBase(std::move(name), std::move(help), "histogram", std::move(labels)), read_(std::move(read)) {}
+  void Render(std::string* out) const override {
+    RenderHeader(out);
+    for (const auto& h : read_()) {
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < h.counts.size(); ++i) {
+        cumulative += h.counts[i];
+        const std::string le = i < h.bounds.size() ? FormatNumber(h.bounds[i]) : "+Inf";
+        *out += SampleName("_bucket", h.labels, "le=\"" + le + "\"") + " " +
+                FormatNumber(static_cast<double>(cumulative)) + "\n";
+      }
+      *out += SampleName("_sum", h.labels) + " " + FormatNumber(h.sum) + "\n";
+      *out += SampleName("_count", h.labels) + " " + FormatNumber(static_cast<double>(cumulative)) + "\n";
+    }
+  }
+
+ private:
+  std::function<std::vector<Registry::LabeledHistogram>()> read_;
+};
+
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
@@ -179,6 +217,20 @@ Family<Histogram>& Registry::AddHistogram(const std::string& name, const std::st
 
 void Registry::AddGaugeFn(const std::string& name, const std::string& help, std::function<double()> read) {
   auto f = std::make_unique<GaugeFnFamily>(name, help, std::move(read));
+  std::lock_guard<std::mutex> lock(mu_);
+  families_.push_back(std::move(f));
+}
+
+void Registry::AddValuesFn(const std::string& name, const std::string& help, const std::string& type,
+                           const std::vector<std::string>& labels, std::function<std::vector<LabeledValue>()> read) {
+  auto f = std::make_unique<ValuesFnFamily>(name, help, type, labels, std::move(read));
+  std::lock_guard<std::mutex> lock(mu_);
+  families_.push_back(std::move(f));
+}
+
+void Registry::AddHistogramsFn(const std::string& name, const std::string& help, const std::vector<std::string>& labels,
+                               std::function<std::vector<LabeledHistogram>()> read) {
+  auto f = std::make_unique<HistogramsFnFamily>(name, help, labels, std::move(read));
   std::lock_guard<std::mutex> lock(mu_);
   families_.push_back(std::move(f));
 }

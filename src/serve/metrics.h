@@ -133,6 +133,23 @@ class Registry {
   // A gauge without labels whose value `read` gives at scrape time (queue depth, memory).
   void AddGaugeFn(const std::string& name, const std::string& help, std::function<double()> read);
 
+  // Families read at scrape time from a component that keeps its own counts (serve::Batcher):
+  // `read` returns one sample per label-value list. `type` is "counter" or "gauge".
+  struct LabeledValue {
+    std::vector<std::string> labels;
+    double value = 0;
+  };
+  struct LabeledHistogram {
+    std::vector<std::string> labels;
+    std::vector<double> bounds;    // upper bounds, ascending
+    std::vector<uint64_t> counts;  // per bucket, NOT cumulative: bounds.size() + 1 (the last is +Inf)
+    double sum = 0;
+  };
+  void AddValuesFn(const std::string& name, const std::string& help, const std::string& type,
+                   const std::vector<std::string>& labels, std::function<std::vector<LabeledValue>()> read);
+  void AddHistogramsFn(const std::string& name, const std::string& help, const std::vector<std::string>& labels,
+                       std::function<std::vector<LabeledHistogram>()> read);
+
   // Every family, in registration order, in the text format 0.0.4.
   std::string Render() const;
 

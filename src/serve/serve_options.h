@@ -22,6 +22,9 @@ struct ServeOptions {
   JobsOptions jobs;                          // --workers, --max-queued
   int frame_sessions = 2;                    // detector + classifier pairs for /v1/frames
   int frame_threads = 1;                     // ONNX Runtime threads per frame session
+  int max_streams = 4;                       // WS /v1/stream connections at once (each leases a detector pair)
+  int stream_buffer = 2;                     // frames a stream holds while one is scored; more drop the oldest
+  double stream_idle_timeout_s = 30;         // a stream that sends nothing (and answers no ping) this long closes
   int64_t max_upload_bytes = 512LL << 20;    // POST /v1/scan body; larger: 413
   int64_t sync_max_bytes = 32LL << 20;       // uploads up to this size are answered inline (?wait=true)
   int64_t max_image_bytes = 16LL << 20;      // POST /v1/frames body; larger: 413
@@ -34,6 +37,13 @@ struct ServeOptions {
   double keepalive_timeout_s = 5;  // an idle kept-alive connection is closed after this
   double drain_timeout_s = 120;    // on shutdown, time allowed for accepted jobs to finish
   int retry_after_s = 5;           // Retry-After of 503 answers
+
+  // A/B: a second classifier served side by side as variant "b" (the scan options' model is "a").
+  // Requests that do not choose a variant (X-Deepscan-Variant, ?variant=) go to "b" with
+  // probability ab_split; metrics carry a `variant` label (docs/serve.md, "A/B").
+  std::string ab_model;  // "" = one variant, "a"
+  double ab_split = 0.5;
+  int ab_workers = 1;  // scan workers of variant "b" (variant "a" has jobs.workers)
 
   std::vector<std::string> api_keys;  // when any: every route but /healthz and /readyz needs one
   std::string upload_dir;             // where a private folder for uploads is made; "" = $TMPDIR or /tmp

@@ -24,12 +24,14 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <nlohmann/json.hpp>
 
 #include "deepscan/version.h"
 #include "serve/api.h"
 #include "serve/deadline_socket.h"
 #include "serve/request_parse.h"
+#include "serve/stream.h"
 
 namespace deepscan::serve {
 namespace {
@@ -152,6 +154,66 @@ std::string BusyResponse(int retry_after_s) {
          "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// The dynamic batchers' own counts (serve/batcher.h), per A/B variant, read at scrape time.
+void RegisterBatcherMetrics(metrics::Registry* r, const std::vector<Variant>& variants) {
+  using LV = metrics::Registry::LabeledValue;
+  using LH = metrics::Registry::LabeledHistogram;
+  auto values = [variants](auto field) {
+    return [variants, field] {
+      std::vector<LV> out;
+      for (const Variant& v : variants) out.push_back({{v.name}, field(v.frames->batcher_stats())});
+      return out;
+    };
+  };
+  r->AddValuesFn("deepscan_batcher_crops_total", "Face crops submitted to the dynamic batcher (/v1/frames, streams)",
+                 "counter", {"variant"}, values([](const BatcherStats& s) { return double(s.crops); }));
+  r->AddValuesFn("deepscan_batcher_rejected_total",
+                 "Batcher submissions refused because its queue was full (answered 503 / busy)", "counter", {"variant"},
+                 values([](const BatcherStats& s) { return double(s.rejected); }));
+  r->AddValuesFn("deepscan_batcher_batches_total", "Classifier calls made by the batcher", "counter", {"variant"},
+                 values([](const BatcherStats& s) { return double(s.batches); }));
+  r->AddValuesFn("deepscan_batcher_queued", "Crops waiting for a classifier session now", "gauge", {"variant"},
+                 values([](const BatcherStats& s) { return double(s.queued); }));
+  r->AddValuesFn("deepscan_batcher_busy_sessions", "Classifier sessions running a batch now", "gauge", {"variant"},
+                 values([](const BatcherStats& s) { return double(s.busy_sessions); }));
+  r->AddHistogramsFn("deepscan_batch_size", "Crops per classifier call of the dynamic batcher", {"variant"},
+                     [variants] {
+                       std::vector<LH> out;
+                       for (const Variant& v : variants) {
+                         const BatcherStats s = v.frames->batcher_stats();
+                         LH h{{v.name}, {}, {}, 0};
+                         for (size_t n = 1; n < s.batch_sizes.size(); ++n) {
+                           h.bounds.push_back(static_cast<double>(n));
+                           h.counts.push_back(s.batch_sizes[n]);
+                           h.sum += static_cast<double>(n * s.batch_sizes[n]);
+                         }
+                         h.counts.push_back(0);  // +Inf: a batch is never larger than max_batch
+                         out.push_back(std::move(h));
+                       }
+                       return out;
+                     });
+  auto seconds = [](const std::string& name, const BatcherStats::Histogram& us) {
+    LH h{{name}, {}, {}, us.sum / 1e6};
+    for (double b : us.bounds) h.bounds.push_back(b / 1e6);
+    h.counts = us.counts;
+    return h;
+  };
+  r->AddHistogramsFn("deepscan_batch_queue_seconds", "Per crop: time from submission until its batch started",
+                     {"variant"}, [variants, seconds] {
+                       std::vector<LH> out;
+                       for (const Variant& v : variants)
+                         out.push_back(seconds(v.name, v.frames->batcher_stats().queue_us));
+                       return out;
+                     });
+  r->AddHistogramsFn("deepscan_batch_run_seconds", "Per batch: time of the classifier call", {"variant"},
+                     [variants, seconds] {
+                       std::vector<LH> out;
+                       for (const Variant& v : variants)
+                         out.push_back(seconds(v.name, v.frames->batcher_stats().run_us));
+                       return out;
+                     });
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -159,8 +221,12 @@ struct Server::Impl {
   ScanOptions scan;
   metrics::Registry registry;
   std::unique_ptr<ServiceMetrics> metrics;
-  std::unique_ptr<ScanJobs> jobs;
+  std::unique_ptr<ScanJobs> jobs;  // variant "a" (the scan options' model)
   std::unique_ptr<FrameScorer> frames;
+  std::unique_ptr<ScanJobs> jobs_b;  // variant "b" (--ab-model), when served
+  std::unique_ptr<FrameScorer> frames_b;
+  std::vector<Variant> variants;
+  std::unique_ptr<StreamHub> streams;
   std::unique_ptr<Api> api;
   std::string upload_dir;
   std::string busy_response;
@@ -329,8 +395,10 @@ struct Server::Impl {
         if (h.find(http::field::authorization) != h.end())
           req.authorization = std::string(h[http::field::authorization]);
         if (h.find("X-API-Key") != h.end()) req.x_api_key = std::string(h["X-API-Key"]);
+        if (h.find("X-Deepscan-Variant") != h.end()) req.variant = std::string(h["X-Deepscan-Variant"]);
         if (auto cl = header.content_length()) req.content_length = *cl;
         req.has_body = !header.is_done();
+        req.websocket_upgrade = beast::websocket::is_upgrade(h);
         req.remote = remote;
         route = t ? std::string(Api::RouteLabel(req.path)) : "-";
         BeastBodyReader body(s, buffer, header, options);
@@ -350,6 +418,26 @@ struct Server::Impl {
         }
         bytes_in = body.bytes();
         body_done = !req.has_body || body.complete();
+      }
+      if (res.upgrade) {
+        if (buffer.size() == 0 && !req.has_body) {
+          if (std::optional<StreamHub::Ticket> ticket = streams->TryOpen()) {
+            // The stream owns the connection from here on (its own io_context, serve/stream.h).
+            const int fd = ::dup(s.socket().native_handle());
+            s.socket().close(ec);
+            uint64_t stream_bytes = 0;
+            const Variant& v = variants[res.variant];
+            if (fd >= 0) stream_bytes = streams->Serve(fd, header.get(), std::move(*ticket), v.frames, v.name);
+            Finish(req, route, 101, "", 0, stream_bytes, start, remote);
+            return;
+          }
+          res =
+              ErrorResponse(503, "busy", "too many streams (" + std::to_string(options.max_streams) + "), retry later");
+          res.headers.emplace_back("Retry-After", std::to_string(options.retry_after_s));
+        } else {  // a client must wait for the 101 before it sends anything (RFC 6455, 4.1)
+          res = ErrorResponse(400, "bad_request", "data sent before the WebSocket handshake was answered");
+        }
+        res.close = true;
       }
       if (res.drop) {
         Finish(req, route, 499, "", 0, bytes_in, start, remote);  // nginx's "client closed request"
@@ -414,7 +502,9 @@ Server::~Server() {
     if (t.joinable()) t.join();
   }
   m.api.reset();
+  m.streams.reset();
   m.jobs.reset();  // joins the workers
+  m.jobs_b.reset();
   std::error_code ec;
   if (!m.upload_dir.empty()) std::filesystem::remove_all(m.upload_dir, ec);
 }
@@ -449,20 +539,39 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.port = m.acceptor.local_endpoint().port();
   if (pipe(m.wake) != 0) return Status::IoError("cannot create the shutdown pipe");
 
-  std::string base = options.upload_dir;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = tmp && *tmp ? tmp : "/tmp";
+  if (options.jobs.job_dir.empty()) {  // with a job store, uploads go to its folder for this replica (below)
+    std::string base = options.upload_dir;
+    if (base.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      base = tmp && *tmp ? tmp : "/tmp";
+    }
+    std::string dir = base + "/deepscan-serve-XXXXXX";
+    if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
+    m.upload_dir = dir;  // mode 0700: uploads are private to this user
   }
-  std::string dir = base + "/deepscan-serve-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
-  m.upload_dir = dir;  // mode 0700: uploads are private to this user
 
   // From here on, failing removes the folder with the Server.
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
+  if (!options.jobs.job_dir.empty()) m.upload_dir = m.jobs->upload_dir();
   ASSIGN_OR_RETURN(m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads));
-  m.api = std::make_unique<Api>(m.options, m.jobs.get(), m.frames.get(), &m.registry, m.metrics.get(), m.upload_dir);
+  const bool ab = !options.ab_model.empty();
+  m.variants.push_back({"a", ab ? 1.0 - options.ab_split : 1.0, m.jobs.get(), m.frames.get()});
+  if (ab) {
+    if (!(options.ab_split >= 0 && options.ab_split <= 1))
+      return Status::InvalidArgument("--ab-split must be in [0, 1]");
+    ScanOptions scan_b = scan;
+    scan_b.classifier.model_path = options.ab_model;
+    JobsOptions jobs_b = options.jobs;
+    jobs_b.workers = std::max(1, options.ab_workers);
+    if (!jobs_b.job_dir.empty()) jobs_b.job_dir += "/b";  // b's jobs apart: a reclaimed job keeps its model
+    ASSIGN_OR_RETURN(m.jobs_b, ScanJobs::Create(scan_b, jobs_b, m.metrics.get()));
+    ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads));
+    m.variants.push_back({"b", options.ab_split, m.jobs_b.get(), m.frames_b.get()});
+  }
+  ASSIGN_OR_RETURN(m.streams, StreamHub::Create(m.options, m.scan, m.metrics.get()));
+  m.api = std::make_unique<Api>(m.options, m.variants, &m.registry, m.metrics.get(), m.upload_dir);
+  RegisterBatcherMetrics(&m.registry, m.variants);
 
   ScanJobs* jobs = m.jobs.get();
   m.registry.AddGaugeFn("deepscan_scans_in_flight", "Scan jobs being scanned now",
@@ -475,6 +584,11 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   Impl* self = &m;
   m.registry.AddGaugeFn("deepscan_http_connections_waiting", "Accepted connections waiting for a connection thread",
                         [self] { return static_cast<double>(self->pending_count.load()); });
+  StreamHub* streams = m.streams.get();
+  m.registry.AddGaugeFn("deepscan_streams_open", "WS /v1/stream connections open now",
+                        [streams] { return static_cast<double>(streams->open_streams()); });
+  m.registry.AddGaugeFn("deepscan_streams_capacity", "--max-streams",
+                        [q = options.max_streams] { return static_cast<double>(q); });
   m.registry.AddGaugeFn("process_resident_memory_bytes", "Resident memory size in bytes",
                         [] { return metrics::ResidentMemoryBytes(); });
 
@@ -514,6 +628,7 @@ bool Server::Shutdown() {
   const auto deadline = t0 + Ms(m.options.drain_timeout_s);
   m.stopping = true;
   m.api->SetDraining();
+  m.streams->Shutdown();  // streams score what they hold, send their summary, close with 1001
   m.Log({{"ts", NowIso8601()}, {"event", "draining"}, {"queued", m.jobs->queued()}, {"running", m.jobs->running()}});
   const char byte = 1;
   [[maybe_unused]] ssize_t w = write(m.wake[1], &byte, 1);  // wakes the accept loop and idle connections
@@ -526,7 +641,8 @@ bool Server::Shutdown() {
   if (threads_done) {
     for (std::thread& t : m.connection_threads) t.join();
   }
-  const bool jobs_done = m.jobs->Drain(deadline);
+  bool jobs_done = m.jobs->Drain(deadline);
+  if (m.jobs_b) jobs_done = m.jobs_b->Drain(deadline) && jobs_done;
   m.drained = threads_done && jobs_done;
   m.Log({{"ts", NowIso8601()},
          {"event", "stopped"},

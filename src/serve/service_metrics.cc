@@ -25,11 +25,36 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r)
                                     "POST /v1/frames: decode, detect and classify one image", {},
                                     metrics::LatencyBuckets())
                         .With({})),
+      stream_frames(r->AddCounter("deepscan_stream_frames_total",
+                                  "WS /v1/stream frames, by outcome (received, scored, dropped: the buffer was full, "
+                                  "error: not usable)",
+                                  {"outcome"})),
+      stream_latency(r->AddHistogram("deepscan_stream_frame_latency_seconds",
+                                     "WS /v1/stream: time from a frame's arrival to its answer being queued", {},
+                                     metrics::LatencyBuckets())
+                         .With({})),
+      streams(r->AddCounter("deepscan_streams_total", "WS /v1/stream connections opened").With({})),
+      variant_requests(r->AddCounter("deepscan_variant_requests_total",
+                                     "Requests (and stream frames) served, by A/B model variant and route",
+                                     {"variant", "route"})),
+      variant_verdicts(r->AddCounter("deepscan_variant_verdicts_total",
+                                     "Answers by A/B model variant, route and label (fake, real, no_face, error)",
+                                     {"variant", "route", "label"})),
+      variant_scores(r->AddHistogram("deepscan_variant_score",
+                                     "Scores (P(fake)) answered, by A/B model variant and route", {"variant", "route"},
+                                     {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95})),
+      variant_latency(r->AddHistogram("deepscan_variant_duration_seconds",
+                                      "Time to answer, by A/B model variant and route", {"variant", "route"},
+                                      metrics::LatencyBuckets())),
       upload_bytes(r->AddCounter("deepscan_http_request_body_bytes_total", "Request body bytes read").With({})),
       connections_open(
           r->AddGauge("deepscan_http_connections_open", "Connections accepted and not yet closed").With({})),
       connections_rejected(r->AddCounter("deepscan_http_connections_rejected_total",
                                          "Connections refused with 503 because --max-connections were open")
-                               .With({})) {}
+                               .With({})),
+      store_events(r->AddCounter("deepscan_job_store_events_total",
+                                 "Job store (--job-dir): jobs this replica reclaimed from a replica whose lease "
+                                 "expired, and jobs it lost to another replica's newer claim",
+                                 {"event"})) {}
 
 }  // namespace deepscan::serve

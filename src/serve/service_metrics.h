@@ -23,9 +23,19 @@ struct ServiceMetrics {
   metrics::Family<metrics::Counter>& stage_seconds;  // stage: open, decode, convert, detect, classify
   metrics::Family<metrics::Counter>& faces;          // route: /v1/scan, /v1/frames
   metrics::Histogram& frame_seconds;                 // /v1/frames: decode + detect + classify
-  metrics::Counter& upload_bytes;                    // request body bytes read
-  metrics::Gauge& connections_open;                  // accepted, not yet closed
-  metrics::Counter& connections_rejected;            // over --max-connections: 503 and closed
+  metrics::Family<metrics::Counter>& stream_frames;  // outcome: received, scored, dropped, error
+  metrics::Histogram& stream_latency;                // WS /v1/stream: frame arrived -> its answer queued
+  metrics::Counter& streams;                         // streams opened
+  // A/B (serve/api.h Variant): per variant and route (/v1/scan answered inline, /v1/frames,
+  // /v1/stream frames): requests, verdict labels (fake, real, no_face, error), scores, latency.
+  metrics::Family<metrics::Counter>& variant_requests;   // variant, route
+  metrics::Family<metrics::Counter>& variant_verdicts;   // variant, route, label
+  metrics::Family<metrics::Histogram>& variant_scores;   // variant, route: P(fake) of frames / videos
+  metrics::Family<metrics::Histogram>& variant_latency;  // variant, route
+  metrics::Counter& upload_bytes;                        // request body bytes read
+  metrics::Gauge& connections_open;                      // accepted, not yet closed
+  metrics::Counter& connections_rejected;                // over --max-connections: 503 and closed
+  metrics::Family<metrics::Counter>& store_events;       // event: reclaimed, lost (--job-dir job store)
 };
 
 }  // namespace deepscan::serve

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace deepscan::serve {
@@ -45,6 +46,15 @@ class SessionPool {
   Lease Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !free_.empty(); });
+    T* item = free_.back();
+    free_.pop_back();
+    return Lease(this, item);
+  }
+
+  // A free object if there is one now; never waits.
+  std::optional<Lease> TryAcquire() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return std::nullopt;
     T* item = free_.back();
     free_.pop_back();
     return Lease(this, item);

@@ -2,8 +2,12 @@
 # Horizontal scaling, for real: two `deepscan serve` replicas behind nginx on loopback, configured with
 # deploy/nginx/deepscan.conf (ports substituted). Checks that
 #   1. requests through nginx spread over both replicas (each replica's own /metrics counts some), and
-#   2. stopping one replica (SIGTERM) while scans are in flight loses none: every request sent through nginx
-#      gets its 200 (accepted ones are drained by the stopping replica, new ones go to the other).
+#   2. with one job store (--job-dir) shared by the replicas, async jobs submitted through nginx are polled
+#      through nginx until done, every poll answered (whichever replica takes it),
+#   3. stopping one replica (SIGTERM) while scans are in flight loses none: every request sent through nginx
+#      gets its 200 (accepted ones are drained by the stopping replica, new ones go to the other), and
+#   4. a replica killed with SIGKILL while it holds queued and running jobs loses none: after its lease the
+#      other replica scans every one, and nginx reports them done.
 #   tests/service/nginx_replicas_test.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (CTest "skipped") when nginx or curl is missing.
 set -uo pipefail
@@ -25,8 +29,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-start_replica() {  # start_replica NAME -> sets port_NAME, pid_NAME
-  "$build/deepscan" serve --port 0 --workers 1 >"$tmp/$1.log" 2>&1 &
+lease=2  # --job-lease: how long a killed replica's jobs wait before another takes them over
+start_replica() {  # start_replica NAME [PORT] -> sets port_NAME, pid_NAME
+  "$build/deepscan" serve --port "${2:-0}" --workers 1 --job-dir "$tmp/jobs" --job-lease "$lease" >"$tmp/$1.log" 2>&1 &
   local pid=$! port=""
   pids+=("$pid")
   for _ in $(seq 1 100); do
@@ -80,8 +85,53 @@ echo "frames answered: replica a $na, replica b $nb"
 [ "$na" -gt 0 ] && [ "$nb" -gt 0 ] || fail "the load did not spread over both replicas"
 [ $((na + nb)) = 24 ] || fail "replicas counted $((na + nb)) frames, not 24"
 
-# 2. Stop replica a while scans are in flight: nothing is lost.
+# WS /v1/stream through nginx: the upgrade reaches a replica (101), which counts the stream.
+curl -s -i -N --max-time 2 -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" \
+  -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" "http://127.0.0.1:$front/v1/stream" >"$tmp/ws.txt" || true
+head -1 "$tmp/ws.txt" | grep -q " 101 " || { cat "$tmp/ws.txt"; fail "nginx did not pass the WebSocket upgrade"; }
+grep -q '"type":"ready"' "$tmp/ws.txt" || fail "no ready message through nginx"
+streams=$(( $(curl -s "http://127.0.0.1:$port_a/metrics" | awk '/^deepscan_streams_total /{print $2}') + \
+            $(curl -s "http://127.0.0.1:$port_b/metrics" | awk '/^deepscan_streams_total /{print $2}') ))
+[ "$streams" = 1 ] || fail "replicas counted $streams streams, not 1"
+echo "stream through nginx: 101 and ready"
+
+metric() {  # metric PORT NAME_AND_LABELS -> the sum of the matching series
+  curl -s "http://127.0.0.1:$1/metrics" | grep -F "$2" | awk '{s += $2} END {print s + 0}'; }
+submit() {  # submit URL NAME -> prints the job id of an async scan
+  curl -s -H "Content-Type: video/mp4" --data-binary @"$clip" "$1/v1/scan?wait=false&name=$2" |
+    grep -o '"job_id":"[0-9a-f]*"' | cut -d'"' -f4; }
+# poll_done ID... : polls each job through nginx until done (30 s at most); every poll must be a 200.
+poll_done() {
+  local id code status
+  for id in "$@"; do
+    for _ in $(seq 1 300); do
+      code=$(curl -s -o "$tmp/job.json" -w "%{http_code}" "http://127.0.0.1:$front/v1/jobs/$id")
+      [ "$code" = 200 ] || { cat "$tmp/job.json"; fail "GET /v1/jobs/$id through nginx answered $code"; }
+      status=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' "$tmp/job.json")
+      polls=$((polls + 1))
+      [ "$status" = done ] && break
+      [ "$status" = failed ] && { cat "$tmp/job.json"; fail "job $id failed"; }
+      sleep 0.1
+    done
+    [ "$status" = done ] || fail "job $id is $status, not done, after 30 s"
+    /usr/bin/python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["result"]["videos"][0]["path"]' \
+      "$tmp/job.json" || fail "job $id has no report"
+  done
+}
+
+# 2. Async jobs through nginx, polled through nginx: any replica answers for any job.
 clip="$src/third_party/sample/sample.mp4"
+ids=()
+for i in 1 2 3 4; do ids+=("$(submit "http://127.0.0.1:$front" "async$i.mp4")"); done
+[ -n "${ids[3]}" ] || fail "an async scan was not accepted"
+polls=0
+poll_done "${ids[@]}"
+ga=$(metric "$port_a" 'deepscan_http_requests_total{route="/v1/jobs/{id}",method="GET",status="200"}')
+gb=$(metric "$port_b" 'deepscan_http_requests_total{route="/v1/jobs/{id}",method="GET",status="200"}')
+echo "4 async jobs done; $polls polls through nginx, answered by replica a $ga times, replica b $gb times"
+[ "$ga" -gt 0 ] && [ "$gb" -gt 0 ] || fail "the polls did not reach both replicas"
+
+# 3. Stop replica a while scans are in flight: nothing is lost.
 for i in 1 2 3 4 5 6; do
   curl -s -o "$tmp/scan$i.json" -w "%{http_code}\n" -H "Content-Type: video/mp4" --data-binary @"$clip" \
     "http://127.0.0.1:$front/v1/scan?name=clip$i.mp4" >"$tmp/scan$i.code" &
@@ -103,4 +153,31 @@ echo "all 6 scans answered 200 across the stop"
 code=$(curl -s -o /dev/null -w "%{http_code}" -H "Content-Type: image/png" --data-binary @"$image" \
   "http://127.0.0.1:$front/v1/frames")
 [ "$code" = 200 ] || fail "after the stop a frame got $code"
+
+# 4. Restart replica a (same port, same job store), give it six async jobs, kill it (SIGKILL) while they wait
+#    for its one worker: replica b takes over every unfinished one once the lease runs out.
+start_replica a "$port_a"
+ids=()
+for i in 1 2 3 4 5 6; do ids+=("$(submit "http://127.0.0.1:$port_a" "killed$i.mp4")"); done
+[ -n "${ids[5]}" ] || fail "replica a did not accept six async jobs"
+kill -KILL "$pid_a"
+wait "$pid_a" 2>/dev/null
+killed_at=$(date +%s%N)
+unfinished=0
+for id in "${ids[@]}"; do
+  grep -q '"state":"done"' "$tmp/jobs/jobs/$id/state.json" || unfinished=$((unfinished + 1))
+done
+echo "replica a killed with $unfinished of 6 jobs unfinished"
+[ "$unfinished" -ge 2 ] || fail "the jobs finished before the kill: the test proves nothing"
+poll_done "${ids[@]}"
+echo "all 6 done via nginx $(( ($(date +%s%N) - killed_at) / 1000000 )) ms after the kill (lease $lease s)"
+reclaimed=$(metric "$port_b" 'deepscan_job_store_events_total{event="reclaimed"}')
+second=0
+for id in "${ids[@]}"; do grep -q '"attempt":2' "$tmp/jobs/jobs/$id/state.json" && second=$((second + 1)); done
+echo "replica b reclaimed $reclaimed jobs; $second were finished by a second attempt"
+[ "$reclaimed" = "$unfinished" ] || fail "replica b reclaimed $reclaimed jobs, not the $unfinished unfinished ones"
+[ "$second" = "$unfinished" ] || fail "$second jobs were scanned by a second attempt, not $unfinished"
+for id in "${ids[@]}"; do
+  [ -e "$tmp/jobs/jobs/$id/video" ] && fail "job $id's upload was not deleted after its scan"
+done
 echo "PASS"

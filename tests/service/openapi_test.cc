@@ -109,6 +109,7 @@ TEST(OpenApiTest, EveryAnswerMatchesTheDocument) {
   rec.Do(port, "/v1/frames", "POST", "/v1/frames", "not an image", png);                            // 422
   rec.Do(port, "/v1/frames", "POST", "/v1/frames", std::string(so.max_image_bytes + 1, 'x'), png);  // 413
   rec.Do(port, "*", "GET", "/nowhere");                                                             // 404
+  rec.Do(port, "/v1/stream", "GET", "/v1/stream");  // 426: no WebSocket handshake
   rec.Do(port, "*", "GET", "/v1/frames");                                                           // 405
   // 408 and 431 on raw connections.
   {
@@ -145,6 +146,7 @@ TEST(OpenApiTest, EveryAnswerMatchesTheDocument) {
   rec.Do(guarded->port(), "/v1/scan", "POST", "/v1/scan", "x", video);
   rec.Do(guarded->port(), "/v1/frames", "POST", "/v1/frames", "x", png);
   rec.Do(guarded->port(), "/v1/jobs/{id}", "GET", "/v1/jobs/" + std::string(32, '1'));
+  rec.Do(guarded->port(), "/v1/stream", "GET", "/v1/stream");
 
   // The answers this test means to cover were all produced.
   for (const auto& [path, status] : std::vector<std::pair<std::string, int>>{{"/v1/scan", 200},
@@ -163,6 +165,8 @@ TEST(OpenApiTest, EveryAnswerMatchesTheDocument) {
                                                                              {"/v1/frames", 413},
                                                                              {"/v1/frames", 415},
                                                                              {"/v1/frames", 422},
+                                                                             {"/v1/stream", 426},
+                                                                             {"/v1/stream", 401},
                                                                              {"/metrics", 401}}) {
     EXPECT_TRUE(rec.Saw(path, status)) << path << " " << status;
   }

@@ -693,5 +693,94 @@ TEST(ServeShutdownTest, ShutdownFinishesAcceptedJobs) {
   EXPECT_EQ(HttpConnection::Open(port), nullptr);  // no longer listening
 }
 
+// Polls GET /v1/jobs/{id} on `port` until the job ended; the last answer's body.
+json PollJob(int port, const std::string& id, double timeout_s = 60) {
+  json last;
+  for (const auto start = Clock::now(); Since(start) < timeout_s;) {
+    auto g = Fetch(port, "GET", "/v1/jobs/" + id);
+    EXPECT_TRUE(g);
+    if (!g) break;
+    EXPECT_EQ(g->status, 200) << g->body;
+    if (g->status != 200) break;
+    last = Body(*g);
+    if (last["status"] == "done" || last["status"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
+
+// Two replicas on one --job-dir (in one process: they share nothing but the folder).
+TEST(ServeJobStoreTest, ReplicasAnswerForEachOthersJobs) {
+  DEEPSCAN_REQUIRE_MODELS();
+  serve::ServeOptions so = TestServeOptions();
+  so.jobs.job_dir = TempDir() + "/store";
+  auto a = StartServer(so);
+  auto b = StartServer(so);
+  ASSERT_TRUE(a && b);
+  const std::string clip = ReadFileBytes(SampleClip());
+  const Headers video = {{"Content-Type", "video/mp4"}};
+
+  auto r = Fetch(a->port(), "POST", "/v1/scan?wait=false&name=shared.mp4", clip, video);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = Body(*r)["job_id"];
+  json last = PollJob(b->port(), id);  // polled on the replica that did not accept it
+  ASSERT_EQ(last["status"], "done") << last;
+  EXPECT_EQ(last["progress"], 1.0);
+  EXPECT_EQ(last["result"]["videos"][0]["path"], "shared.mp4");
+  auto on_a = Fetch(a->port(), "GET", "/v1/jobs/" + id);
+  ASSERT_TRUE(on_a);
+  EXPECT_EQ(Body(*on_a), last);
+
+  // Inline scans work through the store too, and leave no upload behind.
+  auto inline_scan = Fetch(b->port(), "POST", "/v1/scan?name=inline.mp4", clip, video);
+  ASSERT_TRUE(inline_scan);
+  ASSERT_EQ(inline_scan->status, 200) << inline_scan->body;
+  EXPECT_EQ(Body(*inline_scan)["videos"][0]["path"], "inline.mp4");
+  EXPECT_EQ(FilesUnder(so.jobs.job_dir + "/incoming"), 0);
+  int videos = 0;
+  for (const auto& e : fs::recursive_directory_iterator(so.jobs.job_dir + "/jobs")) {
+    videos += e.path().filename() == "video";
+  }
+  EXPECT_EQ(videos, 0);
+
+  auto unknown = Fetch(b->port(), "GET", "/v1/jobs/0123456789abcdef0123456789abcdef");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  auto bad = Fetch(b->port(), "GET", "/v1/jobs/..%2F..%2Fstate.json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+}
+
+// A replica that stops without draining (its --drain-timeout ran out) gives its queued jobs to
+// the others at once instead of making them wait for its lease.
+TEST(ServeJobStoreTest, AStoppedReplicaReleasesItsQueuedJobs) {
+  DEEPSCAN_REQUIRE_MODELS();
+  serve::ServeOptions so = TestServeOptions();
+  so.jobs.job_dir = TempDir() + "/store";
+  so.jobs.lease_s = 600;  // only a release can hand them over within the test
+  serve::ServeOptions quick = so;
+  quick.drain_timeout_s = 0;
+  auto a = StartServer(quick);
+  auto b = StartServer(so);
+  ASSERT_TRUE(a && b);
+  const std::string clip = ReadFileBytes(SampleClip());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto r = Fetch(a->port(), "POST", "/v1/scan?wait=false", clip, {{"Content-Type", "video/mp4"}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+    ids.push_back(Body(*r)["job_id"]);
+  }
+  EXPECT_FALSE(a->Shutdown());  // no time to drain: the queued jobs are left
+  a.reset();                    // ends the scan in progress, releases the rest
+  for (const std::string& id : ids) EXPECT_EQ(PollJob(b->port(), id)["status"], "done") << id;
+  auto m = Fetch(b->port(), "GET", "/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("deepscan_job_store_events_total{event=\"reclaimed\"} "), std::string::npos);
+  EXPECT_EQ(m->body.find("deepscan_job_store_events_total{event=\"reclaimed\"} 0"), std::string::npos)
+      << "replica b reclaimed nothing";
+}
+
 }  // namespace
 }  // namespace deepscan::testing

@@ -1,6 +1,10 @@
 // The parts of `deepscan serve` that need no socket: request parsing (targets, queries, job ids,
 // API keys), image header probing, the metrics registry's text format, job ids, HTTP statuses.
+#include <bit>
+#include <cmath>
+#include <limits>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
@@ -10,6 +14,7 @@
 #include "serve/metrics.h"
 #include "serve/request_parse.h"
 #include "serve/scan_jobs.h"
+#include "serve/stream.h"
 
 namespace deepscan::serve {
 namespace {
@@ -183,4 +188,60 @@ TEST(ApiTest, HttpStatusForEachCode) {
 }
 
 }  // namespace
+
+TEST(DropBufferTest, KeepsTheNewestAndCountsWhatItDrops) {
+  DropBuffer<int> b(2);
+  EXPECT_EQ(b.Push(1), 0);
+  EXPECT_EQ(b.Push(2), 0);
+  EXPECT_EQ(b.Push(3), 1);  // 1 goes
+  EXPECT_EQ(b.Push(4), 1);  // 2 goes
+  EXPECT_EQ(b.dropped(), 2u);
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_EQ(b.Pop(), 3);
+  EXPECT_EQ(b.Pop(), 4);
+  b.Push(5);
+  b.Close(/*drain=*/true);
+  EXPECT_EQ(b.Pop(), 5) << "a drained buffer gives what it holds";
+  EXPECT_EQ(b.Pop(), std::nullopt);
+}
+
+TEST(DropBufferTest, CloseWithoutDrainEndsAtOnceAndWakesAWaiter) {
+  DropBuffer<int> b(4);
+  std::optional<int> got = 42;
+  std::thread waiter([&] { got = b.Pop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  b.Close(/*drain=*/false);
+  waiter.join();
+  EXPECT_EQ(got, std::nullopt);
+  DropBuffer<int> c(4);
+  c.Push(1);
+  c.Close(false);
+  EXPECT_EQ(c.Pop(), std::nullopt) << "without drain, what is left is discarded";
+  EXPECT_EQ(DropBuffer<int>(0).capacity(), 1u) << "a capacity below one holds one";
+}
+
+TEST(StreamMessageTest, FrameMessagesAndEnd) {
+  std::string m(8, '\0');
+  const uint64_t bits = std::bit_cast<uint64_t>(1.5);
+  for (int i = 0; i < 8; ++i) m[i] = static_cast<char>(bits >> (8 * i));
+  auto f = ParseFrameMessage(m + "JPEG");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->timestamp_s, 1.5);
+  EXPECT_EQ(f->image, "JPEG");
+  EXPECT_FALSE(ParseFrameMessage(m).ok()) << "a timestamp without an image";
+  EXPECT_FALSE(ParseFrameMessage("abc").ok());
+  for (double bad : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    const uint64_t b = std::bit_cast<uint64_t>(bad);
+    for (int i = 0; i < 8; ++i) m[i] = static_cast<char>(b >> (8 * i));
+    EXPECT_EQ(ParseFrameMessage(m + "x").status().code(), Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(IsEndMessage(R"({"type":"end"})"));
+  EXPECT_TRUE(IsEndMessage(R"( {"type" : "end", "why": 1} )"));
+  for (const char* no : {"end", R"({"type":"END"})", R"({"type":1})", R"(["end"])", "{", ""}) {
+    EXPECT_FALSE(IsEndMessage(no)) << no;
+  }
+}
+
+TEST(ApiTest, StreamRouteLabel) { EXPECT_EQ(Api::RouteLabel("/v1/stream"), "/v1/stream"); }
+
 }  // namespace deepscan::serve

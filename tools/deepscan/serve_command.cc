@@ -105,6 +105,13 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--job-ttl", so.jobs.keep_s, "seconds a finished job is remembered")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
+  cmd->add_option("--job-dir", so.jobs.job_dir,
+                  "a job store folder shared by every replica given it (one host or a shared volume): any replica "
+                  "answers GET /v1/jobs/{id}, and a dead replica's jobs are scanned by another (docs/serve.md)");
+  cmd->add_option("--job-lease", so.jobs.lease_s,
+                  "with --job-dir: seconds after which a silent replica's jobs are taken over by the others")
+      ->check(CLI::Range(0.5, 3600.0))
+      ->capture_default_str();
   cmd->add_option("--http-threads", so.http_threads, "connection threads: requests served at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
@@ -116,6 +123,27 @@ RunFn AddServeCommand(CLI::App* app) {
       ->capture_default_str();
   cmd->add_option("--frame-threads", so.frame_threads, "ONNX Runtime threads per frame session")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--ab-model", so.ab_model,
+                  "A/B: a second classifier model (ONNX or TorchScript) served side by side as variant \"b\"");
+  cmd->add_option("--ab-split", so.ab_split,
+                  "A/B: share of requests not choosing a variant (X-Deepscan-Variant, ?variant=) sent to \"b\"")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--ab-workers", so.ab_workers, "A/B: scan workers of variant \"b\"")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-streams", so.max_streams,
+                  "WS /v1/stream connections at once (each holds a detector pair); more get 503")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  cmd->add_option("--stream-buffer", so.stream_buffer,
+                  "frames a stream holds while one is scored; a frame beyond it drops the oldest")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--stream-idle-timeout", so.stream_idle_timeout_s,
+                  "seconds a stream may send nothing (and answer no ping) before it is closed")
+      ->check(CLI::Range(0.1, 1e6))
       ->capture_default_str();
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "largest video upload (POST /v1/scan); larger: 413")
       ->check(CLI::Range(1e-6, 1e7))
