@@ -271,6 +271,7 @@ struct Cell {
   double seconds = 0, per_s = 0, p50_ms = 0, p99_ms = 0;
   int64_t ok = 0, busy = 0, other = 0, failed = 0;   // 200, 503, other statuses, connection failures
   double faces = 0, detect_ms = 0, classify_ms = 0;  // means over the 200 answers
+  double mean_batch = 0;  // crops per classifier call of the server's batcher over the run (/metrics); 0 = unknown
   int64_t connects = 0;
 };
 
@@ -373,6 +374,34 @@ std::string WindowText(const Window& w, const char* unit) {
   return text;
 }
 
+// The sum over variants of a Prometheus series of the server's /metrics; -1 when absent.
+double Scrape(int port, const std::string& series) {
+  HttpClient client(port, 10);
+  std::string text;
+  if (client.Get("/metrics", &text) != 200) return -1;
+  std::istringstream lines(text);
+  double sum = -1;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series, 0) != 0 ||
+        (line.size() > series.size() && line[series.size()] != '{' && line[series.size()] != ' ')) {
+      continue;
+    }
+    sum = std::max(sum, 0.0) + std::atof(line.substr(line.rfind(' ') + 1).c_str());
+  }
+  return sum;
+}
+
+// Drive, and the mean batch size of the server's dynamic batcher over the run (its /metrics).
+Cell DriveCountingBatches(int port, int clients, const Window& w, const RequestFn& request) {
+  const double crops0 = Scrape(port, "deepscan_batcher_crops_total");
+  const double batches0 = Scrape(port, "deepscan_batcher_batches_total");
+  Cell cell = Drive(port, clients, w, request);
+  const double crops = Scrape(port, "deepscan_batcher_crops_total") - crops0;
+  const double batches = Scrape(port, "deepscan_batcher_batches_total") - batches0;
+  if (crops0 >= 0 && batches0 >= 0 && batches > 0) cell.mean_batch = crops / batches;
+  return cell;
+}
+
 RequestFn FramesRequest(const std::vector<std::string>& bodies) {
   return [&bodies](HttpClient& client, size_t i) {
     Outcome o;
@@ -414,7 +443,8 @@ Json CellJson(const Cell& c) {
           {"faces_per_answer", c.faces},
           {"server_detect_ms", c.detect_ms},
           {"server_classify_ms", c.classify_ms},
-          {"connections_opened", c.connects}};
+          {"connections_opened", c.connects},
+          {"mean_batch", c.mean_batch}};
 }
 
 std::unique_ptr<serve::Server> StartServer(const Config& c, int max_batch, int workers) {
@@ -692,19 +722,19 @@ int main(int argc, char** argv) {
         "\n/v1/frames at concurrency %d: dynamic batching (max batch %d) vs batch-1 serving, same server "
         "options otherwise; %s, median of %d interleaved runs\n",
         c.batching_concurrency, c.frame_batch, WindowText(batching_window, "run").c_str(), c.repeat);
-    std::printf("%-8s %12s %12s %8s %10s %10s %10s %10s\n", "set", "dyn req/s", "b1 req/s", "ratio", "dyn p99",
-                "b1 p99", "dyn cls ms", "b1 cls ms");
+    std::printf("%-8s %10s %10s %7s %9s %9s %10s %10s %9s\n", "set", "dyn req/s", "b1 req/s", "ratio", "dyn p99",
+                "b1 p99", "dyn cls ms", "b1 cls ms", "dyn batch");
     for (const std::string& name : c.batching_sets) {
       std::vector<Cell> dyn, one;
       for (int rep = 0; rep < c.repeat; ++rep) {
         const RequestFn fn = FramesRequest(sets[name].bodies);
         // Alternate which goes first, so a burst of outside load lands on both alike.
         if (rep % 2 == 0) {
-          dyn.push_back(Drive(port, c.batching_concurrency, batching_window, fn));
-          one.push_back(Drive(b1->port(), c.batching_concurrency, batching_window, fn));
+          dyn.push_back(DriveCountingBatches(port, c.batching_concurrency, batching_window, fn));
+          one.push_back(DriveCountingBatches(b1->port(), c.batching_concurrency, batching_window, fn));
         } else {
-          one.push_back(Drive(b1->port(), c.batching_concurrency, batching_window, fn));
-          dyn.push_back(Drive(port, c.batching_concurrency, batching_window, fn));
+          one.push_back(DriveCountingBatches(b1->port(), c.batching_concurrency, batching_window, fn));
+          dyn.push_back(DriveCountingBatches(port, c.batching_concurrency, batching_window, fn));
         }
       }
       auto med = [](const std::vector<Cell>& v, double Cell::*field) {
@@ -714,9 +744,9 @@ int main(int argc, char** argv) {
       };
       const double d = med(dyn, &Cell::per_s), o = med(one, &Cell::per_s);
       const double ratio = o > 0 ? d / o : 0;
-      std::printf("%-8s %12.2f %12.2f %7.2fx %10.1f %10.1f %10.1f %10.1f\n", name.c_str(), d, o, ratio,
+      std::printf("%-8s %10.2f %10.2f %6.2fx %9.1f %9.1f %10.1f %10.1f %9.2f\n", name.c_str(), d, o, ratio,
                   med(dyn, &Cell::p99_ms), med(one, &Cell::p99_ms), med(dyn, &Cell::classify_ms),
-                  med(one, &Cell::classify_ms));
+                  med(one, &Cell::classify_ms), med(dyn, &Cell::mean_batch));
       std::fflush(stdout);
       Json j = {{"set", name}, {"dynamic_per_s", d}, {"batch1_per_s", o}, {"ratio", ratio}};
       for (const Cell& cell : dyn) j["dynamic_runs"].push_back(CellJson(cell));

@@ -49,10 +49,13 @@ bool HttpClient::Connect() {
   return true;
 }
 
-int HttpClient::Post(const std::string& target, const std::string& content_type, const std::string& body,
-                     std::string* answer, double* retry_after_s) {
-  const std::string head = "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + content_type +
-                           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+int HttpClient::Send(const std::string& method, const std::string& target, const std::string& content_type,
+                     const std::string& body, std::string* answer, double* retry_after_s) {
+  std::string head = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  if (method == "POST") {
+    head += "Content-Type: " + content_type + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  head += "\r\n";
   // A kept-alive connection may have been closed by the server while idle: one retry on a fresh one.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const bool reused = socket_ != nullptr;

@@ -36,12 +36,17 @@ class HttpClient {
   // the connection failed (refused, closed before an answer, timeout); the next call reconnects.
   // *retry_after_s is the Retry-After header of the answer (0 when absent).
   int Post(const std::string& target, const std::string& content_type, const std::string& body, std::string* answer,
-           double* retry_after_s = nullptr);
+           double* retry_after_s = nullptr) {
+    return Send("POST", target, content_type, body, answer, retry_after_s);
+  }
+  int Get(const std::string& target, std::string* answer) { return Send("GET", target, "", "", answer, nullptr); }
 
   int64_t connects() const { return connects_; }  // connections opened so far
 
  private:
   bool Connect();
+  int Send(const std::string& method, const std::string& target, const std::string& content_type,
+           const std::string& body, std::string* answer, double* retry_after_s);
 
   const int port_;
   const double timeout_s_;
