@@ -12,7 +12,7 @@
 //               image set, median over --repeat interleaved runs.
 //   --stream    WS /v1/stream with 720p JPEG frames: paced at --stream-fps, and as fast as the
 //               socket takes them; frames/s answered, dropped, p50/p99 latency (client send to answer).
-// No section flag: all but --stream (--all: all four). --port drives a server started elsewhere. Nothing is asserted;
+// No section flag: all four. --port drives a server started elsewhere. Nothing is asserted;
 // the figures go to stdout, progress to stderr,
 // --json FILE writes every number. Client threads share the machine's cores with the server:
 // quote the load average printed with the figures.
@@ -535,14 +535,13 @@ int main(int argc, char** argv) {
   std::string clip_list, concurrency_list = "1,8,32", frame_sets = "photos,crops,crowd,720p",
                          batching_sets = "crops,crowd,720p", json_path;
   int external_port = 0;
-  bool run_frames = false, run_scan = false, run_batching = false, run_stream = false, run_all = false;
+  bool run_frames = false, run_scan = false, run_batching = false, run_stream = false;
 
   CLI::App app{"serve_bench: load benchmark of `deepscan serve` on loopback (docs/benchmarks.md)"};
   app.add_flag("--frames", run_frames, "POST /v1/frames at each concurrency");
   app.add_flag("--scan", run_scan, "POST /v1/scan?wait=true with 10 s clips at each concurrency");
   app.add_flag("--batching", run_batching, "/v1/frames: dynamic batching vs batch-1 serving");
   app.add_flag("--stream", run_stream, "WS /v1/stream with 720p frames");
-  app.add_flag("--all", run_all, "every section (no section flag: all but --stream)");
   app.add_option("--port", external_port,
                  "drive a server already listening on 127.0.0.1:PORT instead of starting one (no --batching)")
       ->check(CLI::Range(0, 65535));
@@ -595,8 +594,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("serve_bench"));
   spdlog::set_pattern("[%H:%M:%S] %v");
-  if (run_all) run_frames = run_scan = run_batching = run_stream = true;
-  if (!run_frames && !run_scan && !run_batching && !run_stream) run_frames = run_scan = run_batching = true;
+  if (!run_frames && !run_scan && !run_batching && !run_stream)
+    run_frames = run_scan = run_batching = run_stream = true;
   c.concurrency.clear();
   for (const std::string& s : Split(concurrency_list)) c.concurrency.push_back(std::max(1, std::atoi(s.c_str())));
   c.frame_sets = Split(frame_sets);
@@ -766,8 +765,8 @@ int main(int argc, char** argv) {
       frame_bytes += frames.back().size();
     }
     std::printf(
-        "\nWS /v1/stream, %zu frames of %s as JPEG (%.0f KiB each on average) in a loop; %.0f s measured "
-        "after %.0f s warm-up; latency = client send to answer (srv: the answer's latency_ms)\n",
+        "\nWS /v1/stream, %zu frames of %s as JPEG (%.0f KiB each on average) in a loop; %.1f s measured "
+        "after %.1f s warm-up; latency = client send to answer (srv: the answer's latency_ms)\n",
         frames.size(), fs::path(clip_paths.front()).filename().c_str(),
         frames.empty() ? 0.0 : frame_bytes / 1024.0 / frames.size(), c.stream_seconds, c.stream_warmup);
     std::printf("%-10s %8s %8s %7s %7s %7s %7s %9s %9s %9s %9s %6s %5s\n", "mode", "sent/s", "ans/s", "sent", "answd",
