@@ -15,7 +15,7 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 }  // namespace
 
 Result<std::unique_ptr<FrameScorer>> FrameScorer::Create(const ScanOptions& options, int sessions,
-                                                         int threads_per_session) {
+                                                         int threads_per_session, int max_queue_delay_us) {
   if (sessions < 1) return Status::InvalidArgument("--frame-sessions must be at least 1");
   if (threads_per_session < 1) threads_per_session = 1;
   std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors;
@@ -36,12 +36,12 @@ Result<std::unique_ptr<FrameScorer>> FrameScorer::Create(const ScanOptions& opti
   const infer::ModelMetadata m = classifiers.front()->metadata();
   const ModelInfo model{m.name,    m.version,  classifiers.front()->backend(), classifiers.front()->device(),
                         m.trained, m.threshold};
-  // No queue delay: measured here, holding a crop back to fill a batch never paid off at any
-  // concurrency with two sessions (docs/serve-batching.md); batches still form from the crops
-  // that arrive while a session is busy.
+  // No queue delay by default: measured here, holding a crop back to fill a batch never paid off
+  // at any concurrency with two sessions (docs/serve-batching.md); batches still form from the
+  // crops that arrive while a session is busy.
   BatcherOptions bo;
   bo.max_batch = options.classifier.max_batch;
-  bo.max_queue_delay_us = 0;
+  bo.max_queue_delay_us = std::max(0, max_queue_delay_us);
   ASSIGN_OR_RETURN(std::unique_ptr<Batcher> batcher, Batcher::Create(std::move(classifiers), bo));
   std::unique_ptr<FrameScorer> s(new FrameScorer(std::move(detectors), std::move(batcher)));
   s->options_ = options;

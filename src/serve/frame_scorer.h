@@ -40,7 +40,10 @@ class FrameScorer {
   // Loads `sessions` detectors and classifiers from the scan options' models, each running on
   // `threads_per_session` ONNX Runtime threads. Errors: kInvalidModel, kNotSupported,
   // kInvalidArgument.
-  static Result<std::unique_ptr<FrameScorer>> Create(const ScanOptions& options, int sessions, int threads_per_session);
+  // `max_queue_delay_us`: the batcher's queue delay (serve/batcher.h); its max batch is the scan
+  // options' classifier max_batch (--batch).
+  static Result<std::unique_ptr<FrameScorer>> Create(const ScanOptions& options, int sessions, int threads_per_session,
+                                                     int max_queue_delay_us = 0);
 
   // Errors: kInvalidModel (inference failed), kInternal.
   Result<FrameScore> Score(const cv::Mat& bgr);

@@ -22,6 +22,7 @@ struct ServeOptions {
   JobsOptions jobs;                          // --workers, --max-queued
   int frame_sessions = 2;                    // detector + classifier pairs for /v1/frames
   int frame_threads = 1;                     // ONNX Runtime threads per frame session
+  int max_queue_delay_us = 0;                // dynamic batcher: longest a crop waits for a batch to fill (0: greedy)
   int max_streams = 4;                       // WS /v1/stream connections at once (each leases a detector pair)
   int stream_buffer = 2;                     // frames a stream holds while one is scored; more drop the oldest
   double stream_idle_timeout_s = 30;         // a stream that sends nothing (and answers no ping) this long closes

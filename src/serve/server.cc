@@ -554,7 +554,8 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   std::unique_ptr<Server> server(new Server(std::move(impl)));
   ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
   if (!options.jobs.job_dir.empty()) m.upload_dir = m.jobs->upload_dir();
-  ASSIGN_OR_RETURN(m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads));
+  ASSIGN_OR_RETURN(
+      m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads, options.max_queue_delay_us));
   const bool ab = !options.ab_model.empty();
   m.variants.push_back({"a", ab ? 1.0 - options.ab_split : 1.0, m.jobs.get(), m.frames.get()});
   if (ab) {
@@ -567,7 +568,8 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
     jobs_b.variant = "b";
     if (!jobs_b.job_dir.empty()) jobs_b.job_dir += "/b";  // b's jobs apart: a reclaimed job keeps its model
     ASSIGN_OR_RETURN(m.jobs_b, ScanJobs::Create(scan_b, jobs_b, m.metrics.get()));
-    ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads));
+    ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads,
+                                                     options.max_queue_delay_us));
     m.variants.push_back({"b", options.ab_split, m.jobs_b.get(), m.frames_b.get()});
   }
   ASSIGN_OR_RETURN(m.streams, StreamHub::Create(m.options, m.scan, m.metrics.get()));

@@ -124,6 +124,11 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--frame-threads", so.frame_threads, "ONNX Runtime threads per frame session")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--max-queue-delay-us", so.max_queue_delay_us,
+                  "dynamic batcher (/v1/frames, streams): longest a face crop waits for its batch to fill; the max "
+                  "batch is --batch")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
   cmd->add_option("--ab-model", so.ab_model,
                   "A/B: a second classifier model (ONNX or TorchScript) served side by side as variant \"b\"");
   cmd->add_option("--ab-split", so.ab_split,
