@@ -176,3 +176,154 @@ drop.addEventListener("drop", (e) => {
   if (e.dataTransfer.files.length) scan(e.dataTransfer.files[0]);
 });
 $("file").addEventListener("change", (e) => { if (e.target.files.length) scan(e.target.files[0]); });
+
+// ---- Live: frames of a playing video (or the camera) scored over WS /v1/stream (docs/serve.md, "Live streams").
+// Each frame goes as one binary message: an 8-byte little-endian float64 timestamp, then a JPEG. The page sends a
+// frame only when fewer than two are unanswered, so it never outruns the server by much; the server drops what it
+// cannot score anyway and says how many.
+const live = {ws: null, loop: 0, sent: 0, answered: 0, dropped: 0, latency: 0, pending: 0, t0: 0, camera: null};
+const liveVideo = $("live-video");
+const grab = document.createElement("canvas");
+
+function liveStats(extra) {
+  const l = live;
+  $("live-stats").textContent =
+    `frames sent ${l.sent}, answered ${l.answered}, dropped by the server ${l.dropped}` +
+    (l.answered ? `, server latency ${l.latency.toFixed(0)} ms` : "") + (extra ? ` — ${extra}` : "");
+}
+
+function stopLive(why) {
+  if (live.ws) {
+    const ws = live.ws;
+    live.ws = null;
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({type: "end"}));
+  }
+  if (live.camera) live.camera.getTracks().forEach((t) => t.stop());
+  live.camera = null;
+  liveVideo.pause();
+  $("live-stop").disabled = true;
+  liveStats(why);
+}
+
+function drawBoxes(message) {
+  const c = $("live-boxes");
+  c.width = grab.width;
+  c.height = grab.height;
+  const g = c.getContext("2d");
+  g.lineWidth = Math.max(2, c.width / 300);
+  g.font = `${Math.max(12, c.width / 50)}px system-ui, sans-serif`;
+  for (const f of message.faces) {
+    const [x, y, w, h] = f.box;
+    g.strokeStyle = g.fillStyle = f.label === "fake" ? "#cf222e" : "#1a7f37";
+    g.strokeRect(x, y, w, h);
+    g.fillText(`#${f.track_id} ${f.score.toFixed(2)}`, x, Math.max(12, y - 4));
+  }
+}
+
+function livePeople(identities) {
+  const tbody = document.querySelector("#live-people tbody");
+  tbody.textContent = "";
+  for (const p of identities) {
+    const tr = document.createElement("tr");
+    for (const text of [`#${p.track_id}`, p.label === "fake" ? "looks manipulated" : "looks real", p.score.toFixed(3),
+                        p.recent.toFixed(3), p.faces, `${p.first_s.toFixed(1)}–${p.last_s.toFixed(1)} s`]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    tbody.appendChild(tr);
+  }
+  $("live-people").hidden = identities.length === 0;
+}
+
+function sendFrame() {
+  if (!live.ws || live.ws.readyState !== WebSocket.OPEN || live.pending >= 2) return;
+  if (!liveVideo.videoWidth || liveVideo.paused || liveVideo.ended) return;
+  const scale = Math.min(1, 1280 / Math.max(liveVideo.videoWidth, liveVideo.videoHeight));
+  grab.width = Math.round(liveVideo.videoWidth * scale);
+  grab.height = Math.round(liveVideo.videoHeight * scale);
+  grab.getContext("2d").drawImage(liveVideo, 0, 0, grab.width, grab.height);
+  const t = live.camera ? performance.now() / 1000 - live.t0 : liveVideo.currentTime;
+  live.pending++;
+  grab.toBlob(async (blob) => {
+    const ws = live.ws;
+    if (!blob || !ws || ws.readyState !== WebSocket.OPEN) {
+      live.pending--;
+      return;
+    }
+    const jpeg = new Uint8Array(await blob.arrayBuffer());
+    const message = new Uint8Array(8 + jpeg.length);
+    new DataView(message.buffer).setFloat64(0, t, true);
+    message.set(jpeg, 8);
+    ws.send(message);
+    live.sent++;
+  }, "image/jpeg", 0.85);
+}
+
+function frameLoop() {
+  sendFrame();
+  if (!live.ws) return;
+  if (liveVideo.requestVideoFrameCallback) liveVideo.requestVideoFrameCallback(frameLoop);
+  else setTimeout(frameLoop, 33);
+}
+
+function startLive(setSource) {
+  stopLive();
+  Object.assign(live, {sent: 0, answered: 0, dropped: 0, latency: 0, pending: 0});
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const key = keyInput.value ? `?api_key=${encodeURIComponent(keyInput.value)}` : "";
+  const ws = new WebSocket(`${proto}//${location.host}/v1/stream${key}`);
+  live.ws = ws;
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data);
+    if (m.type === "frame") {
+      live.pending = Math.max(0, live.pending - 1);
+      live.answered++;
+      live.dropped = m.dropped;
+      live.latency = m.latency_ms;
+      drawBoxes(m);
+      livePeople(m.identities);
+      liveStats();
+    } else if (m.type === "error") {
+      if (m.seq !== null) live.pending = Math.max(0, live.pending - 1);
+      liveStats(`${m.error.code}: ${m.error.message}`);
+    } else if (m.type === "summary") {
+      livePeople(m.identities);
+    }
+  };
+  ws.onclose = (e) => {
+    if (live.ws === ws) stopLive(e.code === 1000 ? "stream ended" : `stream closed (${e.code}${e.reason ? ": " + e.reason : ""})`);
+  };
+  ws.onopen = async () => {
+    try {
+      await setSource();
+      document.querySelector(".stage").hidden = false;
+      $("live-stop").disabled = false;
+      live.t0 = performance.now() / 1000;
+      await liveVideo.play();
+      frameLoop();
+      liveStats();
+    } catch (err) {
+      stopLive(err.message);
+    }
+  };
+  liveStats("connecting…");
+}
+
+$("live-file").addEventListener("change", () => {
+  const file = $("live-file").files[0];
+  if (!file) return;
+  startLive(async () => {
+    liveVideo.srcObject = null;
+    liveVideo.src = URL.createObjectURL(file);
+    liveVideo.onended = () => stopLive("the video ended");
+  });
+});
+$("live-camera").addEventListener("click", () => {
+  startLive(async () => {
+    live.camera = await navigator.mediaDevices.getUserMedia({video: true});
+    liveVideo.src = "";
+    liveVideo.srcObject = live.camera;
+  });
+});
+$("live-stop").addEventListener("click", () => stopLive("stopped"));

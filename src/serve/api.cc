@@ -216,7 +216,7 @@ Response Api::Page(const PageFile& f) const {
   r.body = ss.str();
   r.content_type = std::string(f.type);
   r.headers.emplace_back("Cache-Control", "no-cache");
-  r.headers.emplace_back("Content-Security-Policy", "default-src 'self'; img-src 'self' data:");
+  r.headers.emplace_back("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self' blob:");
   return r;
 }
 

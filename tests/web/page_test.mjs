@@ -33,7 +33,9 @@ function check(ok, what) {
 
 const browser = await playwright.chromium.launch({
   executablePath: chromiumPath,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  // A fake camera (a synthetic picture, no face) for the live section's camera button.
+  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--use-fake-device-for-media-stream",
+         "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
 });
 try {
   const page = await browser.newPage();
@@ -56,6 +58,30 @@ try {
   check(people > 0, `people are listed (${people})`);
   const frames = await page.$$eval("#frames tbody tr", (r) => r.length);
   check(frames > 0, `the most suspicious frames are listed (${frames})`);
+
+  // Live: the same video played in the page, its frames sent over WS /v1/stream and answered as it plays.
+  await page.setInputFiles("#live-file", video);
+  await page.waitForFunction(() => {
+    const m = /answered (\d+)/.exec(document.getElementById("live-stats").textContent);
+    return m && Number(m[1]) >= 10;
+  }, null, { timeout: 60000 });
+  const stats = await page.textContent("#live-stats");
+  check(/frames sent \d+, answered \d+, dropped by the server \d+, server latency \d+ ms/.test(stats),
+        `live frames are answered: "${stats}"`);
+  const livePeople = await page.$$eval("#live-people tbody tr", (r) => r.length);
+  check(livePeople > 0, `live people are listed with running verdicts (${livePeople})`);
+  const boxes = await page.$eval("#live-boxes", (c) => c.width > 0 && c.height > 0);
+  check(boxes, "face boxes are drawn over the video");
+  await page.click("#live-stop");
+  await page.waitForFunction(() => /stopped/.test(document.getElementById("live-stats").textContent));
+  // The camera (Chromium's fake one shows no face): frames still go out and come back.
+  await page.click("#live-camera");
+  await page.waitForFunction(() => {
+    const m = /answered (\d+)/.exec(document.getElementById("live-stats").textContent);
+    return m && Number(m[1]) >= 5;
+  }, null, { timeout: 60000 });
+  check(true, `camera frames are answered: "${await page.textContent("#live-stats")}"`);
+  await page.click("#live-stop");
   check(errors.length === 0, `no script error (${errors.join("; ")})`);
 } finally {
   await browser.close();
