@@ -446,6 +446,9 @@ Response Api::Frames(const Request& req, BodyReader& body) {
     return ErrorFromStatus(scored.status());
   }
   const FrameScore& f = *scored;
+  metrics_->frame_stage_seconds.With({std::string(kFrames), "decode"}).Inc(decode_s);
+  metrics_->frame_stage_seconds.With({std::string(kFrames), "detect"}).Inc(f.detect_s);
+  metrics_->frame_stage_seconds.With({std::string(kFrames), "classify"}).Inc(f.classify_s);
   metrics_->faces.With({std::string(kFrames)}).Inc(static_cast<double>(f.faces.size()));
   const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_->frame_seconds.Observe(total_s);

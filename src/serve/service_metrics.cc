@@ -21,6 +21,9 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r)
       stage_seconds(r->AddCounter("deepscan_scan_stage_seconds_total",
                                   "Wall time spent per pipeline stage, summed over scanned videos", {"stage"})),
       faces(r->AddCounter("deepscan_faces_scored_total", "Face crops classified, by route", {"route"})),
+      frame_stage_seconds(r->AddCounter("deepscan_frame_stage_seconds_total",
+                                        "Wall time per stage of /v1/frames requests and stream frames, summed",
+                                        {"route", "stage"})),
       frame_seconds(r->AddHistogram("deepscan_frame_score_seconds",
                                     "POST /v1/frames: decode, detect and classify one image", {},
                                     metrics::LatencyBuckets())

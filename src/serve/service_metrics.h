@@ -22,6 +22,8 @@ struct ServiceMetrics {
   metrics::Family<metrics::Counter>& job_failures;   // code: why a scan job failed
   metrics::Family<metrics::Counter>& stage_seconds;  // stage: open, decode, convert, detect, classify
   metrics::Family<metrics::Counter>& faces;          // route: /v1/scan, /v1/frames
+  metrics::Family<metrics::Counter>&
+      frame_stage_seconds;                           // route, stage: /v1/frames and streams: decode, detect, classify
   metrics::Histogram& frame_seconds;                 // /v1/frames: decode + detect + classify
   metrics::Family<metrics::Counter>& stream_frames;  // outcome: received, scored, dropped, error
   metrics::Histogram& stream_latency;                // WS /v1/stream: frame arrived -> its answer queued

@@ -82,7 +82,9 @@ Status StreamScorer::Score(double timestamp_s, const cv::Mat& bgr, json* message
     return Status::InvalidArgument("timestamps must not decrease (" + std::to_string(timestamp_s) + " after " +
                                    std::to_string(last_ts_) + ")");
   }
+  auto t = Clock::now();
   ASSIGN_OR_RETURN(std::vector<face::Detection> found, finder_.Find(bgr));
+  last_detect_s_ = std::chrono::duration<double>(Clock::now() - t).count();
   last_ts_ = timestamp_s;
   const std::vector<int> ids = tracker_.Update(timestamp_s, found);
   std::vector<cv::Mat> crops(found.size());
@@ -90,7 +92,9 @@ Status StreamScorer::Score(double timestamp_s, const cv::Mat& bgr, json* message
     face::CropFace(bgr, found[i].box, options_.crop.margin, frames_scorer_->input_size(), &crops[i]);
   }
   std::vector<float> scores;
+  t = Clock::now();
   RETURN_IF_ERROR(frames_scorer_->Classify(crops, &scores));
+  last_classify_s_ = std::chrono::duration<double>(Clock::now() - t).count();
   if (scores.size() != found.size()) return Status::Internal("classifier returned a wrong number of scores");
   ++frames_;
 
@@ -359,6 +363,7 @@ class StreamHub::Session {
                               " pixels exceeds the limit of " + std::to_string(hub_->options_.max_image_pixels));
     }
     cv::Mat bgr;
+    const auto t = Clock::now();
     try {
       bgr = cv::imdecode(cv::Mat(1, static_cast<int>(f.bytes.size()), CV_8UC1, const_cast<char*>(f.bytes.data())),
                          cv::IMREAD_COLOR);
@@ -366,7 +371,12 @@ class StreamHub::Session {
       bgr.release();
     }
     if (bgr.empty()) return Status::CorruptInput("the image could not be decoded");
-    return scorer->Score(f.timestamp_s, bgr, message);
+    ServiceMetrics& m = *hub_->metrics_;
+    m.frame_stage_seconds.With({"/v1/stream", "decode"}).Inc(std::chrono::duration<double>(Clock::now() - t).count());
+    RETURN_IF_ERROR(scorer->Score(f.timestamp_s, bgr, message));
+    m.frame_stage_seconds.With({"/v1/stream", "detect"}).Inc(scorer->last_detect_s());
+    m.frame_stage_seconds.With({"/v1/stream", "classify"}).Inc(scorer->last_classify_s());
+    return Status::Ok();
   }
 
   StreamHub* hub_;

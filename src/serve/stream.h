@@ -139,6 +139,9 @@ class StreamScorer {
   // The running per-identity verdicts, in track-id order.
   nlohmann::json Identities() const;
   int64_t frames_scored() const { return frames_; }
+  // Wall time of the last Score()'s detection and classification (the batcher's wait included).
+  double last_detect_s() const { return last_detect_s_; }
+  double last_classify_s() const { return last_classify_s_; }
 
  private:
   struct Identity {
@@ -156,6 +159,7 @@ class StreamScorer {
   std::map<int, Identity> identities_;
   double last_ts_ = -1;
   int64_t frames_ = 0;
+  double last_detect_s_ = 0, last_classify_s_ = 0;
 };
 
 class StreamHub {

@@ -297,6 +297,11 @@ TEST_F(StreamTest, MetricsCountStreamFrames) {
   EXPECT_NE(m->body.find("deepscan_stream_frames_total{outcome=\"scored\"} 3"), std::string::npos) << m->body;
   EXPECT_NE(m->body.find("deepscan_streams_total 1"), std::string::npos);
   EXPECT_NE(m->body.find("deepscan_stream_frame_latency_seconds_count 3"), std::string::npos);
+  for (const char* stage : {"decode", "detect", "classify"}) {
+    EXPECT_NE(m->body.find(std::string("deepscan_frame_stage_seconds_total{route=\"/v1/stream\",stage=\"") + stage),
+              std::string::npos)
+        << stage;
+  }
 }
 
 }  // namespace
