@@ -207,6 +207,19 @@ TEST_F(StreamTest, ProtocolViolationsCloseTheStreamAndTheServerGoesOn) {
   const int code = (static_cast<unsigned char>(bytes[2]) << 8) | static_cast<unsigned char>(bytes[3]);
   EXPECT_EQ(code, 1002);
 
+  // A reserved opcode (0x3), masked as a client must: 1002 too.
+  auto r = HttpConnection::Open(server_->port());
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->Send(
+      "GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  ASSERT_NE(r->ReadUntilClosed(0.5).find("101 Switching Protocols"), std::string::npos);
+  ASSERT_TRUE(r->Send(std::string("\x83\x81\x01\x02\x03\x04\x61", 7)));  // FIN, opcode 3, mask, 1 byte
+  bytes = r->ReadUntilClosed(5);
+  ASSERT_GE(bytes.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x88);
+  EXPECT_EQ((static_cast<unsigned char>(bytes[2]) << 8) | static_cast<unsigned char>(bytes[3]), 1002);
+
   // A message over the limit (--max-image-mb + 8 bytes): 1009.
   WsClient big;
   Open(&big);
