@@ -425,10 +425,12 @@ struct Server::Impl {
             // The stream owns the connection from here on (its own io_context, serve/stream.h).
             const int fd = ::dup(s.socket().native_handle());
             s.socket().close(ec);
-            uint64_t stream_bytes = 0;
             const Variant& v = variants[res.variant];
-            if (fd >= 0) stream_bytes = streams->Serve(fd, header.get(), std::move(*ticket), v.frames, v.name);
-            Finish(req, route, 101, "", 0, stream_bytes, start, remote);
+            StreamStats stats;
+            if (fd >= 0) stats = streams->Serve(fd, header.get(), std::move(*ticket), v.frames, v.name);
+            Finish(
+                req, route, 101, "", 0, stats.bytes_in, start, remote,
+                {{"variant", v.name}, {"frames", stats.frames}, {"scored", stats.scored}, {"dropped", stats.dropped}});
             return;
           }
           res =
@@ -470,8 +472,10 @@ struct Server::Impl {
     s.socket().close(ec);
   }
 
+  // `extra`: more fields for the log line (a stream's counts).
   void Finish(const Request& req, const std::string& route, int status, const std::string& error_code, size_t bytes_out,
-              uint64_t bytes_in, Clock::time_point start, const std::string& remote) {
+              uint64_t bytes_in, Clock::time_point start, const std::string& remote,
+              const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const std::string method = req.method.empty() ? "-" : req.method;
     metrics->requests.With({route, MethodLabel(method), std::to_string(status)}).Inc();
@@ -488,6 +492,7 @@ struct Server::Impl {
                                    {"ms", std::round(seconds * 10000.0) / 10.0},
                                    {"remote", remote}};
     if (!error_code.empty()) line["error"] = error_code;
+    for (const auto& [k, v] : extra.items()) line[k] = v;
     Log(line);
   }
 };

@@ -164,8 +164,8 @@ class StreamHub::Session {
         ticket_(std::move(ticket)),
         buffer_(hub->options_.stream_buffer) {}
 
-  // Serves the stream; returns when it ended. Returns the bytes received.
-  uint64_t Run(const http::request<http::empty_body>& upgrade) {
+  // Serves the stream; returns when it ended.
+  StreamStats Run(const http::request<http::empty_body>& upgrade) {
     websocket::stream_base::timeout t;
     t.handshake_timeout = std::chrono::milliseconds(static_cast<int64_t>(hub_->options_.header_timeout_s * 1000));
     t.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(hub_->options_.stream_idle_timeout_s * 1000));
@@ -180,7 +180,7 @@ class StreamHub::Session {
     // The connection is over: stop scoring what is left and wait for the scoring thread.
     buffer_.Close(false);
     if (scorer_.joinable()) scorer_.join();
-    return bytes_in_;
+    return {bytes_in_, received_.load(), scored_.load(), buffer_.dropped()};
   }
 
   // From any thread: end the stream as on {"type":"end"}, with close code 1001.
@@ -328,6 +328,7 @@ class StreamHub::Session {
       const double latency_s = std::chrono::duration<double>(Clock::now() - f->arrived).count();
       if (s.ok()) {
         m.stream_frames.With({"scored"}).Inc();
+        ++scored_;
         m.faces.With({"/v1/stream"}).Inc(static_cast<double>(message["faces"].size()));
         m.stream_latency.Observe(latency_s);
         m.variant_requests.With({variant_, "/v1/stream"}).Inc();
@@ -391,6 +392,7 @@ class StreamHub::Session {
   std::thread scorer_;
   std::atomic<int64_t> received_{0};
   uint64_t bytes_in_ = 0;
+  std::atomic<int64_t> scored_{0};
 
   // io thread only
   std::deque<std::string> outbox_;
@@ -437,8 +439,8 @@ std::optional<StreamHub::Ticket> StreamHub::TryOpen() {
   return pairs_.TryAcquire();
 }
 
-uint64_t StreamHub::Serve(int fd, const http::request<http::empty_body>& upgrade, Ticket ticket, FrameScorer* frames,
-                          const std::string& variant) {
+StreamStats StreamHub::Serve(int fd, const http::request<http::empty_body>& upgrade, Ticket ticket, FrameScorer* frames,
+                             const std::string& variant) {
   Session session(this, fd, std::move(ticket), frames, variant);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -446,11 +448,11 @@ uint64_t StreamHub::Serve(int fd, const http::request<http::empty_body>& upgrade
     if (stopping_) session.Stop();
   }
   ++open_;
-  const uint64_t bytes = session.Run(upgrade);
+  const StreamStats stats = session.Run(upgrade);
   --open_;
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(&session);
-  return bytes;
+  return stats;
 }
 
 void StreamHub::Shutdown() {

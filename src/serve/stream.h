@@ -162,6 +162,14 @@ class StreamScorer {
   double last_detect_s_ = 0, last_classify_s_ = 0;
 };
 
+// What one stream did, for the access log.
+struct StreamStats {
+  uint64_t bytes_in = 0;  // message payload bytes received
+  int64_t frames = 0;     // frame messages received
+  int64_t scored = 0;     // of those, scored and answered
+  uint64_t dropped = 0;   // of those, dropped by the buffer
+};
+
 class StreamHub {
  public:
   // Loads `options.max_streams` detector pairs (one ONNX Runtime thread each).
@@ -176,10 +184,10 @@ class StreamHub {
 
   // Upgrades the connection `fd` (this function owns it from now on) with the client's request
   // and serves the stream until it ends, its faces classified by `frames` (the A/B variant
-  // `variant`'s). Blocks the calling (connection) thread. Returns the bytes received, for the
+  // `variant`'s). Blocks the calling (connection) thread. Returns what the stream did, for the
   // access log.
-  uint64_t Serve(int fd, const boost::beast::http::request<boost::beast::http::empty_body>& upgrade, Ticket ticket,
-                 FrameScorer* frames, const std::string& variant);
+  StreamStats Serve(int fd, const boost::beast::http::request<boost::beast::http::empty_body>& upgrade, Ticket ticket,
+                    FrameScorer* frames, const std::string& variant);
 
   // Every open stream stops reading, scores the frames it holds, sends its summary and closes
   // with 1001 (going away); no stream opens any more. Returns at once (Serve calls return as
