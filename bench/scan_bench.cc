@@ -356,7 +356,6 @@ void FloorB(const std::vector<std::string>& paths, const ScanOptions& o, Samplin
   SamplingOptions sampling = o.sampling;
   sampling.policy = policy;
   cv::Mat bgr;
-  std::vector<video::FrameRef> keep;
   for (const std::string& path : paths) {
     auto t = Clock::now();
     Status st;
@@ -370,31 +369,18 @@ void FloorB(const std::vector<std::string>& paths, const ScanOptions& o, Samplin
         if (!sampler.ok()) {
           st = sampler.status();
         } else {
-          (*source)->SetFrameFilter([s = sampler->get()](double ts) { return s->MayKeep(ts); });
-        }
-        while (st.ok()) {
-          auto td = Clock::now();
-          video::FrameRef ref;
-          Result<bool> got = (*source)->Next(&ref);
-          p->decode_s += Since(td);
-          if (!got.ok()) {
-            st = got.status();
-            break;
-          }
-          keep.clear();
-          if (*got) {
-            (*sampler)->Offer(std::move(ref), &keep);
-          } else {
-            (*sampler)->Finish(&keep);
-          }
-          for (const video::FrameRef& k : keep) {
+          video::SampledFrames frames(source->get(), sampler->get());
+          video::FrameRef k;
+          while (st.ok()) {
+            Result<bool> more = frames.Next(&k);
+            if (!more.ok()) st = more.status();
+            if (!more.ok() || !*more) break;
             auto tc = Clock::now();
             st = (*source)->ToBgr(k, &bgr);
             p->convert_s += Since(tc);
-            if (!st.ok()) break;
-            ++p->frames_kept;
+            if (st.ok()) ++p->frames_kept;
           }
-          if (!*got || (*sampler)->Done()) break;
+          p->decode_s += frames.decode_s();
         }
         p->frames_decoded += (*source)->frames_decoded();
       }

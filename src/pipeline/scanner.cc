@@ -195,7 +195,7 @@ struct Scanner::Impl {
     ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(job.path, so));
     const video::StreamInfo& si = source->info();
     ASSIGN_OR_RETURN(std::unique_ptr<video::Sampler> sampler, video::MakeSampler(si, options.sampling));
-    source->SetFrameFilter([s = sampler.get()](double ts) { return s->MayKeep(ts); });
+    video::SampledFrames frames(source.get(), sampler.get());
     {
       std::lock_guard<std::mutex> lock(job.mu);
       v.info.width = si.width;
@@ -210,49 +210,37 @@ struct Scanner::Impl {
       v.timings.open_s = Since(t);
     }
     core::BoundedQueue<FrameTask>* out = frame_queues[j % frame_queues.size()].get();
-    std::vector<video::FrameRef> keep;
-    double decode_s = 0, convert_s = 0;
+    double convert_s = 0;
     size_t slot = 0;
     FrameScreen screen(options.sampling.dedupe, options.sampling.dedupe_bits);
+    video::FrameRef k;
     while (true) {
-      auto td = Clock::now();
-      video::FrameRef ref;
-      Result<bool> got = source->Next(&ref);
-      decode_s += Since(td);
-      if (!got.ok()) return got.status();
-      keep.clear();
-      if (*got) {
-        sampler->Offer(std::move(ref), &keep);
-      } else {
-        sampler->Finish(&keep);
+      ASSIGN_OR_RETURN(bool more, frames.Next(&k));
+      if (!more) break;
+      auto tc = Clock::now();
+      FrameTask task{j, slot++, cv::Mat(), false, -1};
+      ASSIGN_OR_RETURN(pipeline::Screened screened, screen.Look(k, static_cast<int64_t>(task.slot)));
+      task.cut = screened.cut;
+      task.changed = screened.changed;
+      task.same_as = screened.same_as_slot;
+      const int64_t duplicate_of = screened.same_as_index;
+      if (task.same_as < 0) RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
+      convert_s += Since(tc);
+      {
+        std::lock_guard<std::mutex> lock(job.mu);
+        FrameResult fr;
+        fr.index = k.index();
+        fr.timestamp_s = k.timestamp_s();
+        fr.duplicate_of = duplicate_of;
+        v.frames.push_back(std::move(fr));
+        ++v.timings.frames_sampled;
+        if (duplicate_of >= 0) ++v.timings.frames_duplicate;
       }
-      for (const video::FrameRef& k : keep) {
-        auto tc = Clock::now();
-        FrameTask task{j, slot++, cv::Mat(), false, -1};
-        ASSIGN_OR_RETURN(pipeline::Screened screened, screen.Look(k, static_cast<int64_t>(task.slot)));
-        task.cut = screened.cut;
-        task.changed = screened.changed;
-        task.same_as = screened.same_as_slot;
-        const int64_t duplicate_of = screened.same_as_index;
-        if (task.same_as < 0) RETURN_IF_ERROR(source->ToBgr(k, &task.bgr));
-        convert_s += Since(tc);
-        {
-          std::lock_guard<std::mutex> lock(job.mu);
-          FrameResult fr;
-          fr.index = k.index();
-          fr.timestamp_s = k.timestamp_s();
-          fr.duplicate_of = duplicate_of;
-          v.frames.push_back(std::move(fr));
-          ++v.timings.frames_sampled;
-          if (duplicate_of >= 0) ++v.timings.frames_duplicate;
-        }
-        if (si.duration_s > 0) Progress(j, std::min(1.0, (k.timestamp_s() - si.start_s) / si.duration_s));
-        if (!out->Push(std::move(task))) return Status::Internal("pipeline closed early");
-      }
-      if (!*got || sampler->Done()) break;
+      if (si.duration_s > 0) Progress(j, std::min(1.0, (k.timestamp_s() - si.start_s) / si.duration_s));
+      if (!out->Push(std::move(task))) return Status::Internal("pipeline closed early");
     }
     std::lock_guard<std::mutex> lock(job.mu);
-    v.timings.decode_s = decode_s;
+    v.timings.decode_s = frames.decode_s();
     v.timings.convert_s = convert_s;
     v.timings.frames_decoded = source->frames_decoded();
     v.warnings = source->warnings();

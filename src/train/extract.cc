@@ -65,23 +65,16 @@ Result<int> ExtractVideo(Context& ctx, const LabelledInput& in, int threads) {
   ASSIGN_OR_RETURN(std::unique_ptr<video::Source> source, video::Source::Open(in.path, so));
   std::unique_ptr<video::Sampler> sampler =
       video::MakeUniformSampler(source->info(), ctx.options.frames_per_video, 1.0);
-  std::vector<video::FrameRef> keep;
+  video::SampledFrames frames(source.get(), sampler.get());
+  video::FrameRef k;
   cv::Mat bgr;
   int added = 0;
   while (true) {
-    video::FrameRef ref;
-    ASSIGN_OR_RETURN(bool got, source->Next(&ref));
-    keep.clear();
-    if (got)
-      sampler->Offer(std::move(ref), &keep);
-    else
-      sampler->Finish(&keep);
-    for (const video::FrameRef& k : keep) {
-      RETURN_IF_ERROR(source->ToBgr(k, &bgr));
-      ASSIGN_OR_RETURN(int n, AddFaces(ctx, bgr, in, k.timestamp_s(), k.index(), {0, 0}));
-      added += n;
-    }
-    if (!got || sampler->Done()) break;
+    ASSIGN_OR_RETURN(bool more, frames.Next(&k));
+    if (!more) break;
+    RETURN_IF_ERROR(source->ToBgr(k, &bgr));
+    ASSIGN_OR_RETURN(int n, AddFaces(ctx, bgr, in, k.timestamp_s(), k.index(), {0, 0}));
+    added += n;
   }
   return added;
 }

@@ -1,6 +1,7 @@
 #include "video/sampler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "video/frame_stats.h"
@@ -359,6 +360,31 @@ Result<std::unique_ptr<Sampler>> MakeSampler(const StreamInfo& info, const Sampl
       return MakeSliceSampler(options.policy, info, options.frames, options.candidates, options.fallback_interval_s);
   }
   return Status::InvalidArgument("unknown sampling policy");
+}
+
+SampledFrames::SampledFrames(Source* source, Sampler* sampler) : source_(source), sampler_(sampler) {
+  source_->SetFrameFilter([sampler](double ts) { return sampler->MayKeep(ts); });
+}
+
+Result<bool> SampledFrames::Next(FrameRef* frame) {
+  while (next_ >= kept_.size()) {
+    if (finished_) return false;
+    kept_.clear();
+    next_ = 0;
+    FrameRef ref;
+    const auto t = std::chrono::steady_clock::now();
+    Result<bool> got = source_->Next(&ref);
+    decode_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    if (!got.ok()) return got.status();
+    if (*got) {
+      sampler_->Offer(std::move(ref), &kept_);
+    } else {
+      sampler_->Finish(&kept_);
+    }
+    if (!*got || sampler_->Done()) finished_ = true;
+  }
+  *frame = std::move(kept_[next_++]);
+  return true;
 }
 
 }  // namespace deepscan::video

@@ -62,6 +62,37 @@ std::unique_ptr<Sampler> MakeSliceSampler(SamplingPolicy policy, const StreamInf
 // The sampler for `options.policy`. Errors: kInvalidArgument (frames or candidates not positive).
 Result<std::unique_ptr<Sampler>> MakeSampler(const StreamInfo& info, const SamplingOptions& options);
 
+// The loop every reader of sampled frames needs, once: decodes `source` frame by frame, offers
+// each to `sampler` (then Finish at the end), and hands out the kept frames one at a time, in
+// order; stops decoding as soon as the sampler is Done. Installs the sampler's MayKeep as the
+// source's frame filter, so non-reference frames no policy could keep are never decoded.
+//
+//   video::SampledFrames frames(source.get(), sampler.get());
+//   video::FrameRef k;
+//   while (true) {
+//     ASSIGN_OR_RETURN(bool more, frames.Next(&k));
+//     if (!more) break;
+//     ... source->ToBgr(k, &bgr) ...
+//   }
+//
+// Threading: as the source and sampler (one thread). Both must outlive this object.
+class SampledFrames {
+ public:
+  SampledFrames(Source* source, Sampler* sampler);
+  // The next kept frame; false when there is none left. Errors: those of Source::Next.
+  Result<bool> Next(FrameRef* frame);
+  // Seconds spent in Source::Next (decoding) so far.
+  double decode_s() const { return decode_s_; }
+
+ private:
+  Source* source_;
+  Sampler* sampler_;
+  std::vector<FrameRef> kept_;  // kept by the last Offer/Finish, not yet handed out
+  size_t next_ = 0;             // the next of kept_ to hand out
+  bool finished_ = false;       // the stream ended or the sampler is done: decode no more
+  double decode_s_ = 0;
+};
+
 }  // namespace deepscan::video
 
 #endif  // DEEPSCAN_VIDEO_SAMPLER_H_

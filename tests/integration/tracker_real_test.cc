@@ -49,33 +49,24 @@ ClipTracks TrackClip(const std::string& path, face::BlazeFaceDetector* detector)
   if (!sampler.ok()) return out;
   FaceTracker tracker({});
   cv::Mat bgr;
-  std::vector<video::FrameRef> keep;
+  video::SampledFrames frames(source->get(), sampler->get());
+  video::FrameRef k;
   while (true) {
-    video::FrameRef ref;
-    Result<bool> got = (*source)->Next(&ref);
-    if (!got.ok()) break;
-    keep.clear();
-    if (*got) {
-      (*sampler)->Offer(std::move(ref), &keep);
-    } else {
-      (*sampler)->Finish(&keep);
+    Result<bool> more = frames.Next(&k);
+    if (!more.ok() || !*more) break;
+    if (!(*source)->ToBgr(k, &bgr).ok()) continue;
+    auto dets = detector->Detect(bgr);
+    EXPECT_TRUE(dets.ok());
+    if (!dets.ok()) continue;
+    const std::vector<int> ids = tracker.Update(k.timestamp_s(), *dets);
+    ++out.frames;
+    out.faces += static_cast<int>(ids.size());
+    out.most_faces_in_a_frame = std::max(out.most_faces_in_a_frame, static_cast<int>(ids.size()));
+    for (int id : ids) {
+      if (id < 0) continue;
+      if (static_cast<int>(out.frames_per_identity.size()) <= id) out.frames_per_identity.resize(id + 1);
+      ++out.frames_per_identity[id];
     }
-    for (const video::FrameRef& k : keep) {
-      if (!(*source)->ToBgr(k, &bgr).ok()) continue;
-      auto dets = detector->Detect(bgr);
-      EXPECT_TRUE(dets.ok());
-      if (!dets.ok()) continue;
-      const std::vector<int> ids = tracker.Update(k.timestamp_s(), *dets);
-      ++out.frames;
-      out.faces += static_cast<int>(ids.size());
-      out.most_faces_in_a_frame = std::max(out.most_faces_in_a_frame, static_cast<int>(ids.size()));
-      for (int id : ids) {
-        if (id < 0) continue;
-        if (static_cast<int>(out.frames_per_identity.size()) <= id) out.frames_per_identity.resize(id + 1);
-        ++out.frames_per_identity[id];
-      }
-    }
-    if (!*got || (*sampler)->Done()) break;
   }
   out.identities = tracker.tracks_started();
   return out;

@@ -454,5 +454,59 @@ TEST(SliceSamplerTest, WorksOnADecodedClip) {
   }
 }
 
+// SampledFrames (the loop every reader uses) hands out exactly the frames the hand-written loop
+// above keeps, in order, and stops decoding once the sampler is done.
+TEST(SampledFramesTest, KeepsWhatTheSamplerKeepsInOrder) {
+  const std::string path = deepscan::testing::TempDir() + "/sampled.mp4";
+  ASSERT_TRUE(deepscan::testing::WriteNumberedClip(
+      path, 90, 30, 320, 240,
+      {"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", "-bf", "2"}));
+  for (SamplingPolicy policy :
+       {SamplingPolicy::kUniform, SamplingPolicy::kMotion, SamplingPolicy::kQuality, SamplingPolicy::kContent}) {
+    SCOPED_TRACE(Name(policy));
+    auto manual = [&] {
+      auto src = Source::Open(path, {});
+      auto sampler = Make(policy, (*src)->info(), 6);
+      std::vector<FrameRef> keep;
+      std::vector<int64_t> indices;
+      while (true) {
+        FrameRef f;
+        auto got = (*src)->Next(&f);
+        if (!got.ok()) break;
+        if (*got) {
+          sampler->Offer(std::move(f), &keep);
+        } else {
+          sampler->Finish(&keep);
+        }
+        for (const FrameRef& k : keep) indices.push_back(k.index());
+        keep.clear();
+        if (!*got || sampler->Done()) break;
+      }
+      return indices;
+    }();
+    auto src = Source::Open(path, {});
+    ASSERT_TRUE(src.ok());
+    auto sampler = Make(policy, (*src)->info(), 6);
+    SampledFrames frames(src->get(), sampler.get());
+    std::vector<int64_t> indices;
+    std::vector<int> numbers;
+    FrameRef k;
+    while (true) {
+      auto more = frames.Next(&k);
+      ASSERT_TRUE(more.ok()) << more.status().ToString();
+      if (!*more) break;
+      indices.push_back(k.index());
+      cv::Mat bgr;
+      ASSERT_TRUE((*src)->ToBgr(k, &bgr).ok());
+      numbers.push_back(deepscan::testing::ReadFrameNumber(bgr));
+    }
+    EXPECT_EQ(indices, manual);
+    ASSERT_EQ(numbers.size(), 6u);
+    for (size_t i = 0; i < numbers.size(); ++i) EXPECT_EQ(numbers[i], indices[i]) << "the pixels of frame " << i;
+    EXPECT_FALSE(*frames.Next(&k)) << "and nothing after the end";
+    EXPECT_GT(frames.decode_s(), 0.0);
+  }
+}
+
 }  // namespace
 }  // namespace deepscan::video
