@@ -331,9 +331,9 @@ Response Api::Scan(const Request& req, BodyReader& body) {
 Result<size_t> Api::PickVariant(const Request& req) const {
   std::optional<std::string> asked = req.variant;
   if (!asked) {
-    if (auto query = ParseQuery(req.query)) {
-      if (auto it = query->find("variant"); it != query->end()) asked = it->second;
-    }
+    auto query = ParseQuery(req.query);
+    if (!query) return Status::InvalidArgument("malformed query string");
+    if (auto it = query->find("variant"); it != query->end()) asked = it->second;
   }
   if (asked) {
     for (size_t i = 0; i < variants_.size(); ++i) {
@@ -437,6 +437,7 @@ Response Api::Frames(const Request& req, BodyReader& body) {
 
   Result<FrameScore> scored = frames->Score(bgr);
   if (!scored.ok()) {
+    CountVariant(*variant, kFrames, std::nullopt, "error", std::chrono::duration<double>(Clock::now() - start).count());
     // The batcher refuses crops when its queue is full or it is stopping: the server is busy, not
     // the request too large (serve/batcher.h).
     const std::string& m = scored.status().message();

@@ -25,7 +25,7 @@ struct ServeOptions {
   int max_queue_delay_us = 0;                // dynamic batcher: longest a crop waits for a batch to fill (0: greedy)
   int max_streams = 4;                       // WS /v1/stream connections at once (each leases a detector pair)
   int stream_buffer = 2;                     // frames a stream holds while one is scored; more drop the oldest
-  double stream_idle_timeout_s = 30;         // a stream that sends nothing (and answers no ping) this long closes
+  double stream_idle_timeout_s = 30;         // a stream that sends no whole message this long is closed (1008)
   int64_t max_upload_bytes = 512LL << 20;    // POST /v1/scan body; larger: 413
   int64_t sync_max_bytes = 32LL << 20;       // uploads up to this size are answered inline (?wait=true)
   int64_t max_image_bytes = 16LL << 20;      // POST /v1/frames body; larger: 413

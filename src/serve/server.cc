@@ -423,13 +423,13 @@ struct Server::Impl {
         if (buffer.size() == 0 && !req.has_body) {
           if (std::optional<StreamHub::Ticket> ticket = streams->TryOpen()) {
             // The stream owns the connection from here on (its own io_context, serve/stream.h).
-            const int fd = ::dup(s.socket().native_handle());
-            s.socket().close(ec);
+            const int fd = s.socket().release(ec);  // out of this io_context's reactor, still open
             const Variant& v = variants[res.variant];
             StreamStats stats;
-            if (fd >= 0) stats = streams->Serve(fd, header.get(), std::move(*ticket), v.frames, v.name);
+            if (!ec && fd >= 0) stats = streams->Serve(fd, header.get(), std::move(*ticket), v.frames, v.name);
             Finish(
-                req, route, 101, "", 0, stats.bytes_in, start, remote,
+                req, route, stats.upgraded ? 101 : 400, stats.upgraded ? "" : "bad_request", 0, stats.bytes_in, start,
+                remote,
                 {{"variant", v.name}, {"frames", stats.frames}, {"scored", stats.scored}, {"dropped", stats.dropped}});
             return;
           }
@@ -523,6 +523,12 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.options = options;
+  // Each stream holds a connection thread for its life: keep one free for everything else.
+  m.options.max_streams = std::max(0, std::min(options.max_streams, options.http_threads - 1));
+  if (m.options.max_streams < options.max_streams) {
+    spdlog::warn("--max-streams {} lowered to {}: each stream holds one of the {} --http-threads", options.max_streams,
+                 m.options.max_streams, options.http_threads);
+  }
   m.scan = scan;
   m.metrics = std::make_unique<ServiceMetrics>(&m.registry);
   m.busy_response = BusyResponse(options.retry_after_s);
@@ -596,7 +602,7 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.registry.AddGaugeFn("deepscan_streams_open", "WS /v1/stream connections open now",
                         [streams] { return static_cast<double>(streams->open_streams()); });
   m.registry.AddGaugeFn("deepscan_streams_capacity", "--max-streams",
-                        [q = options.max_streams] { return static_cast<double>(q); });
+                        [q = m.options.max_streams] { return static_cast<double>(q); });
   m.registry.AddGaugeFn("process_resident_memory_bytes", "Resident memory size in bytes",
                         [] { return metrics::ResidentMemoryBytes(); });
 

@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -37,6 +38,12 @@ using nlohmann::json;
 
 // Answers waiting to be written; a client that lets more pile up is not reading and is cut off.
 constexpr size_t kMaxOutbox = 64;
+// Once a stream ends: the header timeout plus this for the last frames, the summary and the close.
+constexpr double kEndGraceS = 5;
+
+std::chrono::milliseconds Ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
+}
 
 double Round(double x, int digits) {
   const double k = std::pow(10.0, digits);
@@ -167,8 +174,10 @@ class StreamHub::Session {
   // Serves the stream; returns when it ended.
   StreamStats Run(const http::request<http::empty_body>& upgrade) {
     websocket::stream_base::timeout t;
-    t.handshake_timeout = std::chrono::milliseconds(static_cast<int64_t>(hub_->options_.header_timeout_s * 1000));
-    t.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(hub_->options_.stream_idle_timeout_s * 1000));
+    t.handshake_timeout = Ms(hub_->options_.header_timeout_s);
+    // Beast's idle timeout (no byte and no pong for this long) only catches dead peers; ours
+    // (ArmIdle: no whole message) ends idle streams first, with a close frame.
+    t.idle_timeout = Ms(2 * hub_->options_.stream_idle_timeout_s);
     t.keep_alive_pings = true;  // an idle but live client answers the ping at half the idle time
     ws_.set_option(t);
     ws_.set_option(websocket::stream_base::decorator(
@@ -180,12 +189,12 @@ class StreamHub::Session {
     // The connection is over: stop scoring what is left and wait for the scoring thread.
     buffer_.Close(false);
     if (scorer_.joinable()) scorer_.join();
-    return {bytes_in_, received_.load(), scored_.load(), buffer_.dropped()};
+    return {upgraded_, bytes_in_, received_.load(), scored_.load(), buffer_.dropped()};
   }
 
   // From any thread: end the stream as on {"type":"end"}, with close code 1001.
   void Stop() {
-    net::post(ioc_, [this] { BeginEnd(websocket::close_code::going_away); });
+    net::post(ioc_, [this] { BeginEnd(websocket::close_code::going_away, "the server is shutting down"); });
   }
 
  private:
@@ -210,7 +219,8 @@ class StreamHub::Session {
   // --- io thread (the connection thread, in ioc_.run) ---
 
   void OnAccept(beast::error_code ec) {
-    if (ec) return;  // not a valid upgrade after all, or the client left: nothing more to do
+    if (ec) return;  // not a valid upgrade after all (Beast answered 400), or the client left
+    upgraded_ = true;
     hub_->metrics_->streams.Inc();
     Send(Dump({{"type", "ready"},
                {"stream", id_},
@@ -220,7 +230,21 @@ class StreamHub::Session {
                {"buffer", buffer_.capacity()},
                {"max_frame_bytes", hub_->options_.max_image_bytes + static_cast<int64_t>(kTimestampBytes)}}));
     scorer_ = std::thread([this] { ScoreLoop(); });
+    ArmIdle();
     Read();
+  }
+
+  // A stream that sends no whole message for --stream-idle-timeout ends (close 1008), so an idle
+  // client, or one trickling a message a byte at a time, cannot hold its place forever. (Beast's
+  // own idle timeout only sees bytes, and pings answered.)
+  void ArmIdle() {
+    idle_timer_.expires_after(Ms(hub_->options_.stream_idle_timeout_s));
+    idle_timer_.async_wait([this](beast::error_code ec) {
+      if (ec || ending_) return;  // re-armed (aborted), or the stream is ending anyway
+      char reason[64];
+      std::snprintf(reason, sizeof reason, "idle: no message for %g s", hub_->options_.stream_idle_timeout_s);
+      BeginEnd(websocket::close_code::policy_error, reason);
+    });
   }
 
   void Read() {
@@ -236,10 +260,11 @@ class StreamHub::Session {
       return;
     }
     bytes_in_ += n;
+    if (!ending_) ArmIdle();
     const std::string_view message(static_cast<const char*>(in_.cdata().data()), in_.size());
     if (ws_.got_text()) {
       if (IsEndMessage(message)) {
-        BeginEnd(websocket::close_code::normal);
+        BeginEnd(websocket::close_code::normal, "");
       } else {
         Send(Dump(ErrorMessage(-1, "bad_message", R"(text messages are control messages: {"type":"end"})")));
       }
@@ -265,17 +290,27 @@ class StreamHub::Session {
   }
 
   // The scoring thread scores what is buffered, then sends the summary and closes with `code`.
-  void BeginEnd(websocket::close_code code) {
+  void BeginEnd(websocket::close_code code, std::string reason) {
     if (ending_) return;
     ending_ = true;
     ending_flag_ = true;
     end_code_ = code;
+    end_reason_ = std::move(reason);
     buffer_.Close(true);  // before the upgrade finished too: the scoring thread starts, finds it closed, ends
+    idle_timer_.cancel();
+    // The summary and the close handshake need the client to read. One that does not is cut off
+    // after this grace (the socket closed: the pending read fails and the io_context stops).
+    end_timer_.expires_after(Ms(hub_->options_.header_timeout_s + kEndGraceS));
+    end_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws_).socket().close(ignored);
+    });
   }
 
   void Send(std::string message) {
-    if (closing_) return;
-    if (outbox_.size() >= kMaxOutbox) {  // the client does not read its answers
+    if (closing_ || close_when_sent_) return;  // nothing after the summary
+    if (outbox_.size() >= kMaxOutbox) {        // the client does not read its answers
       beast::error_code ec;
       beast::get_lowest_layer(ws_).socket().close(ec);
       return;
@@ -314,7 +349,7 @@ class StreamHub::Session {
   void Close() {
     if (closing_) return;
     closing_ = true;
-    ws_.async_close(websocket::close_reason(end_code_), [](beast::error_code) {});
+    ws_.async_close(websocket::close_reason(end_code_, end_reason_), [](beast::error_code) {});
   }
 
   // --- scoring thread ---
@@ -339,6 +374,8 @@ class StreamHub::Session {
         message["latency_ms"] = Round(latency_s * 1000.0, 2);
       } else {
         m.stream_frames.With({"error"}).Inc();
+        m.variant_verdicts.With({variant_, "/v1/stream", "error"}).Inc();
+        m.variant_requests.With({variant_, "/v1/stream"}).Inc();
         const std::string& msg = s.message();
         const bool busy =
             s.code() == Code::kTooLarge && (msg.rfind("overloaded", 0) == 0 || msg.rfind("stopped", 0) == 0);
@@ -392,6 +429,7 @@ class StreamHub::Session {
   std::thread scorer_;
   std::atomic<int64_t> received_{0};
   uint64_t bytes_in_ = 0;
+  bool upgraded_ = false;
   std::atomic<int64_t> scored_{0};
 
   // io thread only
@@ -399,6 +437,9 @@ class StreamHub::Session {
   bool writing_ = false, closing_ = false, close_when_sent_ = false;
   bool ending_ = false;
   websocket::close_code end_code_ = websocket::close_code::normal;
+  std::string end_reason_;
+  net::steady_timer idle_timer_{ioc_};
+  net::steady_timer end_timer_{ioc_};
   // ending_ for the scoring thread: set before the buffer is closed for draining, read after its
   // last frame (a buffer closed without it means the client left).
   std::atomic<bool> ending_flag_{false};

@@ -95,7 +95,7 @@ class DropBuffer {
   void Close(bool drain) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!closed_) drain_ = drain;
+      drain_ = closed_ ? drain_ && drain : drain;  // a drain can be cut short, never restarted
       closed_ = true;
     }
     cv_.notify_all();
@@ -164,6 +164,7 @@ class StreamScorer {
 
 // What one stream did, for the access log.
 struct StreamStats {
+  bool upgraded = false;  // the WebSocket handshake completed (else Beast answered the request itself)
   uint64_t bytes_in = 0;  // message payload bytes received
   int64_t frames = 0;     // frame messages received
   int64_t scored = 0;     // of those, scored and answered
@@ -189,9 +190,9 @@ class StreamHub {
   StreamStats Serve(int fd, const boost::beast::http::request<boost::beast::http::empty_body>& upgrade, Ticket ticket,
                     FrameScorer* frames, const std::string& variant);
 
-  // Every open stream stops reading, scores the frames it holds, sends its summary and closes
-  // with 1001 (going away); no stream opens any more. Returns at once (Serve calls return as
-  // their streams end).
+  // Every open stream scores the frames it holds (frames arriving later are answered with a
+  // `stream_ending` error), sends its summary and closes with 1001 (going away); no stream opens
+  // any more. Returns at once (Serve calls return as their streams end).
   void Shutdown();
 
   int open_streams() const { return open_.load(); }

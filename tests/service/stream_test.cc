@@ -210,9 +210,9 @@ TEST_F(StreamTest, ProtocolViolationsCloseTheStreamAndTheServerGoesOn) {
   // A reserved opcode (0x3), masked as a client must: 1002 too.
   auto r = HttpConnection::Open(server_->port());
   ASSERT_TRUE(r);
-  ASSERT_TRUE(r->Send(
-      "GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  ASSERT_TRUE(
+      r->Send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
   ASSERT_NE(r->ReadUntilClosed(0.5).find("101 Switching Protocols"), std::string::npos);
   ASSERT_TRUE(r->Send(std::string("\x83\x81\x01\x02\x03\x04\x61", 7)));  // FIN, opcode 3, mask, 1 byte
   bytes = r->ReadUntilClosed(5);
@@ -268,6 +268,20 @@ TEST_F(StreamTest, UpgradeRulesLimitsAndKeys) {
   EXPECT_TRUE(reopened);
 }
 
+TEST_F(StreamTest, StreamsNeverTakeTheLastConnectionThread) {
+  serve::ServeOptions so = TestServeOptions();
+  so.http_threads = 2;
+  so.max_streams = 4;  // lowered to 1: each stream holds a connection thread
+  Start(so);
+  WsClient first;
+  Open(&first);
+  WsClient second;
+  EXPECT_EQ(second.Connect(server_->port()), 503);
+  auto health = Fetch(server_->port(), "GET", "/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200) << "the other thread still serves HTTP";
+}
+
 TEST_F(StreamTest, ShutdownScoresWhatStreamsHoldThenCloses1001) {
   serve::ServeOptions so = TestServeOptions();
   so.stream_buffer = 8;
@@ -294,6 +308,42 @@ TEST_F(StreamTest, ShutdownScoresWhatStreamsHoldThenCloses1001) {
   EXPECT_EQ((*summary)["dropped"], 0);
   EXPECT_EQ((*summary)["scored"], frames) << "every frame the stream held was scored before it closed";
   EXPECT_EQ(frames + ending, 6) << "every frame sent got an answer";
+}
+
+TEST_F(StreamTest, AStreamWithoutMessagesIsClosed1008EvenWhenTrickling) {
+  serve::ServeOptions so = TestServeOptions();
+  so.stream_idle_timeout_s = 1;
+  Start(so);
+  WsClient idle;  // sends nothing at all (and answers Beast's pings)
+  Open(&idle);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<json> summary;
+  while (auto m = idle.Receive(10)) {
+    if ((*m)["type"] == "summary") summary = m;
+  }
+  EXPECT_EQ(idle.close_code(), 1008);
+  ASSERT_TRUE(summary);
+  EXPECT_EQ((*summary)["frames"], 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+
+  // A frame of 1000 bytes sent one byte every 100 ms: bytes keep arriving, whole messages do not.
+  auto c = HttpConnection::Open(server_->port());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(
+      c->Send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  ASSERT_NE(c->ReadUntilClosed(0.3).find("101 Switching Protocols"), std::string::npos);
+  ASSERT_TRUE(c->Send(std::string("\x82\xfe\x03\xe8\x01\x02\x03\x04", 8)));  // binary, masked, 16-bit length
+  bool closed = false;
+  const auto t1 = std::chrono::steady_clock::now();
+  while (!closed && std::chrono::steady_clock::now() - t1 < std::chrono::seconds(15)) {
+    c->Send("x");  // fails once the server has closed
+    closed = c->ClosedByServer(0.1);
+  }
+  EXPECT_TRUE(closed) << "a trickling client loses its stream";
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(12));
+  WsClient next;  // and the place is free again
+  Open(&next);
 }
 
 TEST_F(StreamTest, MetricsCountStreamFrames) {

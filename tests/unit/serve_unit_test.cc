@@ -218,6 +218,15 @@ TEST(DropBufferTest, CloseWithoutDrainEndsAtOnceAndWakesAWaiter) {
   c.Close(false);
   EXPECT_EQ(c.Pop(), std::nullopt) << "without drain, what is left is discarded";
   EXPECT_EQ(DropBuffer<int>(0).capacity(), 1u) << "a capacity below one holds one";
+  DropBuffer<int> d(4);
+  d.Push(1);
+  d.Push(2);
+  d.Close(/*drain=*/true);
+  EXPECT_EQ(d.Pop(), 1);
+  d.Close(/*drain=*/false);  // the client left while draining: what is left is not scored
+  EXPECT_EQ(d.Pop(), std::nullopt);
+  d.Close(/*drain=*/true);
+  EXPECT_EQ(d.Pop(), std::nullopt) << "a drain cut short does not restart";
 }
 
 TEST(StreamMessageTest, FrameMessagesAndEnd) {

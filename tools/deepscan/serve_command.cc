@@ -144,10 +144,10 @@ RunFn AddServeCommand(CLI::App* app) {
       ->capture_default_str();
   cmd->add_option("--stream-buffer", so.stream_buffer,
                   "frames a stream holds while one is scored; a frame beyond it drops the oldest")
-      ->check(CLI::Range(1, 1024))
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--stream-idle-timeout", so.stream_idle_timeout_s,
-                  "seconds a stream may send nothing (and answer no ping) before it is closed")
+                  "seconds a stream may go without sending a whole message before it is closed (1008)")
       ->check(CLI::Range(0.1, 1e6))
       ->capture_default_str();
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "largest video upload (POST /v1/scan); larger: 413")
