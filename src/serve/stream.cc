@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <thread>
 #include <utility>
 
@@ -24,6 +23,7 @@
 #include "face/crop.h"
 #include "report/report.h"
 #include "serve/image_probe.h"
+#include "serve/scan_jobs.h"
 
 namespace deepscan::serve {
 namespace {
@@ -48,17 +48,6 @@ std::chrono::milliseconds Ms(double seconds) {
 double Round(double x, int digits) {
   const double k = std::pow(10.0, digits);
   return std::round(x * k) / k;
-}
-
-std::string NewStreamId() {
-  std::random_device rd;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (size_t i = 0; i < id.size(); i += 8) {
-    uint32_t r = rd();
-    for (size_t k = 0; k < 8; ++k, r >>= 4) id[i + k] = kHex[r & 15];
-  }
-  return id;
 }
 
 json ErrorMessage(int64_t seq, std::string_view code, std::string_view message) {
@@ -423,7 +412,7 @@ class StreamHub::Session {
   net::io_context ioc_{1};
   websocket::stream<beast::tcp_stream> ws_;
   Ticket ticket_;
-  const std::string id_ = NewStreamId();
+  const std::string id_ = NewJobId();  // 128 random bits, as job ids
   beast::flat_buffer in_;
   DropBuffer<Frame> buffer_;
   std::thread scorer_;

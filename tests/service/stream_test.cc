@@ -65,6 +65,24 @@ class StreamTest : public ::testing::Test {
     EXPECT_EQ((*ready)["type"], "ready");
     EXPECT_EQ((*ready)["stream"].get<std::string>().size(), 32u);
   }
+  // A stream opened by hand, for frames no WebSocket library would send: the upgrade request is
+  // sent and the server's 101 read. nullptr (and a test failure) otherwise.
+  std::unique_ptr<HttpConnection> RawStream() {
+    auto c = HttpConnection::Open(server_->port());
+    const bool upgraded =
+        c &&
+        c->Send(
+            "GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n") &&
+        c->ReadUntilClosed(0.3).find("101 Switching Protocols") != std::string::npos;  // the connection stays open
+    EXPECT_TRUE(upgraded);
+    return upgraded ? std::move(c) : nullptr;
+  }
+  // The code of the close frame that `bytes` (what the server sent) starts with; -1 if none.
+  static int CloseCode(const std::string& bytes) {
+    if (bytes.size() < 4 || static_cast<unsigned char>(bytes[0]) != 0x88) return -1;
+    return (static_cast<unsigned char>(bytes[2]) << 8) | static_cast<unsigned char>(bytes[3]);
+  }
   std::unique_ptr<serve::Server> server_;
 };
 
@@ -190,35 +208,19 @@ TEST_F(StreamTest, BadMessagesGetAnErrorAndTheStreamGoesOn) {
 TEST_F(StreamTest, ProtocolViolationsCloseTheStreamAndTheServerGoesOn) {
   Start();
   // A client frame without a mask (RFC 6455 5.1: the server must fail the connection): 1002.
-  auto c = HttpConnection::Open(server_->port());
+  auto c = RawStream();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(
-      c->Send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
-  std::string bytes = c->ReadUntilClosed(0.5);  // the 101 (the connection stays open)
-  ASSERT_NE(bytes.find("101 Switching Protocols"), std::string::npos) << bytes;
   ASSERT_TRUE(
       c->Send(std::string("\x82\x03"
                           "abc",
                           5)));  // binary, unmasked
-  bytes = c->ReadUntilClosed(5);
-  ASSERT_GE(bytes.size(), 4u);
-  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x88) << "a close frame";
-  const int code = (static_cast<unsigned char>(bytes[2]) << 8) | static_cast<unsigned char>(bytes[3]);
-  EXPECT_EQ(code, 1002);
+  EXPECT_EQ(CloseCode(c->ReadUntilClosed(5)), 1002);
 
   // A reserved opcode (0x3), masked as a client must: 1002 too.
-  auto r = HttpConnection::Open(server_->port());
+  auto r = RawStream();
   ASSERT_TRUE(r);
-  ASSERT_TRUE(
-      r->Send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
-  ASSERT_NE(r->ReadUntilClosed(0.5).find("101 Switching Protocols"), std::string::npos);
   ASSERT_TRUE(r->Send(std::string("\x83\x81\x01\x02\x03\x04\x61", 7)));  // FIN, opcode 3, mask, 1 byte
-  bytes = r->ReadUntilClosed(5);
-  ASSERT_GE(bytes.size(), 4u);
-  EXPECT_EQ(static_cast<unsigned char>(bytes[0]), 0x88);
-  EXPECT_EQ((static_cast<unsigned char>(bytes[2]) << 8) | static_cast<unsigned char>(bytes[3]), 1002);
+  EXPECT_EQ(CloseCode(r->ReadUntilClosed(5)), 1002);
 
   // A message over the limit (--max-image-mb + 8 bytes): 1009.
   WsClient big;
@@ -327,12 +329,8 @@ TEST_F(StreamTest, AStreamWithoutMessagesIsClosed1008EvenWhenTrickling) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 
   // A frame of 1000 bytes sent one byte every 100 ms: bytes keep arriving, whole messages do not.
-  auto c = HttpConnection::Open(server_->port());
+  auto c = RawStream();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(
-      c->Send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
-  ASSERT_NE(c->ReadUntilClosed(0.3).find("101 Switching Protocols"), std::string::npos);
   ASSERT_TRUE(c->Send(std::string("\x82\xfe\x03\xe8\x01\x02\x03\x04", 8)));  // binary, masked, 16-bit length
   bool closed = false;
   const auto t1 = std::chrono::steady_clock::now();
