@@ -36,24 +36,14 @@
 #include "infer/registry.h"
 #include "serve/batcher.h"
 
+#include "bench_util.h"
+
 namespace deepscan::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
-
-std::string HomeDir() {
-  if (const char* env = std::getenv("DEEPSCAN_HOME"); env && *env) return env;
-  return DEEPSCAN_SOURCE_DIR;
-}
-
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 struct Setting {
   std::string name;
@@ -77,15 +67,6 @@ bool ParseSetting(const std::string& spec, Setting* s) {
     return true;
   }
   return false;
-}
-
-std::vector<std::string> Split(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
 }
 
 // Face crops of the images in `dir` (sorted), `side` x `side`.
@@ -123,13 +104,6 @@ struct Measure {
   double crops_per_s = 0, p50_ms = 0, p99_ms = 0, mean_batch = 0;
   uint64_t rejected = 0, failed = 0;
 };
-
-double Percentile(std::vector<double>* v, double q) {
-  if (v->empty()) return 0;
-  size_t k = std::min(v->size() - 1, static_cast<size_t>(q * (v->size() - 1) + 0.5));
-  std::nth_element(v->begin(), v->begin() + k, v->end());
-  return (*v)[k];
-}
 
 // C clients in a closed loop for `seconds` (after `warmup` seconds not counted).
 Measure Drive(serve::Batcher* batcher, const std::vector<cv::Mat>& crops, int clients, double warmup, double seconds) {
@@ -171,8 +145,8 @@ Measure Drive(serve::Batcher* batcher, const std::vector<cv::Mat>& crops, int cl
   }
   Measure m;
   m.crops_per_s = all.size() / elapsed;
-  m.p50_ms = Percentile(&all, 0.50);
-  m.p99_ms = Percentile(&all, 0.99);
+  m.p50_ms = Percentile(all, 0.50);
+  m.p99_ms = Percentile(all, 0.99);
   const uint64_t batches = after.batches - before.batches;
   uint64_t scored = 0;
   for (size_t n = 0; n < after.batch_sizes.size(); ++n) scored += n * (after.batch_sizes[n] - before.batch_sizes[n]);

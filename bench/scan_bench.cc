@@ -39,6 +39,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "deepscan/options.h"
 #include "deepscan/scanner.h"
 #include "deepscan/verdict.h"
@@ -88,12 +89,6 @@ struct Config {
   std::string json_path;
   bool verbose = false;
 };
-
-// The repository root: $DEEPSCAN_HOME when set (as the CLI does), else the compiled-in source dir.
-std::string HomeDir() {
-  if (const char* env = std::getenv("DEEPSCAN_HOME"); env && *env) return env;
-  return DEEPSCAN_SOURCE_DIR;
-}
 
 // The classifier the CLI would pick (tools/deepscan/flags.cc DefaultModelPath): the shipped model
 // when present, else the untrained development model.

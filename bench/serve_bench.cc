@@ -43,6 +43,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "bench_util.h"
 #include "deepscan/options.h"
 #include "face/blazeface.h"
 #include "face/crop.h"
@@ -58,39 +59,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
-
-std::string HomeDir() {
-  if (const char* env = std::getenv("DEEPSCAN_HOME"); env && *env) return env;
-  return DEEPSCAN_SOURCE_DIR;
-}
-
-std::string SharedDataDir() {
-  if (const char* env = std::getenv("DEEPSCAN_SHARED_DATA"); env && *env) return env;
-  return std::string(DEEPSCAN_SOURCE_DIR) + "/../shared/data";
-}
-
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string a, b, c;
-  f >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
-std::vector<std::string> Split(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream ss(list);
-  for (std::string item; std::getline(ss, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-double Percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5));
-  std::nth_element(v.begin(), v.begin() + k, v.end());
-  return v[k];
-}
 
 double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
 
