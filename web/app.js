@@ -276,6 +276,10 @@ function startLive(setSource) {
   live.ws = ws;
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data);
+    if (live.ws !== ws) {  // stopped: answers still on their way change nothing but the people's last verdicts
+      if (m.type === "summary") livePeople(m.identities);
+      return;
+    }
     if (m.type === "frame") {
       live.pending = Math.max(0, live.pending - 1);
       live.answered++;
