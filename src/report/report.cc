@@ -11,11 +11,7 @@ namespace {
 
 using nlohmann::json;
 
-// Rounds for output: 4 decimals for scores, 3 for seconds, 1 for pixels.
-double R(double x, int digits) {
-  double k = std::pow(10.0, digits);
-  return std::round(x * k) / k;
-}
+double R(double x, int digits) { return Round(x, digits); }
 
 json Optional(const std::optional<float>& x) { return x ? json(R(*x, 4)) : json(nullptr); }
 
@@ -164,6 +160,11 @@ std::string RenderText(const ScanReport& r) {
 json ModelToJson(const ModelInfo& m) {
   return {{"name", m.name},     {"version", m.version}, {"backend", m.backend},
           {"device", m.device}, {"trained", m.trained}, {"threshold", R(m.threshold, 4)}};
+}
+
+double Round(double x, int digits) {
+  const double k = std::pow(10.0, digits);
+  return std::round(x * k) / k;
 }
 
 json FaceToJson(const FaceResult& face) {

@@ -31,6 +31,9 @@ nlohmann::json ModelToJson(const ModelInfo& m);
 
 // One face as JSON (an element of "frames[].faces"; also in the server's /v1/frames answer).
 nlohmann::json FaceToJson(const FaceResult& face);
+// `x` rounded to `digits` decimals, as every number in the JSON output is (4 for scores, 3 for
+// seconds, 1 for pixels).
+double Round(double x, int digits);
 
 // One video as JSON (the "videos[]" element of the report; also the server's result body).
 nlohmann::json VideoToJson(const VideoVerdict& v);

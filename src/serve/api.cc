@@ -30,6 +30,8 @@ constexpr PageFile kPageFiles[] = {{"/", "index.html", "text/html; charset=utf-8
 
 namespace {
 
+using report::Round;
+
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -42,11 +44,6 @@ constexpr std::string_view kStream = "/v1/stream";
 constexpr std::string_view kJobsTemplate = "/v1/jobs/{id}";
 constexpr size_t kMaxNameBytes = 255;
 constexpr std::string_view kPage = "/";
-
-double Round(double x, int digits) {
-  const double k = std::pow(10.0, digits);
-  return std::round(x * k) / k;
-}
 
 std::string MiB(int64_t bytes) {
   char buf[32];

@@ -71,15 +71,23 @@ Result<FrameScore> FrameScorer::Score(const cv::Mat& bgr) {
     ASSIGN_OR_RETURN(found, detector->Detect(bgr));
   }
   out.detect_s = Since(t);
-  if (found.empty()) return out;
+  RETURN_IF_ERROR(ScoreFaces(bgr, found, &out));
+  return out;
+}
+
+Status FrameScorer::ScoreFaces(const cv::Mat& bgr, const std::vector<face::Detection>& found, FrameScore* out) {
+  out->faces.clear();
+  out->score.reset();
+  out->classify_s = 0;
+  if (found.empty()) return Status::Ok();
   std::vector<cv::Mat> crops(found.size());
   for (size_t i = 0; i < found.size(); ++i) {
     face::CropFace(bgr, found[i].box, options_.crop.margin, input_size_, &crops[i]);
   }
   std::vector<float> scores;
-  t = Clock::now();
+  const auto t = Clock::now();
   RETURN_IF_ERROR(Classify(crops, &scores));
-  out.classify_s = Since(t);
+  out->classify_s = Since(t);
   if (scores.size() != found.size()) return Status::Internal("classifier returned a wrong number of scores");
   for (size_t i = 0; i < found.size(); ++i) {
     FaceResult f;
@@ -87,10 +95,10 @@ Result<FrameScore> FrameScorer::Score(const cv::Mat& bgr) {
     f.detector_score = found[i].score;
     f.keypoints = found[i].keypoints;
     f.score = scores[i];
-    out.score = std::max(out.score.value_or(0.0f), scores[i]);
-    out.faces.push_back(f);
+    out->score = std::max(out->score.value_or(0.0f), scores[i]);
+    out->faces.push_back(f);
   }
-  return out;
+  return Status::Ok();
 }
 
 }  // namespace deepscan::serve

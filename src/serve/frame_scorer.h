@@ -55,13 +55,17 @@ class FrameScorer {
   BatcherStats batcher_stats() const { return batcher_->Stats(); }
   int max_batch() const { return options_.classifier.max_batch; }
 
-  // Calibrated P(fake) of each crop (face::CropFace at input_size()), through the dynamic
-  // batcher: the crops of concurrent requests and streams share classifier calls
-  // (docs/serve-batching.md). Errors: the batcher's (kTooLarge "overloaded: ..." when its queue
-  // is full), the classifier's.
-  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores);
+  // The faces `found` in `bgr` (by any detection schedule: streams bring their own), cropped and
+  // classified: fills out->faces (track ids -1), out->score and out->classify_s. Errors: the
+  // batcher's (kTooLarge "overloaded: ..." when its queue is full), the classifier's.
+  Status ScoreFaces(const cv::Mat& bgr, const std::vector<face::Detection>& found, FrameScore* out);
 
  private:
+  // Calibrated P(fake) of each crop (face::CropFace at input_size()), through the dynamic
+  // batcher: the crops of concurrent requests and streams share classifier calls
+  // (docs/serve-batching.md).
+  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores);
+
   FrameScorer(std::vector<std::unique_ptr<face::BlazeFaceDetector>> detectors, std::unique_ptr<Batcher> batcher)
       : detectors_(std::move(detectors)), batcher_(std::move(batcher)) {}
 

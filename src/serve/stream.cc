@@ -20,13 +20,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "deepscan/version.h"
-#include "face/crop.h"
 #include "report/report.h"
 #include "serve/image_probe.h"
 #include "serve/scan_jobs.h"
 
 namespace deepscan::serve {
 namespace {
+
+using report::Round;
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -45,11 +46,6 @@ std::chrono::milliseconds Ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0));
 }
 
-double Round(double x, int digits) {
-  const double k = std::pow(10.0, digits);
-  return std::round(x * k) / k;
-}
-
 json ErrorMessage(int64_t seq, std::string_view code, std::string_view message) {
   json m = {{"type", "error"}, {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
   m["seq"] = seq >= 0 ? json(seq) : json(nullptr);
@@ -65,9 +61,7 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 StreamScorer::StreamScorer(DetectorPair* detectors, FrameScorer* frames, const ScanOptions& options,
                            size_t max_identities)
-    : detectors_(detectors),
-      frames_scorer_(frames),
-      options_(options),
+    : frames_scorer_(frames),
       max_identities_(std::max<size_t>(1, max_identities)),
       finder_(detectors->detector.get(), detectors->refinder ? detectors->refinder.get() : detectors->detector.get(),
               options),
@@ -83,42 +77,31 @@ Status StreamScorer::Score(double timestamp_s, const cv::Mat& bgr, json* message
   last_detect_s_ = std::chrono::duration<double>(Clock::now() - t).count();
   last_ts_ = timestamp_s;
   const std::vector<int> ids = tracker_.Update(timestamp_s, found);
-  std::vector<cv::Mat> crops(found.size());
-  for (size_t i = 0; i < found.size(); ++i) {
-    face::CropFace(bgr, found[i].box, options_.crop.margin, frames_scorer_->input_size(), &crops[i]);
-  }
-  std::vector<float> scores;
-  t = Clock::now();
-  RETURN_IF_ERROR(frames_scorer_->Classify(crops, &scores));
-  last_classify_s_ = std::chrono::duration<double>(Clock::now() - t).count();
-  if (scores.size() != found.size()) return Status::Internal("classifier returned a wrong number of scores");
+  FrameScore scored;
+  RETURN_IF_ERROR(frames_scorer_->ScoreFaces(bgr, found, &scored));
+  last_classify_s_ = scored.classify_s;
   ++frames_;
 
   const float threshold = frames_scorer_->threshold();
+  const std::optional<float> frame_score = scored.score;
   json faces = json::array();
-  std::optional<float> frame_score;
-  for (size_t i = 0; i < found.size(); ++i) {
-    FaceResult f;
-    f.box = found[i].box;
-    f.detector_score = found[i].score;
-    f.keypoints = found[i].keypoints;
-    f.score = scores[i];
+  for (size_t i = 0; i < scored.faces.size(); ++i) {
+    FaceResult& f = scored.faces[i];
     f.track_id = ids[i];
     json fj = report::FaceToJson(f);
-    fj["label"] = scores[i] >= threshold ? "fake" : "real";
+    fj["label"] = f.score >= threshold ? "fake" : "real";
     faces.push_back(std::move(fj));
-    frame_score = std::max(frame_score.value_or(0.0f), scores[i]);
     if (ids[i] < 0) continue;
     auto [it, fresh] = identities_.try_emplace(ids[i]);
     Identity& id = it->second;
     if (fresh) {
       id.first_s = timestamp_s;
-      id.recent = scores[i];
+      id.recent = f.score;
     }
     ++id.frames;
-    id.sum += scores[i];
+    id.sum += f.score;
     // About the last second at 30 fps: a person's look right now, next to the mean over the stream.
-    id.recent += 0.1 * (scores[i] - id.recent);
+    id.recent += 0.1 * (f.score - id.recent);
     id.last_s = timestamp_s;
   }
   while (identities_.size() > max_identities_) identities_.erase(identities_.begin());  // oldest ids

@@ -150,9 +150,7 @@ class StreamScorer {
     double first_s = 0, last_s = 0;
   };
 
-  DetectorPair* detectors_;
   FrameScorer* frames_scorer_;
-  const ScanOptions& options_;
   const size_t max_identities_;
   pipeline::FaceFinder finder_;
   track::FaceTracker tracker_;
