@@ -156,12 +156,33 @@ std::string_view Api::RouteLabel(std::string_view path) {
   return "other";
 }
 
-Response Api::Handle(const Request& req, BodyReader& body) {
-  const std::string_view path = req.path;
-  const PageFile* page = nullptr;
+namespace {
+// The routes' methods: nullopt for a path no route serves.
+std::optional<std::string_view> MethodFor(std::string_view path, const PageFile* page) {
+  if (path == kScan || path == kFrames) return "POST";
+  if (path == kHealth || path == kReady || path == kMetrics || path == kStream || page != nullptr) return "GET";
+  if (JobIdFromPath(path)) return "GET";
+  return std::nullopt;
+}
+
+const PageFile* PageFor(std::string_view path) {
   for (const PageFile& f : kPageFiles) {
-    if (path == f.path) page = &f;
+    if (path == f.path) return &f;
   }
+  return nullptr;
+}
+
+// A body that is never read: the routes answered from the header alone.
+class NoBody : public BodyReader {
+ public:
+  BodyOutcome ReadToString(uint64_t, std::string*) override { return BodyOutcome::kIoError; }
+  BodyOutcome ReadToFile(const std::string&, uint64_t, uint64_t*) override { return BodyOutcome::kIoError; }
+};
+}  // namespace
+
+std::optional<Response> Api::Gate(const Request& req) const {
+  const std::string_view path = req.path;
+  const PageFile* page = PageFor(path);
   // The page is public (it asks for the key itself); what it calls is not.
   const bool public_route = path == kHealth || path == kReady || page != nullptr;
   if (!public_route && !options_.api_keys.empty()) {
@@ -180,29 +201,56 @@ Response Api::Handle(const Request& req, BodyReader& body) {
       return r;
     }
   }
-
-  auto allow = [&](std::string_view method) -> std::optional<Response> {
-    if (req.method == method) return std::nullopt;
-    Response r = ErrorResponse(405, "method_not_allowed", "use " + std::string(method) + " for " + std::string(path));
-    r.headers.emplace_back("Allow", std::string(method));
+  const std::optional<std::string_view> method = MethodFor(path, options_.web_dir.empty() ? nullptr : page);
+  if (!method) return ErrorResponse(404, "not_found", "no route " + std::string(path));
+  if (req.method != *method) {
+    Response r = ErrorResponse(405, "method_not_allowed", "use " + std::string(*method) + " for " + std::string(path));
+    r.headers.emplace_back("Allow", std::string(*method));
     return r;
-  };
-  std::optional<Response> wrong;
-  if (path == kHealth) return (wrong = allow("GET")) ? *wrong : Health();
-  if (path == kReady) return (wrong = allow("GET")) ? *wrong : Ready();
-  if (path == kMetrics) return (wrong = allow("GET")) ? *wrong : Metrics();
-  if (path == kScan) return (wrong = allow("POST")) ? *wrong : Scan(req, body);
-  if (path == kFrames) return (wrong = allow("POST")) ? *wrong : Frames(req, body);
-  if (path == kStream) return (wrong = allow("GET")) ? *wrong : Stream(req);
-  if (std::optional<std::string_view> id = JobIdFromPath(path)) {
-    if ((wrong = allow("GET"))) return *wrong;
-    if (id->empty()) {
-      return ErrorResponse(400, "invalid_argument", "a job id is 32 lowercase hexadecimal digits");
-    }
-    return Job(*id);
   }
-  if (page != nullptr && !options_.web_dir.empty()) return (wrong = allow("GET")) ? *wrong : Page(*page);
-  return ErrorResponse(404, "not_found", "no route " + std::string(path));
+  if (std::optional<std::string_view> id = JobIdFromPath(path); id && id->empty()) {
+    return ErrorResponse(400, "invalid_argument", "a job id is 32 lowercase hexadecimal digits");
+  }
+  return std::nullopt;
+}
+
+Admission Api::Admit(const Request& req) {
+  Admission a;
+  if (std::optional<Response> refused = Gate(req)) {
+    a.answer = std::move(*refused);
+  } else if (req.path == kScan) {
+    ScanArgs args;
+    if (std::optional<Response> refused = CheckScan(req, &args)) {
+      a.answer = std::move(*refused);
+    } else {
+      a.body = Admission::Body::kFile;
+      a.limit = static_cast<uint64_t>(options_.max_upload_bytes);
+    }
+  } else if (req.path == kFrames) {
+    if (std::optional<Response> refused = CheckFrames(req)) {
+      a.answer = std::move(*refused);
+    } else {
+      a.body = req.has_body ? Admission::Body::kMemory : Admission::Body::kNone;
+      a.limit = static_cast<uint64_t>(options_.max_image_bytes);
+    }
+  } else {
+    NoBody none;  // every other route answers from the header, at once
+    a.answer = Handle(req, none);
+  }
+  return a;
+}
+
+Response Api::Handle(const Request& req, BodyReader& body) {
+  if (std::optional<Response> refused = Gate(req)) return *refused;
+  const std::string_view path = req.path;
+  if (path == kHealth) return Health();
+  if (path == kReady) return Ready();
+  if (path == kMetrics) return Metrics();
+  if (path == kScan) return Scan(req, body);
+  if (path == kFrames) return Frames(req, body);
+  if (path == kStream) return Stream(req);
+  if (std::optional<std::string_view> id = JobIdFromPath(path)) return Job(*id);
+  return Page(*PageFor(path));  // Gate let only the page's files through
 }
 
 Response Api::Page(const PageFile& f) const {
@@ -258,7 +306,7 @@ Response Api::Busy(std::string_view message) const {
   return r;
 }
 
-Response Api::Scan(const Request& req, BodyReader& body) {
+std::optional<Response> Api::CheckScan(const Request& req, ScanArgs* args) const {
   const std::string type = MediaType(req.content_type);
   if (type.rfind("video/", 0) != 0 && type != "application/octet-stream") {
     return ErrorResponse(415, "unsupported_media_type",
@@ -266,19 +314,17 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   }
   auto query = ParseQuery(req.query);
   if (!query) return ErrorResponse(400, "invalid_argument", "malformed query string");
-  bool wait = true;
   if (auto it = query->find("wait"); it != query->end()) {
     std::optional<bool> b = ParseBool(it->second);
     if (!b) return ErrorResponse(400, "invalid_argument", "wait must be true or false");
-    wait = *b;
+    args->wait = *b;
   }
-  std::string name = "upload";
   if (auto it = query->find("name"); it != query->end() && !it->second.empty()) {
     if (it->second.size() > kMaxNameBytes) return ErrorResponse(400, "invalid_argument", "name is too long");
     for (unsigned char c : it->second) {
       if (c < 0x20 || c == 0x7f) return ErrorResponse(400, "invalid_argument", "name holds control characters");
     }
-    name = it->second;
+    args->name = it->second;
   }
   const auto limit = static_cast<uint64_t>(options_.max_upload_bytes);
   if (req.content_length && *req.content_length > limit) {
@@ -287,6 +333,20 @@ Response Api::Scan(const Request& req, BodyReader& body) {
     return r;
   }
   if (!req.has_body) return ErrorResponse(422, "corrupt_input", "empty upload: send the video bytes as the body");
+  Result<size_t> variant = PickVariant(req);
+  if (!variant.ok()) return ErrorFromStatus(variant.status());
+  if (variants_[*variant].jobs->Full()) {
+    return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
+  }
+  return std::nullopt;
+}
+
+Response Api::Scan(const Request& req, BodyReader& body) {
+  ScanArgs args;
+  if (std::optional<Response> refused = CheckScan(req, &args)) return *refused;
+  const bool wait = args.wait;
+  const std::string& name = args.name;
+  const auto limit = static_cast<uint64_t>(options_.max_upload_bytes);
   Result<size_t> variant = PickVariant(req);
   if (!variant.ok()) return ErrorFromStatus(variant.status());
   const Variant& use = variants_[*variant];
@@ -395,7 +455,7 @@ Response Api::Job(std::string_view id) const {
   return ErrorResponse(404, "not_found", "no job " + std::string(id) + " (unknown, or finished too long ago)");
 }
 
-Response Api::Frames(const Request& req, BodyReader& body) {
+std::optional<Response> Api::CheckFrames(const Request& req) const {
   const std::string type = MediaType(req.content_type);
   if (type != "image/jpeg" && type != "image/png" && type != "application/octet-stream") {
     return ErrorResponse(415, "unsupported_media_type",
@@ -407,6 +467,14 @@ Response Api::Frames(const Request& req, BodyReader& body) {
     r.close = true;
     return r;
   }
+  Result<size_t> variant = PickVariant(req);
+  if (!variant.ok()) return ErrorFromStatus(variant.status());
+  return std::nullopt;
+}
+
+Response Api::Frames(const Request& req, BodyReader& body) {
+  if (std::optional<Response> refused = CheckFrames(req)) return *refused;
+  const auto limit = static_cast<uint64_t>(options_.max_image_bytes);
   Result<size_t> variant = PickVariant(req);
   if (!variant.ok()) return ErrorFromStatus(variant.status());
   FrameScorer* frames = variants_[*variant].frames;

@@ -11,17 +11,23 @@
 //                        only checks it (401, 405, 426) and answers `upgrade`: the server
 //                        reserves a stream place (503 when none) and upgrades
 //
-// In:  a Request (header only) and a BodyReader to pull its body when the route needs it.
+// In:  a Request (header only): Admit() decides, without blocking, whether it is answered at
+//      once (every route but /v1/scan and /v1/frames, and every refusal) or needs its body; then
+//      Handle() runs the route with the body, already read whole by the connection.
 // Out: a Response. Checks run in this order, each before the body is read: target, API key
 //      (every route but /healthz, /readyz), route (404), method (405 + Allow), content type
 //      (415), declared length (413), queue room (503 + Retry-After). Every error body is
-//      {"error": {"code", "message"}}.
-// Threading: Handle() is called from many connection threads at once; Api holds no per-request
-//      state. Scans run on ScanJobs' workers; frames on the caller's thread (FrameScorer pools).
+//      {"error": {"code", "message"}}. Handle() runs the same checks again (the queue may have
+//      filled while the body arrived).
+// Threading: Admit() runs on the server's I/O threads and must never block (no route it answers
+//      waits for a scan or a model); Handle() runs on the request threads, many at once. Api
+//      holds no per-request state. Scans run on ScanJobs' workers; frames on the request thread
+//      (FrameScorer pools).
 #ifndef DEEPSCAN_SERVE_API_H_
 #define DEEPSCAN_SERVE_API_H_
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +65,9 @@ class Api {
   Api(const ServeOptions& options, std::vector<Variant> variants, const metrics::Registry* registry,
       ServiceMetrics* metrics, std::string upload_dir);
 
+  // From the header alone: the answer, or where the body goes before Handle().
+  Admission Admit(const Request& request);
+  // The route, with the whole body behind `body`.
   Response Handle(const Request& request, BodyReader& body);
 
   // The route label for metrics and logs: the route's template ("/v1/jobs/{id}"), or "other"
@@ -69,6 +78,15 @@ class Api {
   void SetDraining() { draining_ = true; }
 
  private:
+  struct ScanArgs {
+    bool wait = true;
+    std::string name = "upload";
+  };
+  // API key, route, method, job id form: the refusal, or nullopt.
+  std::optional<Response> Gate(const Request& request) const;
+  // The pre-body checks of /v1/scan (fills `args`) and /v1/frames: the refusal, or nullopt.
+  std::optional<Response> CheckScan(const Request& request, ScanArgs* args) const;
+  std::optional<Response> CheckFrames(const Request& request) const;
   Response Health() const;
   Response Ready() const;
   Response Metrics() const;

@@ -2,7 +2,8 @@
 // connection code (serve/server.cc) fills a Request from Boost.Beast's parsed header and reads
 // the body only when a route asks for it through BodyReader, so a route can refuse a request
 // (401, 413 by Content-Length, 415, 503) before a byte of its body is read.
-// Threading: one exchange belongs to one connection thread.
+// Threading: one exchange belongs to one connection at a time (its I/O strand, then the request
+// thread that runs the route).
 #ifndef DEEPSCAN_SERVE_EXCHANGE_H_
 #define DEEPSCAN_SERVE_EXCHANGE_H_
 
@@ -59,6 +60,15 @@ struct Response {
   bool drop = false;                                         // close without answering: the client is gone
   bool upgrade = false;  // 101: the connection becomes a WebSocket stream (serve/stream.h)
   size_t variant = 0;    // with `upgrade`: the A/B variant that scores the stream
+};
+
+// What the connection does with a request once its header is whole (Api::Admit): answer it at
+// once, or read its body first (into memory or into a file in the upload folder, at most
+// `limit` bytes) and then hand the whole request to a request thread (Api::Handle).
+struct Admission {
+  std::optional<Response> answer;  // answered from the header: refused, or a route that needs no body
+  enum class Body { kNone, kMemory, kFile } body = Body::kNone;
+  uint64_t limit = 0;
 };
 
 // A JSON body.

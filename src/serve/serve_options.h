@@ -15,8 +15,12 @@ struct ServeOptions {
   std::string host = "127.0.0.1";  // address to listen on ("0.0.0.0" / "::" for every interface)
   int port = 8080;                 // 0 = any free port (Server::port() says which)
   std::string web_dir;             // the web page's files (web/), served at / ; "" = no page
-  int http_threads = 32;           // connection threads: requests served at once
-  int max_connections = 256;       // open connections (served + waiting for a thread); more get 503
+  int http_threads = 32;              // request threads: whole requests served at once
+  int io_threads = 2;                 // threads that accept, read and write every connection (asynchronously)
+  int max_connections = 4096;         // open connections in all; more get 503 + Retry-After and are closed
+  int max_connections_per_client = 512;  // open connections per client address (0 = no limit); more get 503
+  int max_waiting_requests = 256;     // whole requests waiting for a request thread; more get 503
+  int64_t max_body_memory_bytes = 256LL << 20;  // /v1/frames bodies being received at once, in bytes; more get 503
   int backlog = 128;               // listen(2) backlog
 
   JobsOptions jobs;                          // --workers, --max-queued

@@ -26,9 +26,14 @@ std::chrono::milliseconds Ms(double s) { return std::chrono::milliseconds(static
 
 }  // namespace
 
-std::unique_ptr<HttpConnection> HttpConnection::Open(int port) {
+std::unique_ptr<HttpConnection> HttpConnection::Open(int port, const std::string& from) {
   tcp::socket s(Context());
   beast::error_code ec;
+  if (!from.empty()) {  // another loopback address (127.0.0.0/8) makes another client
+    s.open(tcp::v4(), ec);
+    if (!ec) s.bind(tcp::endpoint(net::ip::make_address(from, ec), 0), ec);
+    if (ec) return nullptr;
+  }
   s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
   if (ec) return nullptr;
   return std::unique_ptr<HttpConnection>(new HttpConnection(std::move(s)));

@@ -34,7 +34,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 class HttpConnection {
  public:
   // Connects to 127.0.0.1:port; nullptr when the connection is refused.
-  static std::unique_ptr<HttpConnection> Open(int port);
+  // A connection to 127.0.0.1:port, from the loopback address `from` when given (127.0.0.2, ...).
+  static std::unique_ptr<HttpConnection> Open(int port, const std::string& from = "");
 
   // Sends raw bytes; false when the server closed the connection.
   bool Send(std::string_view bytes);

@@ -556,10 +556,10 @@ TEST(ServeLimitsTest, ConnectionsOverTheLimitGet503AtOnce) {
   so.header_timeout_s = 3;
   auto server = StartServer(so);
   ASSERT_NE(server, nullptr);
-  // One connection holds the only thread, one waits for it; the third is over the limit.
-  auto held = HttpConnection::Open(server->port());
-  auto waiting = HttpConnection::Open(server->port());
-  ASSERT_TRUE(held && waiting);
+  // Two idle connections are open (and hold no thread); the third is over the limit.
+  auto a = HttpConnection::Open(server->port());
+  auto b = HttpConnection::Open(server->port());
+  ASSERT_TRUE(a && b);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto over = HttpConnection::Open(server->port());
   ASSERT_TRUE(over);
@@ -569,15 +569,60 @@ TEST(ServeLimitsTest, ConnectionsOverTheLimitGet503AtOnce) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->header("retry-after"), "5");
   EXPECT_EQ(ErrorCode(*r), "busy");
-  // The two accepted ones are still served, in turn.
-  ASSERT_TRUE(held->SendRequest("GET", "/healthz"));
-  ASSERT_TRUE(waiting->SendRequest("GET", "/healthz"));
-  auto a = held->Read(5);
-  auto b = waiting->Read(5);
-  ASSERT_TRUE(a && b);
-  EXPECT_EQ(a->status, 200);
-  EXPECT_EQ(b->status, 200);
-  EXPECT_FALSE(a->keep_alive);  // another connection waited for the thread: no keep-alive
+  EXPECT_TRUE(over->ClosedByServer(2));
+  // The two accepted ones are both served, and kept alive: an idle connection costs no thread.
+  ASSERT_TRUE(b->SendRequest("GET", "/healthz"));
+  ASSERT_TRUE(a->SendRequest("GET", "/healthz"));
+  auto ra = a->Read(5);
+  auto rb = b->Read(5);
+  ASSERT_TRUE(ra && rb);
+  EXPECT_EQ(ra->status, 200);
+  EXPECT_EQ(rb->status, 200);
+  EXPECT_TRUE(ra->keep_alive);
+  EXPECT_TRUE(rb->keep_alive);
+  // Once one closes, its place is free again.
+  a.reset();
+  std::optional<HttpResponse> again;
+  for (int i = 0; i < 50; ++i) {
+    again = Fetch(server->port(), "GET", "/healthz");
+    if (again && again->status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST(ServeLimitsTest, EachClientAddressHasItsOwnConnectionCap) {
+  DEEPSCAN_REQUIRE_MODELS();
+  serve::ServeOptions so = TestServeOptions();
+  so.max_connections_per_client = 3;
+  auto server = StartServer(so);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<HttpConnection>> greedy;
+  for (int i = 0; i < 3; ++i) {
+    greedy.push_back(HttpConnection::Open(server->port(), "127.0.0.2"));
+    ASSERT_TRUE(greedy.back());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto fourth = HttpConnection::Open(server->port(), "127.0.0.2");
+  ASSERT_TRUE(fourth);
+  ASSERT_TRUE(fourth->SendRequest("GET", "/healthz"));
+  auto r = fourth->Read(2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << "a fourth connection from the same address";
+  EXPECT_EQ(r->header("retry-after"), "5");
+  // Another address is not held back by the greedy one.
+  auto other = HttpConnection::Open(server->port(), "127.0.0.3");
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->SendRequest("GET", "/healthz"));
+  auto ok = other->Read(2);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  // And the greedy client's own connections are served.
+  ASSERT_TRUE(greedy[0]->SendRequest("GET", "/healthz"));
+  auto mine = greedy[0]->Read(2);
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(mine->status, 200);
 }
 
 TEST(ServeBusyTest, FullQueueIs503WithRetryAfterAndNotReady) {

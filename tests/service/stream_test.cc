@@ -270,18 +270,23 @@ TEST_F(StreamTest, UpgradeRulesLimitsAndKeys) {
   EXPECT_TRUE(reopened);
 }
 
-TEST_F(StreamTest, StreamsNeverTakeTheLastConnectionThread) {
+TEST_F(StreamTest, StreamsHoldNoRequestThread) {
   serve::ServeOptions so = TestServeOptions();
-  so.http_threads = 2;
-  so.max_streams = 4;  // lowered to 1: each stream holds a connection thread
+  so.http_threads = 1;
+  so.max_streams = 2;
   Start(so);
-  WsClient first;
+  WsClient first, second;
   Open(&first);
-  WsClient second;
-  EXPECT_EQ(second.Connect(server_->port()), 503);
+  Open(&second);  // both open although there is one request thread
+  WsClient third;
+  EXPECT_EQ(third.Connect(server_->port()), 503) << "--max-streams still bounds the streams";
   auto health = Fetch(server_->port(), "GET", "/healthz");
   ASSERT_TRUE(health);
-  EXPECT_EQ(health->status, 200) << "the other thread still serves HTTP";
+  EXPECT_EQ(health->status, 200);
+  const Clip& clip = SampleFrames();
+  auto frame = Fetch(server_->port(), "POST", "/v1/frames", clip.jpeg[0], {{"Content-Type", "image/jpeg"}});
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->status, 200) << "the request thread is free for /v1/frames while two streams are open";
 }
 
 TEST_F(StreamTest, ShutdownScoresWhatStreamsHoldThenCloses1001) {

@@ -3,6 +3,7 @@
 // Runs until SIGINT or SIGTERM, then shuts down gracefully: exit 0 when every accepted job
 // finished within --drain-timeout, 14 (timeout) when some did not. A second signal exits at once.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -23,7 +24,7 @@ struct ServeArgs {
   ScanOptions scan;
   TunedFlags tuned;
   serve::ServeOptions serve;
-  double max_upload_mb = 512, sync_max_mb = 32, max_image_mb = 16;
+  double max_upload_mb = 512, sync_max_mb = 32, max_image_mb = 16, max_body_memory_mb = 256;
   int max_header_kb = 16;
   std::vector<std::string> api_keys;
   std::string api_key_file;
@@ -37,6 +38,7 @@ int RunServe(ServeArgs& a) {
   so.max_upload_bytes = MbToBytes(a.max_upload_mb);
   so.sync_max_bytes = MbToBytes(a.sync_max_mb);
   so.max_image_bytes = MbToBytes(a.max_image_mb);
+  so.max_body_memory_bytes = MbToBytes(a.max_body_memory_mb);
   so.header_limit = static_cast<uint32_t>(a.max_header_kb) * 1024;
   so.access_log = !a.no_access_log;
   so.api_keys = a.api_keys;
@@ -61,6 +63,20 @@ int RunServe(ServeArgs& a) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Every open connection is a file descriptor: take the hard limit, and say when it is below
+  // what --max-connections needs (connections + uploads + models + logs).
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+      nofile.rlim_cur < static_cast<rlim_t>(so.max_connections) + 256) {
+    spdlog::warn("open files limited to {} (ulimit -n): fewer than --max-connections {} + 256; connections beyond "
+                 "the limit wait in the listen backlog",
+                 static_cast<uint64_t>(nofile.rlim_cur), so.max_connections);
+  }
 
   auto server = serve::Server::Create(so, a.scan);
   if (!server.ok()) return ReportFailure(server.status());
@@ -112,11 +128,31 @@ RunFn AddServeCommand(CLI::App* app) {
                   "with --job-dir: seconds after which a silent replica's jobs are taken over by the others")
       ->check(CLI::Range(0.5, 3600.0))
       ->capture_default_str();
-  cmd->add_option("--http-threads", so.http_threads, "connection threads: requests served at once")
+  cmd->add_option("--http-threads", so.http_threads,
+                  "request threads: whole requests (their header and body read) served at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  cmd->add_option("--max-connections", so.max_connections, "open connections; more are answered 503 and closed")
+  cmd->add_option("--io-threads", so.io_threads,
+                  "threads that accept connections and read and write them asynchronously (idle and slow clients "
+                  "cost no request thread)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-connections", so.max_connections,
+                  "open connections in all; more are answered 503 (Retry-After) and closed")
       ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-client", so.max_connections_per_client,
+                  "open connections per client address (0 = no limit; behind a proxy, every client is the proxy); "
+                  "more are answered 503 and closed")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--max-waiting-requests", so.max_waiting_requests,
+                  "whole requests waiting for a request thread; more are answered 503 at once")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--max-body-memory-mb", a->max_body_memory_mb,
+                  "request bodies received into memory at once (POST /v1/frames), in MiB; more are answered 503")
+      ->check(CLI::Range(1e-6, 1e6))
       ->capture_default_str();
   cmd->add_option("--frame-sessions", so.frame_sessions, "detector + classifier pairs for POST /v1/frames")
       ->check(CLI::Range(1, 256))
