@@ -57,7 +57,11 @@ async function poll(location) {
   }
 }
 
+// The job whose report is shown, for the HTML report's download: {location, name}; null when the answer came inline.
+let shownJob = null;
+
 async function scan(file) {
+  shownJob = null;
   $("error").hidden = true;
   $("result").hidden = true;
   $("status").hidden = false;
@@ -72,6 +76,7 @@ async function scan(file) {
       $("status-text").textContent = "Scanning…";
       $("progress").value = 0;
       verdict = await poll(up.body.location);
+      shownJob = {location: up.body.location, name: file.name};
     } else {
       throw new Error(errorText(up.body, up.status));
     }
@@ -83,6 +88,7 @@ async function scan(file) {
 
 function fmt(x) { return x === null || x === undefined ? "–" : x.toFixed(3); }
 function secs(t) { return `${t.toFixed(1)} s`; }
+function span(seg) { return `${seg.start_s.toFixed(1)}–${seg.end_s.toFixed(1)} s`; }
 
 // `report` is what `deepscan scan --format json` prints for one video: {model, videos: [verdict], ...}.
 function render(report) {
@@ -98,9 +104,14 @@ function render(report) {
     verdict.textContent = `${v.label === "fake" ? "Looks manipulated" : "Looks real"} (score ${fmt(v.score)})`;
     verdict.className = v.label;
   }
-  const info = v.info || {};
-  $("summary").textContent = `${info.width}×${info.height}, ${secs(info.duration_s || 0)}; ` +
-      `${v.frames.length} frames examined; threshold ${fmt(v.threshold)}.`;
+  const info = v.video;  // docs/output.md: what the container says (zeros when unknown)
+  const size = info.width ? `${info.width}×${info.height}` : "size unknown";
+  const length = info.duration_s ? secs(info.duration_s) : "duration unknown";
+  $("summary").textContent = `${size}, ${length}; ${v.frames.length} frames examined; threshold ${fmt(v.threshold)}.`;
+  $("suspicious").textContent = v.segments.length ?
+      `Suspicious seconds: ${v.segments.map(span).join(", ")}.` :
+      "No stretch of frames at or above the threshold.";
+  $("download-row").hidden = shownJob === null;
   drawTimeline(v);
   const people = $("people").querySelector("tbody");
   people.replaceChildren();
@@ -134,9 +145,12 @@ function drawTimeline(v) {
   const svg = $("timeline");
   svg.replaceChildren();
   const ns = "http://www.w3.org/2000/svg";
-  const start = (v.info && v.info.start_s) || 0;
-  const duration = Math.max((v.info && v.info.duration_s) || 0, 1e-3);
-  const x = (t) => ((t - start) / duration) * 800;
+  // x: the video's time from its first frame (video.start_s) to its end (start_s + duration_s); when the container
+  // gives no duration, to the last sampled frame.
+  const start = v.video.start_s;
+  const last = v.frames.length ? v.frames[v.frames.length - 1].timestamp_s : start;
+  const end = Math.max(v.video.duration_s > 0 ? start + v.video.duration_s : last, last, start + 1e-3);
+  const x = (t) => ((t - start) / (end - start)) * 800;
   const y = (s) => 150 - s * 140;
   for (const seg of v.segments || []) {
     const r = document.createElementNS(ns, "rect");
@@ -166,6 +180,30 @@ function drawTimeline(v) {
     svg.appendChild(c);
   }
 }
+
+// The HTML report of the job shown (GET /v1/jobs/{id}?format=html), saved as a file. A plain link cannot send the
+// API key, so it is fetched and handed to the browser as a blob.
+$("download").addEventListener("click", async () => {
+  if (!shownJob) return;
+  const button = $("download");
+  button.disabled = true;
+  try {
+    const r = await fetch(`${shownJob.location}?format=html`, {headers: headers()});
+    if (!r.ok) throw new Error(errorText(await r.json().catch(() => null), r.status));
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${shownJob.name.replace(/\.[^.]*$/, "")}.deepscan.html`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    fail(`the HTML report could not be fetched: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });

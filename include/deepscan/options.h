@@ -94,6 +94,9 @@ struct ScanOptions {
   int threads = 0;                     // one budget for FFmpeg, ONNX Runtime and OpenCV; 0 = all cores
   double timeout_s = 600.0;            // per-video wall-clock budget; 0 = none
   int64_t max_pixels = 7680LL * 4320;  // frames larger than 8K UHD are refused (kTooLarge)
+  int report_crops = 0;                // face crops kept per identity, its most suspicious ones, as JPEG
+                                       // (VideoVerdict::crops, for the HTML report); 0 = none. The
+                                       // result cache stores no crops, so it is not read when > 0
 };
 
 }  // namespace deepscan

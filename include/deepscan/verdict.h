@@ -52,6 +52,19 @@ struct IdentityVerdict {  // one person, tracked across the sampled frames
   std::vector<Segment> segments;  // this person's seconds that look manipulated
 };
 
+// A face as the classifier saw it, kept only when ScanOptions::report_crops asks (for the HTML
+// report; never in the JSON report or the result cache).
+struct FaceCrop {
+  int track_id = -1;        // the identity (IdentityVerdict::track_id)
+  int frame = 0;            // index into VideoVerdict::frames
+  int face = 0;             // index into that frame's faces
+  float score = 0;          // the face's score
+  std::string jpeg;         // the crop (model input size, square, CropOptions::margin), JPEG bytes
+  std::string heatmap_png;  // where the model sees blending, over the same square: an 8-bit grey PNG
+                            // (0 none .. 255 most), or empty when the model has no heatmap output
+                            // (none of the shipped models has one yet)
+};
+
 struct VideoInfo {
   int width = 0, height = 0;  // upright
   int rotation = 0;           // degrees clockwise applied
@@ -76,6 +89,7 @@ struct ModelInfo {
   std::string device = "cpu";  // where inference ran: cpu, cuda or tensorrt
   bool trained = true;         // false for the untrained development model: its scores carry no meaning
   float threshold = 0.5f;      // calibrated decision threshold shipped with the model
+  std::string path;            // the classifier file (its card and metadata lie beside it); not in the JSON
 };
 
 enum class VideoStatus {
@@ -99,6 +113,8 @@ struct VideoVerdict {
   std::vector<IdentityVerdict> identities;  // per person, most suspicious first
   std::vector<std::string> warnings;        // non-fatal problems (corrupt packets, truncation)
   StageTimings timings;
+  std::vector<FaceCrop> crops;  // per identity its most suspicious crops, by track id then score
+                                // (highest first); empty unless ScanOptions::report_crops > 0
 };
 
 std::string_view StatusName(VideoStatus status);  // "ok", "no_face", "error"

@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "core/bounded_queue.h"
 #include "face/blazeface.h"
@@ -87,6 +88,14 @@ struct CropTask {
   cv::Mat crop;
 };
 
+// A scored crop kept for the HTML report (ScanOptions::report_crops).
+struct KeptCrop {
+  int track_id = -1;
+  size_t slot = 0, face = 0;
+  float score = 0;
+  cv::Mat crop;
+};
+
 // One video in flight.
 struct Job {
   std::string path;
@@ -98,6 +107,7 @@ struct Job {
   bool finished = false;
   bool cached = false;  // v came whole from the result cache
   Status failure;
+  std::vector<KeptCrop> kept;  // per identity its report_crops highest-scoring crops so far
   // Used by its detect worker only.
   std::unique_ptr<pipeline::FaceFinder> finder;
   std::unique_ptr<track::FaceTracker> tracker;
@@ -159,7 +169,7 @@ struct Scanner::Impl {
       if (j >= jobs.size()) return;
       Job& job = *jobs[j];
       job.start = Clock::now();
-      if (cache) {
+      if (cache && options.report_crops == 0) {  // the cache keeps no crops
         if (std::optional<VideoVerdict> hit = cache->Get(job.path)) {
           std::lock_guard<std::mutex> lock(job.mu);
           job.v = std::move(*hit);
@@ -357,8 +367,11 @@ struct Scanner::Impl {
         Job& job = *jobs[batch[i].job];
         std::lock_guard<std::mutex> lock(job.mu);
         if (st.ok()) {
-          job.v.frames[batch[i].slot].faces[batch[i].face].score = scores[i];
+          FaceResult& face = job.v.frames[batch[i].slot].faces[batch[i].face];
+          face.score = scores[i];
           ++job.v.timings.faces_classified;
+          if (options.report_crops > 0)
+            Keep(job, {face.track_id, batch[i].slot, batch[i].face, scores[i], batch[i].crop});
         } else if (job.failure.ok()) {
           job.failure = st;
         }
@@ -368,6 +381,44 @@ struct Scanner::Impl {
       }
       for (size_t j : touched) MaybeFinish(j);
     }
+  }
+
+  // Offers a scored crop to its identity's most suspicious `report_crops`; job.mu is held.
+  void Keep(Job& job, KeptCrop c) const {
+    if (c.track_id < 0) return;  // belongs to no identity
+    const size_t limit = static_cast<size_t>(options.report_crops);
+    KeptCrop* weakest = nullptr;
+    size_t same = 0;
+    for (KeptCrop& k : job.kept) {
+      if (k.track_id != c.track_id) continue;
+      ++same;
+      if (weakest == nullptr || k.score < weakest->score) weakest = &k;
+    }
+    if (same < limit) {
+      job.kept.push_back(std::move(c));
+    } else if (weakest != nullptr && c.score > weakest->score) {
+      *weakest = std::move(c);
+    }
+  }
+
+  // The kept crops as JPEG, by identity then score (highest first).
+  static std::vector<FaceCrop> EncodeCrops(std::vector<KeptCrop>& kept) {
+    std::sort(kept.begin(), kept.end(), [](const KeptCrop& a, const KeptCrop& b) {
+      return a.track_id != b.track_id ? a.track_id < b.track_id : a.score > b.score;
+    });
+    std::vector<FaceCrop> out;
+    std::vector<uchar> bytes;
+    for (const KeptCrop& k : kept) {
+      if (k.crop.empty() || !cv::imencode(".jpg", k.crop, bytes, {cv::IMWRITE_JPEG_QUALITY, 90})) continue;
+      FaceCrop f;
+      f.track_id = k.track_id;
+      f.frame = static_cast<int>(k.slot);
+      f.face = static_cast<int>(k.face);
+      f.score = k.score;
+      f.jpeg.assign(bytes.begin(), bytes.end());
+      out.push_back(std::move(f));
+    }
+    return out;
   }
 
   // ---- aggregation -----------------------------------------------------------------------
@@ -395,6 +446,14 @@ struct Scanner::Impl {
         }
       }
       pipeline::Aggregate(options.aggregation, model.threshold, &v);
+      if (!job.kept.empty()) {
+        try {
+          v.crops = EncodeCrops(job.kept);
+        } catch (const std::exception& e) {  // OpenCV; the verdict stands without its crops
+          spdlog::warn("{}: face crops for the report could not be encoded: {}", job.path, e.what());
+        }
+        job.kept.clear();
+      }
       v.timings.total_s = Since(job.start);
       if (cache) {
         if (Status st = cache->Put(job.path, v); !st.ok()) spdlog::warn("result cache: {}", st.ToString());
@@ -477,6 +536,7 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   if (options.classifier.max_batch < 1) return Status::InvalidArgument("batch size must be at least 1");
   if (options.aggregation.threshold >= 1) return Status::InvalidArgument("threshold must be below 1");
   if (options.detector.detect_every < 1) return Status::InvalidArgument("--detect-every must be at least 1");
+  if (options.report_crops < 0) return Status::InvalidArgument("report_crops must be at least 0");
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->threads = ResolveThreads(options.threads);
@@ -490,7 +550,8 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
   const infer::ModelMetadata& m = impl->classifier->metadata();
-  impl->model = {m.name, m.version, impl->classifier->backend(), impl->classifier->device(), m.trained, m.threshold};
+  impl->model = {m.name,    m.version,   impl->classifier->backend(),  impl->classifier->device(),
+                 m.trained, m.threshold, options.classifier.model_path};
   if (!options.cache_dir.empty()) {
     ASSIGN_OR_RETURN(impl->cache, pipeline::ResultCache::Open(options, impl->model));
   }

@@ -13,6 +13,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include "report/html_report.h"
 #include "report/report.h"
 #include "serve/image_probe.h"
 #include "serve/request_parse.h"
@@ -249,7 +250,7 @@ Response Api::Handle(const Request& req, BodyReader& body) {
   if (path == kScan) return Scan(req, body);
   if (path == kFrames) return Frames(req, body);
   if (path == kStream) return Stream(req);
-  if (std::optional<std::string_view> id = JobIdFromPath(path)) return Job(*id);
+  if (std::optional<std::string_view> id = JobIdFromPath(path)) return Job(*id, req.query);
   return Page(*PageFor(path));  // Gate let only the page's files through
 }
 
@@ -442,10 +443,60 @@ Response Api::Stream(const Request& req) const {
   return r;
 }
 
-Response Api::Job(std::string_view id) const {
+namespace {
+
+// ?format=html: the job's report as one self-contained page (report/html_report.h). A failed job's
+// page shows its error; one not finished yet is 409. The server keeps no face crops.
+Response HtmlJobResponse(const JobView& v, const ModelInfo& model) {
+  if (v.state == JobState::kQueued || v.state == JobState::kRunning) {
+    Response r =
+        ErrorResponse(409, "not_done",
+                      "the job is " + std::string(JobStateName(v.state)) + ": its HTML report exists once it is done");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  report::HtmlReport page;
+  if (v.state == JobState::kDone && v.report) {
+    Result<report::HtmlReport> read = report::HtmlReportFromJson(*v.report);
+    if (!read.ok()) return ErrorResponse(500, "internal", read.status().message());
+    page = std::move(*read);
+  } else {
+    page.scan.model = model;
+    VideoVerdict failed;
+    failed.path = v.name;
+    failed.status = VideoStatus::kError;
+    failed.error = v.error;
+    page.scan.videos.push_back(std::move(failed));
+  }
+  if (page.scan.model.name == model.name) page.card = report::LoadModelCard(model.path, model.name);
+  page.crops_note = "the server keeps no face crops (deepscan scan --format html does).";
+  Response r;
+  r.body = report::RenderHtml(page);
+  r.content_type = "text/html; charset=utf-8";
+  r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; img-src data:; style-src 'unsafe-inline'");
+  return r;
+}
+
+}  // namespace
+
+Response Api::Job(std::string_view id, std::string_view query) const {
+  auto q = ParseQuery(query);
+  if (!q) return ErrorResponse(400, "invalid_argument", "malformed query string");
+  bool html = false;
+  if (auto it = q->find("format"); it != q->end()) {
+    if (it->second != "json" && it->second != "html") {
+      return ErrorResponse(400, "invalid_argument", "format must be json or html");
+    }
+    html = it->second == "html";
+  }
   for (const Variant& variant : variants_) {
     std::optional<JobView> v = variant.jobs->Get(std::string(id));
     if (!v) continue;
+    if (html) {
+      Response r = HtmlJobResponse(*v, variant.jobs->model());
+      r.headers.emplace_back("X-Deepscan-Variant", variant.name);
+      return r;
+    }
     json job = JobToJson(*v);
     if (variants_.size() > 1) job["variant"] = variant.name;
     Response r = JsonResponse(200, job);

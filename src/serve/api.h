@@ -5,7 +5,8 @@
 //   GET  /metrics        Prometheus text format 0.0.4
 //   POST /v1/scan        body = a video; 200 with the scan report (small uploads, ?wait=true),
 //                        else 202 with a job id
-//   GET  /v1/jobs/{id}   a job's state, progress, report or error
+//   GET  /v1/jobs/{id}   a job's state, progress, report or error; ?format=html: its report as
+//                        one self-contained page (409 until the job is done)
 //   POST /v1/frames      body = one JPEG/PNG; its faces and scores
 //   GET  /v1/stream      WebSocket upgrade: a live stream of frames (serve/stream.h); Handle()
 //                        only checks it (401, 405, 426) and answers `upgrade`: the server
@@ -91,7 +92,7 @@ class Api {
   Response Ready() const;
   Response Metrics() const;
   Response Scan(const Request& request, BodyReader& body);
-  Response Job(std::string_view id) const;
+  Response Job(std::string_view id, std::string_view query) const;  // ?format=json|html
   Response Frames(const Request& request, BodyReader& body);
   Response Stream(const Request& request) const;
   Response Busy(std::string_view message) const;

@@ -1,11 +1,14 @@
 // The pipelined Scanner: ScanMany with several videos in flight gives, for every video, exactly
 // the verdict of scanning it alone; a bad file in the batch fails alone; the result cache
 // returns the stored verdict. Uses the bundled sample clip and a few shared clips; skips when
-// the setup outputs are absent.
+// the setup outputs are absent. Kept face crops (for the HTML report) are each identity's most
+// suspicious and change nothing else.
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include "deepscan/scanner.h"
 #include "test_env.h"
@@ -119,6 +122,60 @@ TEST_F(PipelineTest, CacheReturnsTheStoredVerdict) {
     EXPECT_FALSE(first[i].timings.cache_hit);
     EXPECT_TRUE(second[i].timings.cache_hit) << videos_[i];
     ExpectSameVerdict(first[i], second[i], 5e-5f);
+  }
+}
+
+
+TEST_F(PipelineTest, KeepsEachIdentitysMostSuspiciousCropsOnlyWhenAsked) {
+  ScanOptions with = options_;
+  with.report_crops = 2;
+  with.cache_dir = TempDir() + "/crops-cache";
+  std::vector<VideoVerdict> plain = ScanAll(options_), kept = ScanAll(with);
+  for (size_t i = 0; i < videos_.size(); ++i) {
+    ExpectSameVerdict(plain[i], kept[i]);
+    EXPECT_TRUE(plain[i].crops.empty());
+    const VideoVerdict& v = kept[i];
+    if (v.status != VideoStatus::kOk) {
+      EXPECT_TRUE(v.crops.empty()) << videos_[i];
+      continue;
+    }
+    ASSERT_FALSE(v.crops.empty()) << videos_[i];
+    for (const IdentityVerdict& p : v.identities) {
+      // The identity's classified faces (a near-duplicate frame reuses another's and is not
+      // classified again), highest score first.
+      std::vector<float> scores;
+      for (const FrameResult& f : v.frames) {
+        if (f.duplicate_of >= 0) continue;
+        for (const FaceResult& face : f.faces) {
+          if (face.track_id == p.track_id) scores.push_back(face.score);
+        }
+      }
+      std::sort(scores.rbegin(), scores.rend());
+      std::vector<const FaceCrop*> mine;
+      for (const FaceCrop& c : v.crops) {
+        if (c.track_id == p.track_id) mine.push_back(&c);
+      }
+      ASSERT_EQ(mine.size(), std::min<size_t>(2, scores.size())) << videos_[i] << " person " << p.track_id;
+      for (size_t k = 0; k < mine.size(); ++k) {
+        const FaceCrop& c = *mine[k];
+        EXPECT_EQ(c.score, scores[k]) << "the most suspicious first";
+        ASSERT_LT(c.frame, static_cast<int>(v.frames.size()));
+        ASSERT_LT(c.face, static_cast<int>(v.frames[c.frame].faces.size()));
+        EXPECT_EQ(v.frames[c.frame].faces[c.face].score, c.score);
+        EXPECT_EQ(v.frames[c.frame].faces[c.face].track_id, p.track_id);
+        EXPECT_TRUE(c.heatmap_png.empty()) << "the shipped model has no heatmap output";
+        const cv::Mat img = cv::imdecode(std::vector<uchar>(c.jpeg.begin(), c.jpeg.end()), cv::IMREAD_COLOR);
+        ASSERT_FALSE(img.empty()) << "a JPEG";
+        EXPECT_EQ(img.cols, 128);
+        EXPECT_EQ(img.rows, 128);
+      }
+    }
+  }
+  // The cache stores no crops, so a scan that wants them is never answered from it.
+  std::vector<VideoVerdict> again = ScanAll(with);
+  for (size_t i = 0; i < videos_.size(); ++i) {
+    EXPECT_FALSE(again[i].timings.cache_hit) << videos_[i];
+    EXPECT_EQ(again[i].crops.size(), kept[i].crops.size());
   }
 }
 

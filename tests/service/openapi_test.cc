@@ -88,19 +88,32 @@ TEST(OpenApiTest, EveryAnswerMatchesTheDocument) {
   for (const auto& r : {accepted, failed}) {
     const std::string id = json::parse(r->body)["job_id"];
     rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/" + id);
+    rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/" + id + "?format=html");  // 409 while not done (or 200)
     for (const auto start = Clock::now(); std::chrono::duration<double>(Clock::now() - start).count() < 60;) {
       auto g = Fetch(port, "GET", "/v1/jobs/" + id);
       ASSERT_TRUE(g);
       const std::string state = json::parse(g->body)["status"];
       if (state == "done" || state == "failed") {
         rec.Add("/v1/jobs/{id}", "GET", *g);
+        // The job's report as an HTML page: the verdict for a done job, the error for a failed one.
+        auto html = rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/" + id + "?format=html");
+        ASSERT_TRUE(html);
+        EXPECT_EQ(html->status, 200);
+        EXPECT_EQ(html->header("content-type"), "text/html; charset=utf-8");
+        EXPECT_EQ(html->body.rfind("<!doctype html>", 0), 0u);
+        EXPECT_NE(
+            html->body.find(state == "done" ? "<p class=\"verdict real\">Looks real (score" : "Could not be scanned"),
+            std::string::npos)
+            << html->body.substr(0, 2000);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
-  rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/" + std::string(32, '0'));  // 404
-  rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/..%2fx");                   // 400
+  rec.Do(port, "/v1/jobs/{id}", "GET",
+         "/v1/jobs/" + json::parse(accepted->body)["job_id"].get<std::string>() + "?format=pdf");  // 400
+  rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/" + std::string(32, '0'));                        // 404
+  rec.Do(port, "/v1/jobs/{id}", "GET", "/v1/jobs/..%2fx");                                         // 400
   rec.Do(port, "/v1/frames", "POST", "/v1/frames", ReadFileBytes(image), png);
   std::vector<uchar> blank;
   cv::imencode(".png", cv::Mat(100, 100, CV_8UC3, cv::Scalar(0, 0, 0)), blank);
@@ -110,7 +123,7 @@ TEST(OpenApiTest, EveryAnswerMatchesTheDocument) {
   rec.Do(port, "/v1/frames", "POST", "/v1/frames", std::string(so.max_image_bytes + 1, 'x'), png);  // 413
   rec.Do(port, "*", "GET", "/nowhere");                                                             // 404
   rec.Do(port, "/v1/stream", "GET", "/v1/stream");  // 426: no WebSocket handshake
-  rec.Do(port, "*", "GET", "/v1/frames");                                                           // 405
+  rec.Do(port, "*", "GET", "/v1/frames");           // 405
   // 408 and 431 on raw connections.
   {
     auto c = HttpConnection::Open(port);

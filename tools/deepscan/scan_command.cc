@@ -1,5 +1,7 @@
-// `deepscan scan`: videos in, verdicts out (text, JSON or CSV).
+// `deepscan scan`: videos in, verdicts out (text, JSON, CSV or a self-contained HTML page).
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -10,6 +12,7 @@
 #include "commands.h"
 #include "deepscan/scanner.h"
 #include "flags.h"
+#include "report/html_report.h"
 #include "report/progress.h"
 #include "report/report.h"
 
@@ -19,6 +22,7 @@ namespace deepscan::tools {
 namespace {
 
 constexpr int kExitPartialFailure = 3;
+constexpr int kReportCrops = 3;  // face crops per person in an HTML report
 
 const std::set<std::string> kVideoExtensions = {".mp4", ".mov", ".m4v",  ".mkv", ".webm", ".avi", ".mpg", ".mpeg",
                                                 ".ts",  ".mts", ".m2ts", ".flv", ".wmv",  ".3gp", ".ogv", ".gif"};
@@ -56,8 +60,19 @@ std::vector<std::string> ExpandInputs(const std::vector<std::string>& inputs, bo
   return out;
 }
 
-int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, const std::string& format_name,
+std::string NowUtc() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+  return buf;
+}
+
+int RunScan(ScanOptions options, const std::vector<std::string>& inputs, const std::string& format_name,
             const std::string& output, bool recursive, bool no_progress) {
+  const bool html = format_name == "html";
+  if (html) options.report_crops = kReportCrops;
   auto scanner = Scanner::Create(options);
   if (!scanner.ok()) {
     return ReportFailure(scanner.status());
@@ -89,7 +104,18 @@ int RunScan(const ScanOptions& options, const std::vector<std::string>& inputs, 
   report::Format format = format_name == "json"  ? report::Format::kJson
                           : format_name == "csv" ? report::Format::kCsv
                                                  : report::Format::kText;
-  std::string text = report::Render(rep, format);
+  std::string text;
+  if (html) {
+    report::HtmlReport page;
+    page.options = report::OptionRows(options, rep.model);
+    page.card = report::LoadModelCard(rep.model.path, rep.model.name);
+    page.created = NowUtc();
+    page.scan = std::move(rep);
+    text = report::RenderHtml(page);
+    rep = std::move(page.scan);
+  } else {
+    text = report::Render(rep, format);
+  }
   if (output.empty() || output == "-") {
     std::cout << text << std::flush;
   } else {
@@ -128,8 +154,9 @@ RunFn AddScanCommand(CLI::App* app) {
   AddScanFlags(scan, &a->options);
   AddTunedFlags(scan, &a->tuned);
   scan->add_option("inputs", a->inputs, "videos, directories of videos, or URLs")->required();
-  scan->add_option("-f,--format", a->format, "output format")
-      ->check(CLI::IsMember({"json", "csv", "text"}))
+  scan->add_option("-f,--format", a->format,
+                   "output format: text, json, csv, or html (one self-contained page with face crops; use -o)")
+      ->check(CLI::IsMember({"json", "csv", "text", "html"}))
       ->capture_default_str();
   scan->add_option("-o,--output", a->output, "write the report here instead of stdout");
   scan->add_flag("-r,--recursive", a->recursive, "descend into sub-directories");
