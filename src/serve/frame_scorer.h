@@ -7,7 +7,7 @@
 // How: detection and crops as in a scan (ScanOptions::detector, crop margin); the crops of one
 //      image are classified in one call of Classify(), the one place a classifier is used, so
 //      a dynamic batcher across requests can replace it without touching the rest.
-// Threading: Score() is called from many connection threads at once. Detectors and classifiers
+// Threading: Score() is called from many request threads at once. Detectors and classifiers
 //      sit in two SessionPools of `sessions` each: a call leases one detector, then one
 //      classifier; no lock is held while a network runs.
 #ifndef DEEPSCAN_SERVE_FRAME_SCORER_H_

@@ -10,27 +10,30 @@
 //   (*server)->Shutdown();                           // graceful: see below
 //
 // How (threads):
-//   - one accept thread: poll(2) on the listening socket and the shutdown pipe, accept, and hand
-//     the connection to a queue. Connections beyond `max_connections` (being served + waiting)
-//     are answered 503 with Retry-After at once and closed: accepting is bounded.
-//   - `http_threads` connection threads: each takes a connection and serves its requests one
-//     after another with Beast's synchronous parser (keep-alive) on a DeadlineSocket, so every
-//     read and write is bounded by a timeout. A request's header is read first (16 KiB limit,
-//     431 past it), the route decides (serve/api.h), and only then is the body read, into a
-//     private temporary file for videos. Keep-alive is not granted while accepted connections
-//     wait for a thread, so many clients take turns instead of starving.
-//   - ScanJobs' workers scan videos; /v1/frames runs on the connection thread over a pool of
-//     detector and classifier sessions.
-//   Why synchronous threads rather than async strands: every request ends in blocking work (a
-//   scan of seconds, inference of tens of milliseconds), so a thread per request in progress is
-//   what the work costs anyway; the code reads top to bottom, the deadlines of DeadlineSocket
-//   give the slow-client protection that timers give async code, and the future dynamic batcher
-//   can block a caller until its batch is scored.
+//   - `io_threads` I/O threads run one Asio io_context: the acceptor and every connection, each on
+//     a strand, every step asynchronous (wait for a request, read its header, read its body, write
+//     the answer), every wait bounded by a deadline timer that cancels it (header: the whole
+//     header within header_timeout_s; body: no pause over read_timeout_s; answer: write_timeout_s;
+//     idle kept-alive: keepalive_timeout_s). A connection holds no thread while it waits, so idle
+//     and slow clients cost a descriptor and a few kB, not a thread. Connections beyond
+//     `max_connections` in all, or `max_connections_per_client` from one address, are answered 503
+//     with Retry-After at once and closed.
+//   - After the header, Api::Admit (serve/api.h) answers most routes on the I/O thread at once
+//     (/healthz, /readyz, /metrics, /v1/jobs/{id}, the page: none blocks), and checks /v1/scan and
+//     /v1/frames before their body is read. The body is then read asynchronously, a video into a
+//     private file in the upload folder, an image into memory (all such bodies share the
+//     `max_body_memory_bytes` budget; past it, 503 before reading).
+//   - `http_threads` request threads run Api::Handle on whole requests only, from a queue of at most
+//     `max_waiting_requests` (503 beyond it); the answer goes back to the connection's strand.
+//     ScanJobs' workers scan videos; /v1/frames runs on the request thread over a pool of detector
+//     and classifier sessions.
+//   - A WebSocket upgrade leaves the event loop: the stream runs on a thread of its own
+//     (serve/stream.h), at most `max_streams` of them.
 //
-// Shutdown(): stop accepting; idle kept-alive connections close at once; requests in progress
-// finish (a waiting ?wait=true scan included) and get "Connection: close"; connections accepted
-// but not yet served are served one request each; then every accepted scan job finishes. All of
-// it within `drain_timeout_s`; returns false when that ran out first.
+// Shutdown(): stop accepting; idle connections close at once; requests in progress finish (a
+// waiting ?wait=true scan included) and get "Connection: close"; streams score what they hold and
+// close with 1001; then every accepted scan job finishes. All of it within `drain_timeout_s`;
+// returns false when that ran out first.
 //
 // Logs: one JSON line per request on stderr (ts, method, path, status, bytes, bytes_in, ms,
 // remote, route), through spdlog's "deepscan-access" logger.
@@ -55,7 +58,7 @@ class Server {
   // Shuts down (when Start ran and Shutdown did not) and removes the upload folder.
   ~Server();
 
-  // Starts the accept and connection threads; returns at once.
+  // Starts the I/O and request threads; returns at once.
   void Start();
   // Graceful shutdown (see above). Returns true when everything finished within the drain
   // timeout. Idempotent.

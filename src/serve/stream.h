@@ -9,7 +9,7 @@
 //      frames dropped so far, the server latency); "error" for a frame that cannot be used;
 //      "summary" after "end" or on server shutdown, then a close frame.
 // How: three parts per stream.
-//      - the connection thread runs the stream's own io_context: Beast's asynchronous WebSocket
+//      - the stream's own thread (Server) runs the stream's own io_context: Beast's asynchronous WebSocket
 //        reads (each frame message goes into a DropBuffer) and writes (one at a time, from an
 //        outbox). Beast allows one read and one write in flight at once, all on this thread.
 //      - a scoring thread takes the frames from the DropBuffer oldest first and scores them with
