@@ -1,5 +1,6 @@
 // serve::DeadlineSocket: a TCP socket for Boost.Beast's synchronous HTTP reads and writes whose
-// every wait is bounded, so a slow or silent client cannot hold a connection thread forever.
+// every wait is bounded, so a slow or silent peer cannot hold its caller forever. The server itself
+// is asynchronous (serve/server.h); the service tests' and benchmarks' HTTP clients use this.
 //
 // In/Out: bytes, as Beast's SyncReadStream / SyncWriteStream (read_some, write_some).
 // How: the socket is non-blocking; when a read or write would block, poll(2) waits for it at most
@@ -7,7 +8,7 @@
 //      either gives beast::error::timeout. A wait marked interruptible also wakes when the
 //      server's shutdown pipe becomes readable (asio::error::operation_aborted), so idle
 //      kept-alive connections close at once on shutdown while requests in progress finish.
-// Threading: one connection thread uses it; the shutdown pipe is shared (only polled).
+// Threading: one thread uses it; the shutdown pipe is shared (only polled).
 #ifndef DEEPSCAN_SERVE_DEADLINE_SOCKET_H_
 #define DEEPSCAN_SERVE_DEADLINE_SOCKET_H_
 
