@@ -943,10 +943,16 @@ bool Server::Shutdown() {
   net::post(m.ioc, [&m] {  // no new connections; idle ones close at once, the others after their request
     beast::error_code ec;
     m.acceptor.close(ec);
-    std::lock_guard<std::mutex> lock(m.mu);
-    for (Impl::Connection* c : m.connections) {
-      if (std::shared_ptr<Impl::Connection> alive = c->weak_from_this().lock()) alive->Stop();
+    // Take references under the lock, stop and drop them after it: the last reference to a connection that
+    // is closing meanwhile may be one of these, and ~Connection takes m.mu (a deadlock if still held here).
+    std::vector<std::shared_ptr<Impl::Connection>> alive;
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      for (Impl::Connection* c : m.connections) {
+        if (std::shared_ptr<Impl::Connection> a = c->weak_from_this().lock()) alive.push_back(std::move(a));
+      }
     }
+    for (const std::shared_ptr<Impl::Connection>& c : alive) c->Stop();
   });
   bool connections_done, streams_done;
   {

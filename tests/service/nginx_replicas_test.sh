@@ -7,7 +7,10 @@
 #   3. stopping one replica (SIGTERM) while scans are in flight loses none: every request sent through nginx
 #      gets its 200 (accepted ones are drained by the stopping replica, new ones go to the other), and
 #   4. a replica killed with SIGKILL while it holds queued and running jobs loses none: after its lease the
-#      other replica scans every one, and nginx reports them done.
+#      other replica scans every one, and nginx reports them done, and
+#   H. under hostile load on nginx (1,000 idle connections, 100 clients trickling a header a byte a second, 70
+#      uploads trickled from one address), /healthz through nginx answers 200 within 100 ms and /v1/frames 200,
+#      while the crowd never reaches the replicas (nginx absorbs it; hostile_load below).
 #   tests/service/nginx_replicas_test.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (CTest "skipped") when nginx or curl is missing.
 set -uo pipefail
@@ -31,7 +34,8 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 
 lease=2  # --job-lease: how long a killed replica's jobs wait before another takes them over
 start_replica() {  # start_replica NAME [PORT] -> sets port_NAME, pid_NAME
-  "$build/deepscan" serve --port "${2:-0}" --workers 1 --job-dir "$tmp/jobs" --job-lease "$lease" >"$tmp/$1.log" 2>&1 &
+  # Behind nginx every connection comes from nginx's address: no per-client cap on the replicas (nginx has one).
+  "$build/deepscan" serve --port "${2:-0}" --workers 1 --max-connections-per-client 0 --job-dir "$tmp/jobs" --job-lease "$lease" >"$tmp/$1.log" 2>&1 &
   local pid=$! port=""
   pids+=("$pid")
   for _ in $(seq 1 100); do
@@ -57,7 +61,8 @@ $user_line
 daemon on;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log warn;
-events { worker_connections 256; }
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
 http {
   access_log $tmp/access.log;
   client_body_temp_path $tmp/body;
@@ -94,6 +99,24 @@ streams=$(( $(curl -s "http://127.0.0.1:$port_a/metrics" | awk '/^deepscan_strea
             $(curl -s "http://127.0.0.1:$port_b/metrics" | awk '/^deepscan_streams_total /{print $2}') ))
 [ "$streams" = 1 ] || fail "replicas counted $streams streams, not 1"
 echo "stream through nginx: 101 and ready"
+
+# --- H. Hostile load through nginx (self-contained: tests/service/nginx_hostile_load.py does the work) ---
+# A crowd on nginx's port while a normal client checks /healthz and scores frames through nginx; the replicas'
+# own /metrics show the crowd never reached them. About 15 s (nginx's client_header_timeout closes the crowd).
+# Every /healthz must answer within 100 ms (DEEPSCAN_HEALTHZ_MAX_MS overrides it on a machine loaded by others).
+hostile_load() {
+  local conf="$src/deploy/nginx/deepscan.conf" limit header_timeout figures
+  limit=$(grep -o 'limit_conn deepscan_addr [0-9]*' "$conf" | awk '{print $3}')
+  header_timeout=$(grep -o 'client_header_timeout [0-9]*' "$conf" | awk '{print $2}')
+  [ -n "$limit" ] && [ -n "$header_timeout" ] || fail "deploy/nginx/deepscan.conf has no limit_conn or client_header_timeout"
+  figures=$(/usr/bin/python3 "$src/tests/service/nginx_hostile_load.py" --front "$front" \
+      --replicas "$port_a,$port_b" --image "$image" --idle 1000 --trickle 100 --uploads $((limit + 6)) \
+      --limit-conn "$limit" --header-timeout "$header_timeout" --seconds 8 \
+      --max-healthz-ms "${DEEPSCAN_HEALTHZ_MAX_MS:-100}") ||
+    { echo "$figures"; tail -5 "$tmp/error.log"; fail "hostile load through nginx"; }
+  echo "hostile load through nginx: $figures"
+}
+hostile_load
 
 metric() {  # metric PORT NAME_AND_LABELS -> the sum of the matching series
   curl -s "http://127.0.0.1:$1/metrics" | grep -F "$2" | awk '{s += $2} END {print s + 0}'; }
