@@ -269,8 +269,10 @@ void Compare(const std::vector<std::pair<std::string, std::string>>& servers, co
   }
 }
 
-void Soak(const std::string& binary, const std::string& image, const std::string& clip, double minutes, int clients) {
-  ServerProcess server(binary, {"--workers", "1", "--max-queued", "64"});
+void Soak(const std::string& binary, const std::string& image, const std::string& clip, double minutes, int clients,
+          std::vector<std::string> server_args) {
+  server_args.insert(server_args.begin(), {"--workers", "1", "--max-queued", "64"});
+  ServerProcess server(binary, server_args);
   if (!server.ready()) {
     std::printf("the server did not start\n");
     return;
@@ -366,6 +368,7 @@ int main(int argc, char** argv) {
   std::string compare, image_path, clip_path = std::string(DEEPSCAN_SOURCE_DIR) + "/third_party/sample/sample.mp4";
   double seconds = 8, soak_minutes = 0;
   int clients = 32;
+  std::vector<std::string> server_args;
   app.add_option("--server", self, "the deepscan binary under test")->capture_default_str();
   app.add_option("--compare", compare, "another deepscan binary (e.g. the previous build), measured first");
   app.add_option("--image", image_path, "the /v1/frames image (default: a shared-data face photo)");
@@ -373,6 +376,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "measured seconds per frames/s figure")->capture_default_str();
   app.add_option("--soak-minutes", soak_minutes, "run the soak for this long (0 = no soak)")->capture_default_str();
   app.add_option("-c,--concurrency", clients, "soak: client threads")->capture_default_str();
+  app.add_option("--server-arg", server_args, "soak: one more argument for the server (repeatable), e.g. --server-arg=--keep-jobs --server-arg=16");
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   rlimit nofile{};
@@ -393,7 +397,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot read the clip %s (--clip)\n", clip_path.c_str());
       return 2;
     }
-    Soak(self, image, clip, soak_minutes, clients);
+    Soak(self, image, clip, soak_minutes, clients, server_args);
     return 0;
   }
   std::vector<std::pair<std::string, std::string>> servers;
