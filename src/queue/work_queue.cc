@@ -310,7 +310,7 @@ Status WorkQueue::Heartbeat(const WorkerInfo& w) {
   json j = {{"consumer", w.consumer}, {"host", w.host},         {"pid", w.pid},
             {"state", w.state},       {"video", w.video},       {"progress", w.progress},
             {"done", w.done},         {"failed", w.failed},     {"started_at", w.started_at},
-            {"updated_at", w.updated_at}};
+            {"updated_at", w.updated_at}, {"heartbeat_s", w.heartbeat_s}};
   ASSIGN_OR_RETURN(Reply r, Run({"HSET", Key("workers"), w.consumer, j.dump(-1, ' ', false, json::error_handler_t::replace)}));
   if (r.error()) return Refused("HSET", r);
   return Status::Ok();
@@ -378,13 +378,14 @@ Result<Progress> WorkQueue::ReadProgress() {
       c.info.failed = j.value("failed", int64_t{0});
       c.info.started_at = j.value("started_at", 0.0);
       c.info.updated_at = j.value("updated_at", 0.0);
+      c.info.heartbeat_s = j.value("heartbeat_s", 2.0);
     }
     auto it = consumers.find(name);
     if (it != consumers.end()) {
       c.pending = it->second.first;
       c.idle_s = it->second.second;
     }
-    c.alive = c.info.state != "stopped" && now - c.info.updated_at < 10;
+    c.alive = c.info.state != "stopped" && now - c.info.updated_at < 3 * c.info.heartbeat_s + 1;
     p.workers.push_back(std::move(c));
   }
   // Consumers that never wrote a heartbeat (another version, or died before the first one).

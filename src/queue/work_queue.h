@@ -68,6 +68,7 @@ struct WorkerInfo {
   double progress = 0;
   int64_t done = 0, failed = 0;
   double started_at = 0, updated_at = 0;  // Unix times
+  double heartbeat_s = 2;                 // how often it writes this record
 };
 
 // What `deepscan status` shows.
@@ -85,7 +86,7 @@ struct Progress {
     WorkerInfo info;
     int64_t pending = 0;  // entries it holds (XINFO CONSUMERS)
     double idle_s = 0;    // since it last read or touched (XINFO CONSUMERS)
-    bool alive = false;   // heartbeat within the last 10 s
+    bool alive = false;   // not stopped, and a heartbeat within 3 periods (+1 s)
   };
   std::vector<Consumer> workers;
 };

@@ -85,6 +85,7 @@ WorkerInfo Worker::Info() {
   w.failed = failed_;
   w.started_at = started_at_;
   w.updated_at = UnixNow();
+  w.heartbeat_s = options_.heartbeat_s;
   return w;
 }
 

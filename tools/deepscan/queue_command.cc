@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -177,17 +178,30 @@ int RunWorker(WorkerArgs& a) {
     std::cerr << nlohmann::json({{"event", "metrics"}, {"host", a.metrics_host}, {"port", endpoint->port()}}).dump()
               << std::endl;
   }
-  std::thread([signals, w]() mutable {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("signal {}: finishing the current video, then exiting", sig);
-    w->Stop();
-    int again = 0;
-    sigwait(&signals, &again);
-    spdlog::error("second signal: exiting now; the current entry is taken over by another worker");
-    std::_Exit(128 + again);
-  }).detach();
-  Status s = w->Run();
+  // The worker runs on its own thread; this one waits for signals. The waiting thread must be the
+  // main thread: the kernel offers a process signal to the main thread first, and libraries start
+  // threads before main() with no signals blocked (OpenBLAS), which would otherwise take it.
+  std::atomic<bool> finished{false};
+  Status s;
+  std::thread run([&] {
+    s = w->Run();
+    finished = true;
+  });
+  int signals_seen = 0;
+  while (!finished.load()) {
+    timespec wait{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig <= 0) continue;
+    if (++signals_seen == 1) {
+      spdlog::info("signal {}: finishing the current video, then exiting", sig);
+      w->Stop();
+    } else {
+      spdlog::error("second signal: exiting now; the current entry is taken over by another worker");
+      std::fflush(stderr);
+      std::_Exit(128 + sig);
+    }
+  }
+  run.join();
   endpoint.reset();
   if (!s.ok()) return ReportFailure(s);
   return 0;
