@@ -24,7 +24,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema python3-yaml
   clang-format clang-tidy clang libclang-rt-14-dev
-  chromium nginx-core
+  chromium nginx-core redis-server libhiredis-dev
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.

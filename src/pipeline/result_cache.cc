@@ -129,14 +129,7 @@ json ResultOptions(const ScanOptions& o) {
           {"max_pixels", o.max_pixels}};
 }
 
-Result<std::unique_ptr<ResultCache>> ResultCache::Open(const ScanOptions& options, const ModelInfo& model) {
-  if (options.cache_dir.empty()) return Status::InvalidArgument("no cache directory given");
-  std::error_code ec;
-  std::filesystem::create_directories(options.cache_dir, ec);
-  if (ec || !std::filesystem::is_directory(options.cache_dir, ec)) {
-    return Status::IoError("cannot create the cache directory " + options.cache_dir +
-                           (ec ? ": " + ec.message() : std::string()));
-  }
+Result<std::string> ConfigHash(const ScanOptions& options, const ModelInfo& model) {
   // The model files' bytes, so that retraining under the same name and version still misses.
   auto file_hash = [](const std::string& path, bool required) -> Result<json> {
     if (path.empty() && !required) return json(nullptr);
@@ -161,9 +154,25 @@ Result<std::unique_ptr<ResultCache>> ResultCache::Open(const ScanOptions& option
                          {"detector_xxh3", detector},
                          {"refind_detector_xxh3", refinder}}},
                        {"options", ResultOptions(options)}};
+  return HashBytes(config.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::string ResultKey(const std::string& content_hex, const std::string& config_hash) {
+  return HashBytes(content_hex + config_hash);
+}
+
+Result<std::unique_ptr<ResultCache>> ResultCache::Open(const ScanOptions& options, const ModelInfo& model) {
+  if (options.cache_dir.empty()) return Status::InvalidArgument("no cache directory given");
+  std::error_code ec;
+  std::filesystem::create_directories(options.cache_dir, ec);
+  if (ec || !std::filesystem::is_directory(options.cache_dir, ec)) {
+    return Status::IoError("cannot create the cache directory " + options.cache_dir +
+                           (ec ? ": " + ec.message() : std::string()));
+  }
+  ASSIGN_OR_RETURN(std::string config_hash, ConfigHash(options, model));
   auto cache = std::unique_ptr<ResultCache>(new ResultCache());
   cache->dir_ = options.cache_dir;
-  cache->config_hash_ = HashBytes(config.dump(-1, ' ', false, json::error_handler_t::replace));
+  cache->config_hash_ = std::move(config_hash);
   return cache;
 }
 
@@ -183,7 +192,7 @@ Result<std::string> ResultCache::Key(const std::string& path) {
     auto it = remembered_.find(path);
     if (it != remembered_.end() && it->second.device == now.device && it->second.inode == now.inode &&
         it->second.size == now.size && it->second.mtime_ns == now.mtime_ns) {
-      return HashBytes(it->second.content_hex + config_hash_);
+      return ResultKey(it->second.content_hex, config_hash_);
     }
   }
   ASSIGN_OR_RETURN(FileDigest d, HashFile(path));  // outside the lock: other threads go on
@@ -195,7 +204,7 @@ Result<std::string> ResultCache::Key(const std::string& path) {
     if (remembered_.size() >= kMaxRemembered) remembered_.clear();
     remembered_[path] = now;
   }
-  return HashBytes(d.hex + config_hash_);
+  return ResultKey(d.hex, config_hash_);
 }
 
 std::string ResultCache::PathForKey(const std::string& key) const {

@@ -54,6 +54,14 @@ std::string HashBytes(const std::string& bytes);
 // that comes from ScanOptions; model paths are replaced by the hashes of the files elsewhere).
 nlohmann::json ResultOptions(const ScanOptions& options);
 
+// XXH3-128 (hex) of the configuration under which verdicts are shared: the deepscan version, the
+// cache format, the model's name/version/threshold, the bytes of its files and ResultOptions.
+// Reads and hashes the model files. Errors: kInvalidModel (a model file cannot be read).
+Result<std::string> ConfigHash(const ScanOptions& options, const ModelInfo& model);
+// The key of a file whose content hashes to `content_hex` (HashFile) under `config_hash`: the
+// ResultCache's entry name, also the key of the work queue's results (queue/work_queue.h).
+std::string ResultKey(const std::string& content_hex, const std::string& config_hash);
+
 class ResultCache {
  public:
   // A cache in options.cache_dir (created when missing) for scans made with `options` by a scanner

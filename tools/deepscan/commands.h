@@ -23,6 +23,9 @@ RunFn AddEvalCommand(CLI::App* app);       // eval_command.cc
 RunFn AddCalibrateCommand(CLI::App* app);  // calibrate_command.cc
 RunFn AddBenchCommand(CLI::App* app);      // bench_command.cc
 RunFn AddServeCommand(CLI::App* app);      // serve_command.cc
+RunFn AddSubmitCommand(CLI::App* app);     // queue_command.cc
+RunFn AddWorkerCommand(CLI::App* app);     // queue_command.cc
+RunFn AddStatusCommand(CLI::App* app);     // queue_command.cc
 RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools
