@@ -4,33 +4,13 @@
 // with the job's JSON, and the HTML report it offers is downloaded and checked for the verdict.
 //   node page_test.mjs BASE_URL VIDEO [API_KEY]
 // Exit 0 on success, 1 on a failed check, 77 (CTest "skipped") when Chromium or playwright-core is missing.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { check, chromiumPath, playwright } from "./harness.mjs";
 
 const [base, video, key] = process.argv.slice(2);
 if (!base || !video) {
   console.error("usage: node page_test.mjs BASE_URL VIDEO [API_KEY]");
   process.exit(2);
-}
-const chromiumPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (e) {
-  console.log(`skip: playwright-core is not installed (npm ci in tests/web): ${e.message}`);
-  process.exit(77);
-}
-if (!chromiumPath) {
-  console.log("skip: no chromium (apt install chromium)");
-  process.exit(77);
-}
-
-function check(ok, what) {
-  if (!ok) {
-    console.error(`FAIL: ${what}`);
-    process.exitCode = 1;
-    throw new Error(what);
-  }
-  console.log(`ok: ${what}`);
 }
 
 const browser = await playwright.chromium.launch({

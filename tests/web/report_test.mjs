@@ -5,33 +5,13 @@
 //   node report_test.mjs REPORT_HTML REPORT_JSON SCREENSHOT_PNG
 // Exit 0 on success, 1 on a failed check, 77 (CTest "skipped") when Chromium or playwright-core is missing.
 import { existsSync, readFileSync } from "node:fs";
+import { check, chromiumPath, playwright } from "./harness.mjs";
 import { pathToFileURL } from "node:url";
 
 const [htmlPath, jsonPath, screenshot] = process.argv.slice(2);
 if (!htmlPath || !jsonPath || !screenshot) {
   console.error("usage: node report_test.mjs REPORT_HTML REPORT_JSON SCREENSHOT_PNG");
   process.exit(2);
-}
-const chromiumPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch (e) {
-  console.log(`skip: playwright-core is not installed (npm ci in tests/web): ${e.message}`);
-  process.exit(77);
-}
-if (!chromiumPath) {
-  console.log("skip: no chromium (apt install chromium)");
-  process.exit(77);
-}
-
-function check(ok, what) {
-  if (!ok) {
-    console.error(`FAIL: ${what}`);
-    process.exitCode = 1;
-    throw new Error(what);
-  }
-  console.log(`ok: ${what}`);
 }
 const near = (a, b, tol = 1.0) => Math.abs(a - b) <= tol;
 const score3 = (x) => x.toFixed(3);
