@@ -381,7 +381,7 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
   }
 
   ~Connection() {
-    if (memory_ > 0) m_->ReleaseMemory(memory_);
+    GiveBackMemory();
     {
       std::lock_guard<std::mutex> lock(m_->mu);
       m_->connections.erase(this);
@@ -609,18 +609,12 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       }
       body.reset();  // an upload the route did not take is removed now
       net::post(self->socket_.get_executor(), [self, res = std::move(res)]() mutable {
-        if (self->memory_ > 0) {
-          self->m_->ReleaseMemory(self->memory_);
-          self->memory_ = 0;
-        }
+        self->GiveBackMemory();
         self->Respond(std::move(res));
       });
     });
     if (!queued) {
-      if (memory_ > 0) {
-        m_->ReleaseMemory(memory_);
-        memory_ = 0;
-      }
+      GiveBackMemory();
       Response r = ErrorResponse(503, "busy", "every request thread is busy, retry later");
       r.headers.emplace_back("Retry-After", std::to_string(m_->options.retry_after_s));
       Respond(std::move(r));
@@ -692,6 +686,12 @@ class Server::Impl::Connection : public std::enable_shared_from_this<Connection>
       self->lingered_ += n;
       self->Discard();
     });
+  }
+
+  // The body memory this request reserved (ReserveMemory) goes back to the budget; idempotent.
+  void GiveBackMemory() {
+    if (memory_ > 0) m_->ReleaseMemory(memory_);
+    memory_ = 0;
   }
 
   void Close() {
