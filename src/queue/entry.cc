@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report/html_report.h"
 #include "report/report.h"
 
 namespace deepscan::queue {
@@ -100,6 +101,7 @@ std::vector<std::string> EncodeEntry(const VideoEntry& e) {
   std::vector<std::string> f = {"v", "1", "video", e.video};
   if (!e.name.empty()) f.insert(f.end(), {"name", e.name});
   if (!e.job.empty()) f.insert(f.end(), {"job", e.job});
+  if (e.bytes >= 0) f.insert(f.end(), {"bytes", std::to_string(e.bytes)});
   f.insert(f.end(), {"submitted", FormatTime(e.submitted_s)});
   return f;
 }
@@ -128,6 +130,11 @@ Result<VideoEntry> DecodeEntry(std::string id, const std::vector<std::string>& f
     } else if (k == "job") {
       if (!IsHex32(v)) return Corrupt("job is not 32 lowercase hex digits");
       e.job = v;
+    } else if (k == "bytes") {
+      int64_t b = -1;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), b);
+      if (ec != std::errc() || end != v.data() + v.size() || b < 0) return Corrupt("bytes is not a size");
+      e.bytes = b;
     } else if (k == "submitted") {
       if (!ParseDouble(v, &e.submitted_s)) return Corrupt("submitted is not a number");
       have_submitted = true;
@@ -143,8 +150,46 @@ std::string EncodeResult(const ResultRecord& r) {
   json j = {{"format", kRecordFormat},   {"key", r.key},         {"video", r.video},
             {"entry", r.entry},          {"worker", r.worker},   {"attempt", r.attempt},
             {"scanned_at", r.scanned_at}, {"verdict", report::VideoToJson(r.verdict)}};
+  if (!r.verdict.crops.empty()) {
+    json crops = json::array();
+    for (const FaceCrop& c : r.verdict.crops) {
+      crops.push_back({{"track_id", c.track_id}, {"frame", c.frame}, {"face", c.face}, {"score", c.score},
+                       {"jpeg", report::Base64(c.jpeg)}, {"heatmap", report::Base64(c.heatmap_png)}});
+    }
+    j["crops"] = std::move(crops);
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+namespace {
+
+Status DecodeCrops(const json& j, std::vector<FaceCrop>* out) {
+  if (!j.is_array() || j.size() > kMaxCrops) return Corrupt("crops is not an array of at most 256");
+  const size_t max_text = (kMaxCropBytes + 2) / 3 * 4;
+  for (const json& c : j) {
+    if (!c.is_object()) return Corrupt("a crop is not an object");
+    FaceCrop crop;
+    double score = 0;
+    std::string jpeg, heatmap;
+    if (!GetInt(c, "track_id", -1, 1 << 30, &crop.track_id) || !GetInt(c, "frame", 0, 1 << 30, &crop.frame) ||
+        !GetInt(c, "face", 0, 1 << 20, &crop.face) || !GetNumber(c, "score", &score) || score < 0 || score > 1 ||
+        !GetString(c, "jpeg", &jpeg) || !GetString(c, "heatmap", &heatmap) || jpeg.size() > max_text ||
+        heatmap.size() > max_text) {
+      return Corrupt("a crop's fields are missing, of the wrong type or out of range");
+    }
+    crop.score = static_cast<float>(score);
+    Result<std::string> bytes = report::Base64Decode(jpeg);
+    if (!bytes.ok() || bytes->empty()) return Corrupt("a crop's jpeg is not base64");
+    crop.jpeg = std::move(*bytes);
+    bytes = report::Base64Decode(heatmap);
+    if (!bytes.ok()) return Corrupt("a crop's heatmap is not base64");
+    crop.heatmap_png = std::move(*bytes);
+    out->push_back(std::move(crop));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<ResultRecord> DecodeResult(std::string_view text) {
   ASSIGN_OR_RETURN(json j, ParseObject(text));
@@ -161,6 +206,7 @@ Result<ResultRecord> DecodeResult(std::string_view text) {
   if (!verdict.ok()) return Corrupt("verdict: " + verdict.status().message());
   r.verdict = std::move(*verdict);
   if (r.verdict.status == VideoStatus::kError) return Corrupt("a result holds an error verdict");
+  if (auto c = j.find("crops"); c != j.end()) RETURN_IF_ERROR(DecodeCrops(*c, &r.verdict.crops));
   return r;
 }
 

@@ -3,10 +3,12 @@
 // the decoders take untrusted bytes: fuzzed by fuzz/queue_entry_fuzz.cc.
 //
 //   VideoEntry     one stream entry of <name>:videos: the fields
-//                    v=1  video=<path or URL>  [name=<display name>]  [job=<32 hex>]  submitted=<unix s>
+//                    v=1  video=<path or URL>  [name=<display name>]  [job=<32 hex>]  [bytes=<upload size>]
+//                    submitted=<unix s>
 //   ResultRecord   one value of <name>:results (keyed by the result key): JSON
 //                    {"format":1, "key", "video", "entry", "worker", "attempt", "scanned_at",
-//                     "verdict": report::VideoToJson}
+//                     "verdict": report::VideoToJson,
+//                     ["crops": [{"track_id", "frame", "face", "score", "jpeg": base64, "heatmap": base64}]]}
 //   DoneRecord     one value of <name>:done (keyed by entry id): JSON
 //                    {"format":1, "key", "video", "name", "worker", "finished_at", "cached"}
 //   FailureRecord  one value of <name>:failed and of <name>:errors (keyed by entry id): JSON
@@ -34,6 +36,7 @@ struct VideoEntry {
   std::string video;    // a path on storage every worker sees, or a URL
   std::string name;     // the name reports use for the video; "" = `video`
   std::string job;      // the serve job this entry belongs to (32 hex); "" for `deepscan submit`
+  int64_t bytes = -1;   // a serve job's upload size; -1 = not given
   double submitted_s = 0;  // Unix time of the submission
 };
 
@@ -56,11 +59,13 @@ struct ResultRecord {
   std::string worker;    // the worker that scanned it
   int attempt = 1;       // the delivery that scanned it
   double scanned_at = 0;  // Unix time
-  VideoVerdict verdict;   // status kOk or kNoFace
+  VideoVerdict verdict;   // status kOk or kNoFace; verdict.crops travel too (serve --report-crops)
 };
+inline constexpr size_t kMaxCrops = 256;            // crops a result may hold
+inline constexpr size_t kMaxCropBytes = 1u << 20;   // one crop's JPEG or heatmap PNG
 std::string EncodeResult(const ResultRecord& r);
 // Errors: kCorruptInput (not JSON, wrong format, fields missing or of the wrong type, a verdict
-// report::VideoFromJson refuses).
+// report::VideoFromJson refuses, crops that are not well-formed or exceed the limits above).
 Result<ResultRecord> DecodeResult(std::string_view json);
 
 struct DoneRecord {

@@ -498,6 +498,46 @@ Result<std::optional<std::string>> WorkQueue::EntryOfJob(const std::string& job)
   return std::optional<std::string>(r.str);
 }
 
+Result<std::optional<JobEntry>> WorkQueue::FindJob(const std::string& job) {
+  ASSIGN_OR_RETURN(std::optional<std::string> id, EntryOfJob(job));
+  if (!id) return std::optional<JobEntry>();
+  if (conn_ == nullptr) return Status::IoError("not connected to redis");
+  ASSIGN_OR_RETURN(std::vector<Reply> r,
+                   conn_->Pipeline({{"XRANGE", Key("videos"), *id, *id},
+                                    {"XPENDING", Key("videos"), kGroup, *id, *id, "1"},
+                                    {"HGET", Key("progress"), *id},
+                                    {"HGET", Key("done"), *id},
+                                    {"HGET", Key("failed"), *id}}));
+  JobEntry j;
+  j.entry.id = *id;
+  j.outcome.entry = *id;
+  if (r[0].array() && !r[0].elements.empty()) {
+    std::optional<Delivery> d = ToDelivery(r[0].elements[0]);
+    if (d && d->malformed.ok()) j.entry = std::move(d->entry);
+  }
+  const Reply& p = r[1];
+  if (p.array() && !p.elements.empty() && p.elements[0].array() && p.elements[0].elements.size() >= 4) {
+    j.deliveries = static_cast<int>(ToInt(p.elements[0].elements[3]));
+  }
+  if (r[2].text()) {
+    const double v = std::strtod(r[2].str.c_str(), nullptr);
+    j.progress = std::isfinite(v) ? std::clamp(v, 0.0, 1.0) : 0.0;
+  }
+  if (r[3].text()) {
+    Result<DoneRecord> d = DecodeDone(r[3].str);
+    if (d.ok()) {
+      j.outcome.done = std::move(*d);
+      ASSIGN_OR_RETURN(std::optional<ResultRecord> rec, FindResult(j.outcome.done->key));
+      j.outcome.result = std::move(rec);
+    }
+  }
+  if (r[4].text()) {
+    Result<FailureRecord> f = DecodeFailure(r[4].str);
+    if (f.ok()) j.outcome.failed = std::move(*f);
+  }
+  return std::optional<JobEntry>(std::move(j));
+}
+
 Result<bool> WorkQueue::Delivered(const std::string& entry_id) {
   ASSIGN_OR_RETURN(int n, DeliveriesOf(entry_id));
   return n > 0;

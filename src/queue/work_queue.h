@@ -99,6 +99,14 @@ struct Outcome {
   std::optional<FailureRecord> failed;
 };
 
+// A serve job as the queue holds it (serve/queue_jobs.h).
+struct JobEntry {
+  VideoEntry entry;     // as submitted (entry.id always set; the rest empty if the stream lost it)
+  Outcome outcome;      // done (with its result) or failed, once finished
+  int deliveries = 0;   // > 0 while a worker holds it (scanning, or waiting for a retry)
+  double progress = 0;  // 0..1, as its worker last touched it
+};
+
 class WorkQueue {
  public:
   // Parses the URL, connects and creates the consumer group (when missing). Errors:
@@ -153,6 +161,8 @@ class WorkQueue {
   Result<double> ProgressOf(const std::string& entry_id);
   // The entry id of serve job `job`; nullopt when unknown.
   Result<std::optional<std::string>> EntryOfJob(const std::string& job);
+  // Everything about serve job `job` in two round trips (three when done); nullopt when unknown.
+  Result<std::optional<JobEntry>> FindJob(const std::string& job);
   // Whether the entry is delivered and not acknowledged (being scanned or waiting for a retry).
   Result<bool> Delivered(const std::string& entry_id);
 

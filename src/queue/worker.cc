@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -42,6 +45,10 @@ Result<std::unique_ptr<Worker>> Worker::Create(Scanner* scanner, const WorkerOpt
   }
   auto w = std::unique_ptr<Worker>(new Worker(scanner, options));
   ASSIGN_OR_RETURN(w->config_hash_, pipeline::ConfigHash(scanner->options(), scanner->model()));
+  if (scanner->options().report_crops > 0) {  // results with crops are not interchangeable with results without
+    w->config_hash_ =
+        pipeline::HashBytes(w->config_hash_ + ":report_crops=" + std::to_string(scanner->options().report_crops));
+  }
   ASSIGN_OR_RETURN(w->queue_, WorkQueue::Open(options.queue));
   w->stats_.connected = 1;
   return w;
@@ -177,6 +184,13 @@ bool Worker::Empty() {
   return p.ok() && p->running == 0 && p->waiting == 0;
 }
 
+void Worker::DropUpload(const VideoEntry& e) {
+  if (options_.upload_dir.empty() || e.job.empty()) return;
+  const std::string own = options_.upload_dir + "/" + e.job;  // e.job is 32 hex digits (DecodeEntry)
+  if (e.video != own) return;
+  if (::unlink(own.c_str()) != 0 && errno != ENOENT) spdlog::warn("cannot delete the upload {}: {}", own, std::strerror(errno));
+}
+
 void Worker::Process(const Delivery& d) {
   const VideoEntry& e = d.entry;
   const QueueOptions& qo = options_.queue;
@@ -197,6 +211,7 @@ void Worker::Process(const Delivery& d) {
     Status s = Persist([&] { return queue_->DeadLetter(f); });
     if (s.ok()) {
       stats_.dead.fetch_add(1);
+      DropUpload(e);
       std::lock_guard<std::mutex> lock(mu_);
       ++failed_;
     }
@@ -241,6 +256,7 @@ void Worker::Process(const Delivery& d) {
       Status s = Persist([&] { return queue_->Complete(d, **known, /*cached=*/true); });
       if (s.ok()) {
         stats_.cached.fetch_add(1);
+        DropUpload(e);
         std::lock_guard<std::mutex> lock(mu_);
         ++done_;
       }
@@ -266,6 +282,7 @@ void Worker::Process(const Delivery& d) {
       state_ = stop_.load() ? "stopping" : "idle";
       video_.clear();
     }
+    if (on_verdict) on_verdict(e, rec.verdict);
     if (rec.verdict.status == VideoStatus::kError) failure = rec.verdict.error;
   }
   if (failure.ok()) {
@@ -278,6 +295,7 @@ void Worker::Process(const Delivery& d) {
     }
     stats_.scanned.fetch_add(1);
     if (duplicate) stats_.duplicates.fetch_add(1);
+    DropUpload(e);
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++done_;

@@ -13,7 +13,8 @@
 //      configuration: pipeline::ResultKey; a URL is keyed by its text), or, after
 //      max_attempts deliveries, a dead letter with the last error.
 // How: per loop: a dead worker's idle entry first (Reclaim), else a new one (ReadNew, blocking
-//      for block_s). A known key is answered from N:results without a scan. While it scans, a
+//      for block_s). A known key is answered from N:results without a scan (a scanner that keeps
+//      face crops, ScanOptions::report_crops, has keys of its own: its results hold the crops). While it scans, a
 //      keeper thread (its own connection) touches the entry every heartbeat_s so that no other
 //      worker takes it, and writes the worker's heartbeat for `deepscan status`. Redis going
 //      away never ends Run: the worker reconnects with exponential back-off (0.1 s doubling to
@@ -46,6 +47,11 @@ struct WorkerOptions {
   double heartbeat_s = 2;      // touch and heartbeat period (at most claim_idle_s / 4)
   double max_backoff_s = 5;    // longest pause between reconnection attempts
   bool exit_when_empty = false;  // return from Run once nothing waits or runs anywhere in the queue
+  // Serve uploads (`deepscan serve --queue`): an entry of a serve job whose video is exactly
+  // `<upload_dir>/<job id>` has that file deleted once the entry is finished (done or
+  // dead-lettered; not while it may be retried). No other file is ever deleted, whatever the
+  // entries say. "" = delete nothing.
+  std::string upload_dir;
 };
 
 // Counters for the worker's Prometheus metrics (deepscan worker --metrics-port).
@@ -82,6 +88,9 @@ class Worker {
   // Called after each entry's outcome was stored (tests, serve): entry, and the status of its
   // scan (OK for a result, the error for a retry or dead letter).
   std::function<void(const VideoEntry&, const Status&)> on_outcome;
+  // Called with each verdict this worker scanned (OK or not), before its outcome is stored (serve's
+  // metrics). Not called for entries answered from a stored result.
+  std::function<void(const VideoEntry&, const VideoVerdict&)> on_verdict;
 
  private:
   Worker(Scanner* scanner, WorkerOptions options);
@@ -95,6 +104,7 @@ class Worker {
   void SetState(const std::string& state, const std::string& video);
   WorkerInfo Info();
   bool SleepUnlessStopped(double seconds);
+  void DropUpload(const VideoEntry& e);  // WorkerOptions::upload_dir
 
   Scanner* scanner_;
   WorkerOptions options_;

@@ -72,6 +72,9 @@ std::string HtmlEscape(std::string_view text);
 
 // RFC 4648 base64 with padding.
 std::string Base64(std::string_view bytes);
+// Its inverse, strict: only the alphabet, padded to a multiple of 4, no white space. Untrusted
+// input (queue records). Errors: kCorruptInput.
+Result<std::string> Base64Decode(std::string_view text);
 
 }  // namespace deepscan::report
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -234,6 +235,9 @@ Admission Api::Admit(const Request& req) {
       a.body = req.has_body ? Admission::Body::kMemory : Admission::Body::kNone;
       a.limit = static_cast<uint64_t>(options_.max_image_bytes);
     }
+  } else if (JobIdFromPath(req.path) && std::any_of(variants_.begin(), variants_.end(),
+                                                     [](const Variant& v) { return v.jobs->get_blocks(); })) {
+    a.body = Admission::Body::kNone;  // the job is read over the network (--queue): on a request thread
   } else {
     NoBody none;  // every other route answers from the header, at once
     a.answer = Handle(req, none);
@@ -274,8 +278,13 @@ Response Api::Ready() const {
     r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
     return r;
   }
-  ScanJobs* jobs = variants_.front().jobs;
+  Jobs* jobs = variants_.front().jobs;
   for (const Variant& v : variants_) {
+    if (!v.jobs->healthy()) {
+      Response r = ErrorResponse(503, "unavailable", "the job queue (--queue) does not answer");
+      r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+      return r;
+    }
     if (v.jobs->Full()) return Busy("the scan queue is full");
   }
   json body = {{"status", "ready"},
@@ -298,6 +307,13 @@ Response Api::Metrics() const {
   Response r;
   r.body = registry_->Render();
   r.content_type = metrics::kContentType;
+  return r;
+}
+
+Response Api::Unavailable(const Status& s) const {
+  if (s.code() != Code::kIoError) return ErrorFromStatus(s);
+  Response r = ErrorResponse(503, "unavailable", s.message());
+  r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
   return r;
 }
 
@@ -336,6 +352,9 @@ std::optional<Response> Api::CheckScan(const Request& req, ScanArgs* args) const
   if (!req.has_body) return ErrorResponse(422, "corrupt_input", "empty upload: send the video bytes as the body");
   Result<size_t> variant = PickVariant(req);
   if (!variant.ok()) return ErrorFromStatus(variant.status());
+  if (!variants_[*variant].jobs->healthy()) {
+    return Unavailable(Status::IoError("the job queue (--queue) does not answer; try again later"));
+  }
   if (variants_[*variant].jobs->Full()) {
     return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
   }
@@ -351,8 +370,8 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   Result<size_t> variant = PickVariant(req);
   if (!variant.ok()) return ErrorFromStatus(variant.status());
   const Variant& use = variants_[*variant];
-  ScanJobs* jobs = use.jobs;
-  std::optional<ScanJobs::Slot> slot = jobs->Reserve();
+  Jobs* jobs = use.jobs;
+  std::optional<Jobs::Slot> slot = jobs->Reserve();
   if (!slot) return Busy("the scan queue is full (" + std::to_string(options_.jobs.max_queued) + " jobs)");
   TempFile file(upload_dir_);
   if (!file.ok()) return ErrorResponse(500, "io_error", "cannot create a file for the upload");
@@ -362,10 +381,12 @@ Response Api::Scan(const Request& req, BodyReader& body) {
   if (o != BodyOutcome::kOk) return FromBodyOutcome(o, limit);
 
   Result<std::string> submitted = jobs->Submit(std::move(*slot), file.Release(), name, static_cast<int64_t>(bytes));
-  if (!submitted.ok()) return ErrorFromStatus(submitted.status());
+  if (!submitted.ok()) return Unavailable(submitted.status());
   const std::string id = *submitted;
   if (wait && bytes <= static_cast<uint64_t>(options_.sync_max_bytes)) {
-    std::optional<JobView> v = jobs->Wait(id);
+    Result<std::optional<JobView>> waited = jobs->Wait(id);
+    if (!waited.ok()) return Unavailable(waited.status());
+    const std::optional<JobView>& v = *waited;
     if (!v) return ErrorResponse(500, "internal", "the job vanished");
     if (v->state == JobState::kFailed) {
       Response r = ErrorFromStatus(v->error);
@@ -376,9 +397,16 @@ Response Api::Scan(const Request& req, BodyReader& body) {
     r.headers.emplace_back("X-Deepscan-Variant", use.name);
     return r;
   }
-  std::optional<JobView> v = jobs->Get(id);
-  if (!v) return ErrorResponse(500, "internal", "the job vanished");
-  json job = JobToJson(*v);
+  Result<std::optional<JobView>> got = jobs->Get(id);
+  JobView v;  // just submitted: queued, unless its state could be read
+  if (got.ok() && got->has_value()) {
+    v = **got;
+  } else {
+    v.id = id;
+    v.name = name;
+    v.bytes = static_cast<int64_t>(bytes);
+  }
+  json job = JobToJson(v);
   if (variants_.size() > 1) job["variant"] = use.name;
   Response r = JsonResponse(202, job);
   r.headers.emplace_back("Location", "/v1/jobs/" + id);
@@ -445,9 +473,9 @@ Response Api::Stream(const Request& req) const {
 
 namespace {
 
-// ?format=html: the job's report as one self-contained page (report/html_report.h). A failed job's
-// page shows its error; one not finished yet is 409. The server keeps no face crops.
-Response HtmlJobResponse(const JobView& v, const ModelInfo& model) {
+// ?format=html: the job's report as one self-contained page (report/html_report.h), with the face
+// crops the job kept (--report-crops). A failed job's page shows its error; one not finished yet is 409.
+Response HtmlJobResponse(const JobView& v, const ModelInfo& model, bool keeps_crops) {
   if (v.state == JobState::kQueued || v.state == JobState::kRunning) {
     Response r =
         ErrorResponse(409, "not_done",
@@ -469,7 +497,11 @@ Response HtmlJobResponse(const JobView& v, const ModelInfo& model) {
     page.scan.videos.push_back(std::move(failed));
   }
   if (page.scan.model.name == model.name) page.card = report::LoadModelCard(model.path, model.name);
-  page.crops_note = "the server keeps no face crops (deepscan scan --format html does).";
+  if (v.crops && !page.scan.videos.empty()) {
+    page.scan.videos.front().crops = *v.crops;
+  } else if (!keeps_crops) {
+    page.crops_note = "this server keeps no face crops (deepscan serve --report-crops N keeps them).";
+  }
   Response r;
   r.body = report::RenderHtml(page);
   r.content_type = "text/html; charset=utf-8";
@@ -490,10 +522,12 @@ Response Api::Job(std::string_view id, std::string_view query) const {
     html = it->second == "html";
   }
   for (const Variant& variant : variants_) {
-    std::optional<JobView> v = variant.jobs->Get(std::string(id));
+    Result<std::optional<JobView>> got = variant.jobs->Get(std::string(id));
+    if (!got.ok()) return Unavailable(got.status());
+    const std::optional<JobView>& v = *got;
     if (!v) continue;
     if (html) {
-      Response r = HtmlJobResponse(*v, variant.jobs->model());
+      Response r = HtmlJobResponse(*v, variant.jobs->model(), options_.report_crops > 0);
       r.headers.emplace_back("X-Deepscan-Variant", variant.name);
       return r;
     }

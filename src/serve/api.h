@@ -22,7 +22,8 @@
 //      filled while the body arrived).
 // Threading: Admit() runs on the server's I/O threads and must never block (no route it answers
 //      waits for a scan or a model); Handle() runs on the request threads, many at once. Api
-//      holds no per-request state. Scans run on ScanJobs' workers; frames on the request thread
+//      holds no per-request state. Scans run on the job backend's workers (serve/jobs.h); with
+//      one whose Get blocks (--queue), /v1/jobs/{id} is answered on a request thread; frames on the request thread
 //      (FrameScorer pools).
 #ifndef DEEPSCAN_SERVE_API_H_
 #define DEEPSCAN_SERVE_API_H_
@@ -37,7 +38,7 @@
 #include "serve/exchange.h"
 #include "serve/frame_scorer.h"
 #include "serve/metrics.h"
-#include "serve/scan_jobs.h"
+#include "serve/jobs.h"
 #include "serve/serve_options.h"
 #include "serve/service_metrics.h"
 
@@ -50,7 +51,7 @@ struct PageFile;  // api.cc: one file of the web page
 struct Variant {
   std::string name;
   double weight = 1;
-  ScanJobs* jobs = nullptr;
+  Jobs* jobs = nullptr;
   FrameScorer* frames = nullptr;
 };
 
@@ -96,6 +97,9 @@ class Api {
   Response Frames(const Request& request, BodyReader& body);
   Response Stream(const Request& request) const;
   Response Busy(std::string_view message) const;
+  // A job backend's error: kIoError (the queue is unreachable) is 503 `unavailable` + Retry-After,
+  // anything else as ErrorFromStatus.
+  Response Unavailable(const Status& s) const;
   // The variant a request asks for (X-Deepscan-Variant or ?variant=), else one drawn by weight.
   // Errors: kInvalidArgument (an unknown name).
   Result<size_t> PickVariant(const Request& request) const;

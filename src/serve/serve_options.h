@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "serve/scan_jobs.h"
+#include "serve/jobs.h"
 
 namespace deepscan::serve {
 
@@ -23,7 +23,8 @@ struct ServeOptions {
   int64_t max_body_memory_bytes = 256LL << 20;  // /v1/frames bodies being received at once, in bytes; more get 503
   int backlog = 128;               // listen(2) backlog
 
-  JobsOptions jobs;                          // --workers, --max-queued
+  JobsOptions jobs;                          // --workers, --max-queued, --queue …
+  int report_crops = 3;                      // face crops kept per identity for the HTML report of a job
   int frame_sessions = 2;                    // detector + classifier pairs for /v1/frames
   int frame_threads = 1;                     // ONNX Runtime threads per frame session
   int max_queue_delay_us = 0;                // dynamic batcher: longest a crop waits for a batch to fill (0: greedy)

@@ -35,7 +35,9 @@
 
 #include "deepscan/version.h"
 #include "serve/api.h"
+#include "serve/queue_jobs.h"
 #include "serve/request_parse.h"
+#include "serve/scan_jobs.h"
 #include "serve/stream.h"
 
 namespace deepscan::serve {
@@ -255,9 +257,10 @@ struct Server::Impl {
   ScanOptions scan;
   metrics::Registry registry;
   std::unique_ptr<ServiceMetrics> metrics;
-  std::unique_ptr<ScanJobs> jobs;  // variant "a" (the scan options' model)
+  std::unique_ptr<Jobs> jobs;  // variant "a" (the scan options' model)
   std::unique_ptr<FrameScorer> frames;
-  std::unique_ptr<ScanJobs> jobs_b;  // variant "b" (--ab-model), when served
+  std::unique_ptr<Jobs> jobs_b;  // variant "b" (--ab-model), when served
+  std::vector<std::pair<std::string, QueueJobs*>> queues;  // with --queue: (variant, its jobs)
   std::unique_ptr<FrameScorer> frames_b;
   std::vector<Variant> variants;
   std::unique_ptr<StreamHub> streams;
@@ -836,7 +839,24 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   }
   m.port = m.acceptor.local_endpoint().port();
 
-  if (options.jobs.job_dir.empty()) {  // with a job store, uploads go to its folder for this replica (below)
+  // The job backend (serve/jobs.h): embedded, or the shared Redis queue (--queue).
+  ScanOptions job_scan = scan;
+  job_scan.report_crops = options.report_crops;
+  auto make_jobs = [&](const ScanOptions& for_scan, const JobsOptions& o) -> Result<std::unique_ptr<Jobs>> {
+    if (o.queue_url.empty()) {
+      ASSIGN_OR_RETURN(std::unique_ptr<ScanJobs> j, ScanJobs::Create(for_scan, o, m.metrics.get()));
+      return std::unique_ptr<Jobs>(std::move(j));
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<QueueJobs> j, QueueJobs::Create(for_scan, o, m.metrics.get()));
+    m.queues.emplace_back(o.variant, j.get());
+    return std::unique_ptr<Jobs>(std::move(j));
+  };
+
+  // From here on, failing removes the folders with the Server.
+  std::unique_ptr<Server> server(new Server(std::move(impl)));
+  ASSIGN_OR_RETURN(m.jobs, make_jobs(job_scan, options.jobs));
+  m.upload_dir = m.jobs->upload_dir();  // with --queue: on the blob folder's filesystem, for rename
+  if (m.upload_dir.empty()) {
     std::string base = options.upload_dir;
     if (base.empty()) {
       const char* tmp = std::getenv("TMPDIR");
@@ -846,11 +866,6 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
     if (mkdtemp(dir.data()) == nullptr) return Status::IoError("cannot create an upload folder in " + base);
     m.upload_dir = dir;  // mode 0700: uploads are private to this user
   }
-
-  // From here on, failing removes the folder with the Server.
-  std::unique_ptr<Server> server(new Server(std::move(impl)));
-  ASSIGN_OR_RETURN(m.jobs, ScanJobs::Create(scan, options.jobs, m.metrics.get()));
-  if (!options.jobs.job_dir.empty()) m.upload_dir = m.jobs->upload_dir();
   ASSIGN_OR_RETURN(
       m.frames, FrameScorer::Create(scan, options.frame_sessions, options.frame_threads, options.max_queue_delay_us));
   const bool ab = !options.ab_model.empty();
@@ -860,11 +875,15 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
       return Status::InvalidArgument("--ab-split must be in [0, 1]");
     ScanOptions scan_b = scan;
     scan_b.classifier.model_path = options.ab_model;
+    ScanOptions job_scan_b = job_scan;
+    job_scan_b.classifier.model_path = options.ab_model;
     JobsOptions jobs_b = options.jobs;
     jobs_b.workers = std::max(1, options.ab_workers);
     jobs_b.variant = "b";
-    if (!jobs_b.job_dir.empty()) jobs_b.job_dir += "/b";  // b's jobs apart: a reclaimed job keeps its model
-    ASSIGN_OR_RETURN(m.jobs_b, ScanJobs::Create(scan_b, jobs_b, m.metrics.get()));
+    jobs_b.queue_name += "-b";  // b's jobs in a queue of their own: a worker of a never scans them
+    ASSIGN_OR_RETURN(m.jobs_b, make_jobs(job_scan_b, jobs_b));
+    // Uploads are written in variant a's upload folder; with --queue, b's Submit renames them into
+    // the same --blob-dir, so one filesystem.
     ASSIGN_OR_RETURN(m.frames_b, FrameScorer::Create(scan_b, options.frame_sessions, options.frame_threads,
                                                      options.max_queue_delay_us));
     m.variants.push_back({"b", options.ab_split, m.jobs_b.get(), m.frames_b.get()});
@@ -873,7 +892,30 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   m.api = std::make_unique<Api>(m.options, m.variants, &m.registry, m.metrics.get(), m.upload_dir);
   RegisterBatcherMetrics(&m.registry, m.variants);
 
-  ScanJobs* jobs = m.jobs.get();
+  if (!m.queues.empty()) {
+    m.registry.AddValuesFn("deepscan_job_queue_events_total",
+                           "--queue: events of this replica's queue workers: reclaimed (taken over from a worker "
+                           "that stopped), retried, dead (dead-lettered), cached (a stored result of the same "
+                           "content reused), duplicates, reconnects",
+                           "counter", {"variant", "event"}, [q = m.queues] {
+                             std::vector<metrics::Registry::LabeledValue> out;
+                             for (const auto& [variant, jobs] : q) {
+                               for (auto v : jobs->Events()) {
+                                 v.labels.insert(v.labels.begin(), variant);
+                                 out.push_back(std::move(v));
+                               }
+                             }
+                             return out;
+                           });
+    m.registry.AddGaugeFn("deepscan_job_queue_connected", "--queue: 1 while Redis answers this replica",
+                          [q = m.queues] {
+                            for (const auto& [variant, jobs] : q) {
+                              if (!jobs->connected()) return 0.0;
+                            }
+                            return 1.0;
+                          });
+  }
+  Jobs* jobs = m.jobs.get();
   m.registry.AddGaugeFn("deepscan_scans_in_flight", "Scan jobs being scanned now",
                         [jobs] { return static_cast<double>(jobs->running()); });
   m.registry.AddGaugeFn("deepscan_job_queue_depth", "Scan jobs waiting for a worker (uploads being read included)",

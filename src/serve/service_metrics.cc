@@ -54,10 +54,6 @@ ServiceMetrics::ServiceMetrics(metrics::Registry* r)
           r->AddGauge("deepscan_http_connections_open", "Connections accepted and not yet closed").With({})),
       connections_rejected(r->AddCounter("deepscan_http_connections_rejected_total",
                                          "Connections refused with 503 because --max-connections were open")
-                               .With({})),
-      store_events(r->AddCounter("deepscan_job_store_events_total",
-                                 "Job store (--job-dir): jobs this replica reclaimed from a replica whose lease "
-                                 "expired, and jobs it lost to another replica's newer claim",
-                                 {"event"})) {}
+                               .With({})) {}
 
 }  // namespace deepscan::serve

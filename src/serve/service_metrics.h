@@ -37,7 +37,6 @@ struct ServiceMetrics {
   metrics::Counter& upload_bytes;                        // request body bytes read
   metrics::Gauge& connections_open;                      // accepted, not yet closed
   metrics::Counter& connections_rejected;                // over --max-connections: 503 and closed
-  metrics::Family<metrics::Counter>& store_events;       // event: reclaimed, lost (--job-dir job store)
 };
 
 }  // namespace deepscan::serve

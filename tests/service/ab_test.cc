@@ -13,6 +13,7 @@
 #include "http_client.h"
 #include "infer/model_metadata.h"
 #include "infer/onnx_graph.h"
+#include "redis_fixture.h"
 #include "serve_fixture.h"
 #include "ws_client.h"
 
@@ -169,13 +170,16 @@ TEST_F(AbTest, ScansAndStreamsFollowTheVariantToo) {
   EXPECT_EQ(bad.Connect(server_->port(), "/v1/stream?variant=zz"), 400);
 }
 
-// With a shared job store (--job-dir), variant b keeps its jobs in a folder of its own, so a
-// replica that takes a job over scans it with the model it was accepted for.
-TEST(AbStoreTest, EachVariantHasItsOwnStore) {
+// With --queue, variant b's jobs go to a queue of their own (<queue name>-b), so that a worker
+// of variant a never scans them with a's model, and a replica that takes one over keeps its model.
+TEST(AbQueueTest, EachVariantHasItsOwnQueue) {
   DEEPSCAN_REQUIRE_MODELS();
+  RedisServer redis;
+  if (!redis.Start()) GTEST_SKIP() << redis.why();
   serve::ServeOptions so = TestServeOptions();
   so.ab_model = AlwaysFakeModel();
-  so.jobs.job_dir = TempDir() + "/store";
+  so.jobs.queue_url = redis.url();
+  so.jobs.blob_dir = TempDir() + "/blobs";
   auto server = StartServer(so);
   ASSERT_NE(server, nullptr);
   const std::string clip = ReadFileBytes(SampleClip());
@@ -199,8 +203,16 @@ TEST(AbStoreTest, EachVariantHasItsOwnStore) {
     EXPECT_EQ(job["variant"], v);
     EXPECT_EQ(job["result"]["model"]["name"] == "always-fake", v == "b");
   }
-  EXPECT_TRUE(std::filesystem::exists(so.jobs.job_dir + "/b/jobs/" + ids["b"]));
-  EXPECT_FALSE(std::filesystem::exists(so.jobs.job_dir + "/b/jobs/" + ids["a"]));
+  queue::QueueOptions qo;
+  qo.url = redis.url();
+  qo.name = so.jobs.queue_name + "-b";
+  auto q = queue::WorkQueue::Open(qo);
+  ASSERT_TRUE(q.ok());
+  auto in_b = (*q)->FindJob(ids["b"]);
+  auto a_in_b = (*q)->FindJob(ids["a"]);
+  ASSERT_TRUE(in_b.ok() && a_in_b.ok());
+  EXPECT_TRUE(in_b->has_value()) << "variant b's job is not in queue " << qo.name;
+  EXPECT_FALSE(a_in_b->has_value()) << "variant a's job is in b's queue";
 }
 
 }  // namespace

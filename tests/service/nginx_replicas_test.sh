@@ -2,40 +2,49 @@
 # Horizontal scaling, for real: two `deepscan serve` replicas behind nginx on loopback, configured with
 # deploy/nginx/deepscan.conf (ports substituted). Checks that
 #   1. requests through nginx spread over both replicas (each replica's own /metrics counts some), and
-#   2. with one job store (--job-dir) shared by the replicas, async jobs submitted through nginx are polled
-#      through nginx until done, every poll answered (whichever replica takes it),
+#   2. with the replicas sharing jobs through one Redis (--queue, a real redis-server on loopback; uploads in
+#      one --blob-dir), async jobs submitted through nginx are polled through nginx until done, every poll
+#      answered (whichever replica takes it),
 #   3. stopping one replica (SIGTERM) while scans are in flight loses none: every request sent through nginx
 #      gets its 200 (accepted ones are drained by the stopping replica, new ones go to the other), and
-#   4. a replica killed with SIGKILL while it holds queued and running jobs loses none: after its lease the
-#      other replica scans every one, and nginx reports them done, and
+#   4. a replica killed with SIGKILL while it scans one of its jobs and five more wait loses none: the other
+#      replica scans the waiting ones at once and takes the held one over after --claim-idle; nginx reports
+#      every one done, and every upload is deleted, and
 #   H. under hostile load on nginx (1,000 idle connections, 100 clients trickling a header a byte a second, 70
 #      uploads trickled from one address), /healthz through nginx answers 200 within 100 ms and /v1/frames 200,
 #      while the crowd never reaches the replicas (nginx absorbs it; hostile_load below).
 #   tests/service/nginx_replicas_test.sh BUILD_DIR SOURCE_DIR
-# Exit 77 (CTest "skipped") when nginx or curl is missing.
+# Exit 77 (CTest "skipped") when nginx, redis-server or curl is missing.
 set -uo pipefail
 build=$1
 src=$2
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "skip: nginx is not installed"; exit 77; }
-command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
+for tool in curl ffmpeg redis-server redis-cli; do
+  command -v "$tool" >/dev/null || { echo "skip: $tool is not installed"; exit 77; }
+done
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
   [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null
   wait 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_pid=""
+. "$src/tests/service/redis_lib.sh"
+start_redis --appendonly yes
+queue=deepscan-serve  # the replicas' --queue-name (the default)
 
-lease=2  # --job-lease: how long a killed replica's jobs wait before another takes them over
+idle=2  # --claim-idle: how long a killed replica's job waits before another takes it over
 start_replica() {  # start_replica NAME [PORT] -> sets port_NAME, pid_NAME
   # Behind nginx every connection comes from nginx's address: no per-client cap on the replicas (nginx has one).
-  "$build/deepscan" serve --port "${2:-0}" --workers 1 --max-connections-per-client 0 --job-dir "$tmp/jobs" --job-lease "$lease" >"$tmp/$1.log" 2>&1 &
+  "$build/deepscan" serve --port "${2:-0}" --workers 1 --max-connections-per-client 0 --queue "$redis_url" \
+    --blob-dir "$tmp/blobs" --claim-idle "$idle" >"$tmp/$1.log" 2>&1 &
   local pid=$! port=""
   pids+=("$pid")
   for _ in $(seq 1 100); do
@@ -120,8 +129,8 @@ hostile_load
 
 metric() {  # metric PORT NAME_AND_LABELS -> the sum of the matching series
   curl -s "http://127.0.0.1:$1/metrics" | grep -F "$2" | awk '{s += $2} END {print s + 0}'; }
-submit() {  # submit URL NAME -> prints the job id of an async scan
-  curl -s -H "Content-Type: video/mp4" --data-binary @"$clip" "$1/v1/scan?wait=false&name=$2" |
+submit() {  # submit URL NAME [CLIP] -> prints the job id of an async scan
+  curl -s -H "Content-Type: video/mp4" --data-binary @"${3:-$clip}" "$1/v1/scan?wait=false&name=$2" |
     grep -o '"job_id":"[0-9a-f]*"' | cut -d'"' -f4; }
 # poll_done ID... : polls each job through nginx until done (30 s at most); every poll must be a 200.
 poll_done() {
@@ -177,30 +186,39 @@ code=$(curl -s -o /dev/null -w "%{http_code}" -H "Content-Type: image/png" --dat
   "http://127.0.0.1:$front/v1/frames")
 [ "$code" = 200 ] || fail "after the stop a frame got $code"
 
-# 4. Restart replica a (same port, same job store), give it six async jobs, kill it (SIGKILL) while they wait
-#    for its one worker: replica b takes over every unfinished one once the lease runs out.
+# 4. Restart replica a (same port, same queue), give it six async jobs, kill it (SIGKILL) while its one worker
+#    scans one of them: replica b scans the waiting ones at once and takes the held one over after --claim-idle.
+#    (Replica a's worker may have taken any of them; b's worker too: whatever a held when it died is the test.)
+#    Six distinct contents (the same bytes would be answered from the first one's stored result, unscanned).
+for i in 1 2 3 4 5 6; do
+  ffmpeg -v error -y -i "$clip" -c copy -metadata comment="killed $i" "$tmp/killed$i.mp4" ||
+    fail "ffmpeg could not copy the sample clip"
+done
 start_replica a "$port_a"
 ids=()
-for i in 1 2 3 4 5 6; do ids+=("$(submit "http://127.0.0.1:$port_a" "killed$i.mp4")"); done
+for i in 1 2 3 4 5 6; do ids+=("$(submit "http://127.0.0.1:$port_a" "killed$i.mp4" "$tmp/killed$i.mp4")"); done
 [ -n "${ids[5]}" ] || fail "replica a did not accept six async jobs"
+held_by_a() { rc XPENDING "$queue:videos" workers - + 100 | grep -c -- "-$pid_a-"; }
+wait_held() { for _ in $(seq 1 100); do [ "$(held_by_a)" -ge 1 ] && return 0; sleep 0.05; done; return 1; }
+wait_held || fail "replica a's worker never took a job"
 kill -KILL "$pid_a"
 wait "$pid_a" 2>/dev/null
 killed_at=$(date +%s%N)
+held=$(held_by_a)
 unfinished=0
 for id in "${ids[@]}"; do
-  grep -q '"state":"done"' "$tmp/jobs/jobs/$id/state.json" || unfinished=$((unfinished + 1))
+  entry=$(rc HGET "$queue:jobs" "$id")
+  [ "$(rc HEXISTS "$queue:done" "$entry")" = 1 ] || unfinished=$((unfinished + 1))
 done
-echo "replica a killed with $unfinished of 6 jobs unfinished"
+echo "replica a killed holding $held job(s); $unfinished of 6 unfinished"
+[ "$held" = 1 ] || fail "replica a held $held jobs when killed, not 1"
 [ "$unfinished" -ge 2 ] || fail "the jobs finished before the kill: the test proves nothing"
 poll_done "${ids[@]}"
-echo "all 6 done via nginx $(( ($(date +%s%N) - killed_at) / 1000000 )) ms after the kill (lease $lease s)"
-reclaimed=$(metric "$port_b" 'deepscan_job_store_events_total{event="reclaimed"}')
-second=0
-for id in "${ids[@]}"; do grep -q '"attempt":2' "$tmp/jobs/jobs/$id/state.json" && second=$((second + 1)); done
-echo "replica b reclaimed $reclaimed jobs; $second were finished by a second attempt"
-[ "$reclaimed" = "$unfinished" ] || fail "replica b reclaimed $reclaimed jobs, not the $unfinished unfinished ones"
-[ "$second" = "$unfinished" ] || fail "$second jobs were scanned by a second attempt, not $unfinished"
-for id in "${ids[@]}"; do
-  [ -e "$tmp/jobs/jobs/$id/video" ] && fail "job $id's upload was not deleted after its scan"
-done
+echo "all 6 done via nginx $(( ($(date +%s%N) - killed_at) / 1000000 )) ms after the kill (--claim-idle $idle s)"
+reclaimed=$(metric "$port_b" 'deepscan_job_queue_events_total{variant="a",event="reclaimed"}')
+echo "replica b took over $reclaimed job(s) from the killed replica"
+[ "$reclaimed" = "$held" ] || fail "replica b took over $reclaimed jobs, not the $held replica a held"
+blobs() { find "$tmp/blobs" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9a-f]{32}' | wc -l; }
+for _ in $(seq 1 50); do [ "$(blobs)" = 0 ] && break; sleep 0.1; done
+[ "$(blobs)" = 0 ] || fail "$(blobs) uploads were not deleted after their jobs finished"
 echo "PASS"

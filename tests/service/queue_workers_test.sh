@@ -36,17 +36,9 @@ fail() {
   for f in "$tmp"/w*.log "$tmp/redis.log"; do [ -f "$f" ] && { echo "--- $f"; tail -15 "$f"; }; done
   exit 1
 }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-url="redis://127.0.0.1:$port/0"
-rc() { redis-cli -p "$port" "$@"; }
-start_redis() {
-  redis-server --bind 127.0.0.1 --port "$port" --dir "$tmp" --appendonly yes --appendfsync always \
-    --save "" --protected-mode yes --logfile "$tmp/redis.log" &
-  redis_pid=$!
-  for _ in $(seq 1 100); do [ "$(rc ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done
-  fail "redis-server did not start"
-}
+. "$src/tests/service/redis_lib.sh"
+port=$redis_port
+url=$redis_url
 # wait_for SECONDS CONDITION... : polls CONDITION every 0.05 s.
 wait_for() {
   local limit=$1; shift
@@ -54,7 +46,7 @@ wait_for() {
   while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.05; done
   return 1
 }
-start_redis
+start_redis --appendonly yes --appendfsync always
 
 # 30 distinct short clips (three 1.5 s cuts of ten shared real clips, 320 px wide) and one corrupt file.
 mkdir -p "$tmp/clips"
@@ -126,7 +118,7 @@ rc SHUTDOWN >/dev/null 2>&1
 wait "$redis_pid" 2>/dev/null
 redis_pid=""
 sleep 1.5
-start_redis
+start_redis --appendonly yes --appendfsync always
 after=$(done_count)
 echo "redis restarted with $after entries done ($before before the shutdown: AOF kept them)"
 [ "$after" -ge "$before" ] || fail "redis lost finished entries across the restart ($before -> $after)"

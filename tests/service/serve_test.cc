@@ -13,6 +13,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "deepscan/scanner.h"
+#include "report/html_report.h"
 #include "http_client.h"
 #include "serve_fixture.h"
 
@@ -754,77 +755,57 @@ json PollJob(int port, const std::string& id, double timeout_s = 60) {
   return last;
 }
 
-// Two replicas on one --job-dir (in one process: they share nothing but the folder).
-TEST(ServeJobStoreTest, ReplicasAnswerForEachOthersJobs) {
+// A finished job's HTML page (?format=html) shows the face crops the server kept (--report-crops),
+// at most that many per person, decoded as the JPEG images a person sees; the JSON carries none.
+TEST(ServeHtmlTest, JobPagesShowTheKeptFaceCrops) {
   DEEPSCAN_REQUIRE_MODELS();
   serve::ServeOptions so = TestServeOptions();
-  so.jobs.job_dir = TempDir() + "/store";
-  auto a = StartServer(so);
-  auto b = StartServer(so);
-  ASSERT_TRUE(a && b);
-  const std::string clip = ReadFileBytes(SampleClip());
-  const Headers video = {{"Content-Type", "video/mp4"}};
-
-  auto r = Fetch(a->port(), "POST", "/v1/scan?wait=false&name=shared.mp4", clip, video);
+  so.report_crops = 2;
+  auto server = StartServer(so);
+  ASSERT_NE(server, nullptr);
+  auto r = Fetch(server->port(), "POST", "/v1/scan?wait=false&name=crops.mp4", ReadFileBytes(SampleClip()),
+                 {{"Content-Type", "video/mp4"}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 202) << r->body;
   const std::string id = Body(*r)["job_id"];
-  json last = PollJob(b->port(), id);  // polled on the replica that did not accept it
-  ASSERT_EQ(last["status"], "done") << last;
-  EXPECT_EQ(last["progress"], 1.0);
-  EXPECT_EQ(last["result"]["videos"][0]["path"], "shared.mp4");
-  auto on_a = Fetch(a->port(), "GET", "/v1/jobs/" + id);
-  ASSERT_TRUE(on_a);
-  EXPECT_EQ(Body(*on_a), last);
+  json job = PollJob(server->port(), id);
+  ASSERT_EQ(job["status"], "done") << job;
+  EXPECT_EQ(job.dump().find("jpeg"), std::string::npos) << "crops leaked into the JSON";
+  const size_t people = job["result"]["videos"][0]["identities"].size();
+  ASSERT_GE(people, 1u) << "the sample clip has a face";
 
-  // Inline scans work through the store too, and leave no upload behind.
-  auto inline_scan = Fetch(b->port(), "POST", "/v1/scan?name=inline.mp4", clip, video);
-  ASSERT_TRUE(inline_scan);
-  ASSERT_EQ(inline_scan->status, 200) << inline_scan->body;
-  EXPECT_EQ(Body(*inline_scan)["videos"][0]["path"], "inline.mp4");
-  EXPECT_EQ(FilesUnder(so.jobs.job_dir + "/incoming"), 0);
-  int videos = 0;
-  for (const auto& e : fs::recursive_directory_iterator(so.jobs.job_dir + "/jobs")) {
-    videos += e.path().filename() == "video";
+  auto page = Fetch(server->port(), "GET", "/v1/jobs/" + id + "?format=html");
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->status, 200);
+  size_t crops = 0;
+  const std::string tag = "<img class=\"face\"";
+  for (size_t at = page->body.find(tag); at != std::string::npos; at = page->body.find(tag, at + 1)) {
+    ++crops;
+    const size_t src = page->body.find("src=\"data:image/jpeg;base64,", at);
+    ASSERT_NE(src, std::string::npos);
+    const size_t begin = src + std::string("src=\"data:image/jpeg;base64,").size();
+    const std::string b64 = page->body.substr(begin, page->body.find('"', begin) - begin);
+    Result<std::string> bytes = report::Base64Decode(b64);
+    ASSERT_TRUE(bytes.ok());
+    cv::Mat img = cv::imdecode(cv::Mat(1, static_cast<int>(bytes->size()), CV_8U, bytes->data()), cv::IMREAD_COLOR);
+    EXPECT_FALSE(img.empty()) << "crop " << crops << " is not a JPEG";
   }
-  EXPECT_EQ(videos, 0);
+  EXPECT_GE(crops, 1u);
+  EXPECT_LE(crops, 2 * people);
+  EXPECT_EQ(page->body.find("keeps no face crops"), std::string::npos);
 
-  auto unknown = Fetch(b->port(), "GET", "/v1/jobs/0123456789abcdef0123456789abcdef");
-  ASSERT_TRUE(unknown);
-  EXPECT_EQ(unknown->status, 404);
-  auto bad = Fetch(b->port(), "GET", "/v1/jobs/..%2F..%2Fstate.json");
-  ASSERT_TRUE(bad);
-  EXPECT_EQ(bad->status, 400);
-}
-
-// A replica that stops without draining (its --drain-timeout ran out) gives its queued jobs to
-// the others at once instead of making them wait for its lease.
-TEST(ServeJobStoreTest, AStoppedReplicaReleasesItsQueuedJobs) {
-  DEEPSCAN_REQUIRE_MODELS();
-  serve::ServeOptions so = TestServeOptions();
-  so.jobs.job_dir = TempDir() + "/store";
-  so.jobs.lease_s = 600;  // only a release can hand them over within the test
-  serve::ServeOptions quick = so;
-  quick.drain_timeout_s = 0;
-  auto a = StartServer(quick);
-  auto b = StartServer(so);
-  ASSERT_TRUE(a && b);
-  const std::string clip = ReadFileBytes(SampleClip());
-  std::vector<std::string> ids;
-  for (int i = 0; i < 3; ++i) {
-    auto r = Fetch(a->port(), "POST", "/v1/scan?wait=false", clip, {{"Content-Type", "video/mp4"}});
-    ASSERT_TRUE(r);
-    ASSERT_EQ(r->status, 202) << r->body;
-    ids.push_back(Body(*r)["job_id"]);
-  }
-  EXPECT_FALSE(a->Shutdown());  // no time to drain: the queued jobs are left
-  a.reset();                    // ends the scan in progress, releases the rest
-  for (const std::string& id : ids) EXPECT_EQ(PollJob(b->port(), id)["status"], "done") << id;
-  auto m = Fetch(b->port(), "GET", "/metrics");
-  ASSERT_TRUE(m);
-  EXPECT_NE(m->body.find("deepscan_job_store_events_total{event=\"reclaimed\"} "), std::string::npos);
-  EXPECT_EQ(m->body.find("deepscan_job_store_events_total{event=\"reclaimed\"} 0"), std::string::npos)
-      << "replica b reclaimed nothing";
+  // --report-crops 0: no crops, and the page says why.
+  so.report_crops = 0;
+  auto bare = StartServer(so);
+  ASSERT_NE(bare, nullptr);
+  r = Fetch(bare->port(), "POST", "/v1/scan?wait=false", ReadFileBytes(SampleClip()), {{"Content-Type", "video/mp4"}});
+  ASSERT_TRUE(r);
+  const std::string id0 = Body(*r)["job_id"];
+  ASSERT_EQ(PollJob(bare->port(), id0)["status"], "done");
+  page = Fetch(bare->port(), "GET", "/v1/jobs/" + id0 + "?format=html");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->body.find(tag), std::string::npos);
+  EXPECT_NE(page->body.find("keeps no face crops (deepscan serve --report-crops N keeps them)"), std::string::npos);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // scan flag of `deepscan scan` (one argument table, flags.h) plus the server's own.
 // Runs until SIGINT or SIGTERM, then shuts down gracefully: exit 0 when every accepted job
 // finished within --drain-timeout, 14 (timeout) when some did not. A second signal exits at once.
+// With --queue, exit 23 when its Redis cannot be reached at start.
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -14,6 +15,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "queue/work_queue.h"
 #include "serve/request_parse.h"
 #include "serve/server.h"
 
@@ -29,12 +31,34 @@ struct ServeArgs {
   std::vector<std::string> api_keys;
   std::string api_key_file;
   bool no_access_log = false;
+  std::string retired_job_dir, retired_job_lease;
 };
+
+constexpr int kExitQueueUnreachable = 23;  // as `deepscan worker` (docs/exit-codes.md)
 
 int64_t MbToBytes(double mb) { return static_cast<int64_t>(mb * 1024.0 * 1024.0); }
 
 int RunServe(ServeArgs& a) {
   serve::ServeOptions& so = a.serve;
+  if (!a.retired_job_dir.empty() || !a.retired_job_lease.empty()) {
+    return ReportFailure(Status::InvalidArgument(
+        "--job-dir and --job-lease were retired: replicas share jobs through Redis now, with "
+        "--queue redis://HOST:6379 --blob-dir SHARED_DIR (docs/serve.md, \"Replicas sharing jobs\")"));
+  }
+  if (so.jobs.queue_url.empty() && so.jobs.workers < 1) {
+    return ReportFailure(Status::InvalidArgument("--workers 0 needs --queue (someone else must scan)"));
+  }
+  if (!so.jobs.queue_url.empty()) {  // unreachable Redis: exit 23, as for `deepscan worker`
+    queue::QueueOptions qo;
+    qo.url = so.jobs.queue_url;
+    qo.name = so.jobs.queue_name;
+    auto q = queue::WorkQueue::Open(qo);
+    if (!q.ok() && q.status().code() == Code::kIoError) {
+      spdlog::error("{}", q.status().message());
+      return kExitQueueUnreachable;
+    }
+    if (!q.ok()) return ReportFailure(q.status());
+  }
   so.max_upload_bytes = MbToBytes(a.max_upload_mb);
   so.sync_max_bytes = MbToBytes(a.sync_max_mb);
   so.max_image_bytes = MbToBytes(a.max_image_mb);
@@ -109,8 +133,10 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--port", so.port, "TCP port (0 = any free one; the 'listening' log line says which)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  cmd->add_option("--workers", so.jobs.workers, "videos scanned at once, each by its own scanner")
-      ->check(CLI::Range(1, 256))
+  cmd->add_option("--workers", so.jobs.workers,
+                  "videos scanned at once, each by its own scanner (0, with --queue only: this replica scans "
+                  "nothing, it takes uploads and answers for jobs)")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   cmd->add_option("--max-queued", so.jobs.max_queued, "scan jobs waiting for a worker; more get 503")
       ->check(CLI::Range(1, 100000))
@@ -121,13 +147,29 @@ RunFn AddServeCommand(CLI::App* app) {
   cmd->add_option("--job-ttl", so.jobs.keep_s, "seconds a finished job is remembered")
       ->check(CLI::Range(1.0, 1e9))
       ->capture_default_str();
-  cmd->add_option("--job-dir", so.jobs.job_dir,
-                  "a job store folder shared by every replica given it (one host or a shared volume): any replica "
-                  "answers GET /v1/jobs/{id}, and a dead replica's jobs are scanned by another (docs/serve.md)");
-  cmd->add_option("--job-lease", so.jobs.lease_s,
-                  "with --job-dir: seconds after which a silent replica's jobs are taken over by the others")
-      ->check(CLI::Range(0.5, 3600.0))
+  cmd->add_option("--queue", so.jobs.queue_url,
+                  "share jobs with every replica (and `deepscan worker`) on this Redis: "
+                  "redis://[[user]:password@]host[:port][/db]; any replica answers GET /v1/jobs/{id}, a killed "
+                  "replica's jobs finish elsewhere (docs/serve.md). Needs --blob-dir");
+  cmd->add_option("--queue-name", so.jobs.queue_name, "with --queue: key prefix of the jobs' queue in Redis")
       ->capture_default_str();
+  cmd->add_option("--blob-dir", so.jobs.blob_dir,
+                  "with --queue: the uploads' folder, on storage every replica and worker sees at this path");
+  cmd->add_option("--claim-idle", so.jobs.claim_idle_s,
+                  "with --queue: seconds after which a job whose worker stopped (killed) is taken over")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--max-attempts", so.jobs.max_attempts,
+                  "with --queue: scans of a job before it fails for good (a video that kills its workers)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--report-crops", so.report_crops,
+                  "face crops kept per person for a job's HTML report (GET /v1/jobs/{id}?format=html); 0 = none")
+      ->check(CLI::Range(0, 16))
+      ->capture_default_str();
+  // Retired with the folder-lease job store (docs/serve.md): refused with the way forward, not "unknown option".
+  cmd->add_option("--job-dir", a->retired_job_dir, "retired: use --queue redis://… --blob-dir DIR")->group("");
+  cmd->add_option("--job-lease", a->retired_job_lease, "retired: use --queue and --claim-idle")->group("");
   cmd->add_option("--http-threads", so.http_threads,
                   "request threads: whole requests (their header and body read) served at once")
       ->check(CLI::Range(1, 4096))
