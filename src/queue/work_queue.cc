@@ -463,34 +463,6 @@ Status WorkQueue::ForEachOutcome(const std::function<void(const Outcome&)>& fn) 
   return Status::Ok();
 }
 
-Result<Outcome> WorkQueue::OutcomeOf(const std::string& entry_id) {
-  Outcome o;
-  o.entry = entry_id;
-  if (conn_ == nullptr) return Status::IoError("not connected to redis");
-  ASSIGN_OR_RETURN(std::vector<Reply> r,
-                   conn_->Pipeline({{"HGET", Key("done"), entry_id}, {"HGET", Key("failed"), entry_id}}));
-  if (r[0].text()) {
-    Result<DoneRecord> d = DecodeDone(r[0].str);
-    if (d.ok()) {
-      o.done = std::move(*d);
-      ASSIGN_OR_RETURN(std::optional<ResultRecord> rec, FindResult(o.done->key));
-      o.result = std::move(rec);
-    }
-  }
-  if (r[1].text()) {
-    Result<FailureRecord> f = DecodeFailure(r[1].str);
-    if (f.ok()) o.failed = std::move(*f);
-  }
-  return o;
-}
-
-Result<double> WorkQueue::ProgressOf(const std::string& entry_id) {
-  ASSIGN_OR_RETURN(Reply r, Run({"HGET", Key("progress"), entry_id}));
-  if (!r.text()) return 0.0;
-  double v = std::strtod(r.str.c_str(), nullptr);
-  return std::isfinite(v) ? std::clamp(v, 0.0, 1.0) : 0.0;
-}
-
 Result<std::optional<std::string>> WorkQueue::EntryOfJob(const std::string& job) {
   ASSIGN_OR_RETURN(Reply r, Run({"HGET", Key("jobs"), job}));
   if (r.error()) return Refused("HGET", r);
@@ -536,11 +508,6 @@ Result<std::optional<JobEntry>> WorkQueue::FindJob(const std::string& job) {
     if (f.ok()) j.outcome.failed = std::move(*f);
   }
   return std::optional<JobEntry>(std::move(j));
-}
-
-Result<bool> WorkQueue::Delivered(const std::string& entry_id) {
-  ASSIGN_OR_RETURN(int n, DeliveriesOf(entry_id));
-  return n > 0;
 }
 
 Status WorkQueue::Reset() {

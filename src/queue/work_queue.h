@@ -156,15 +156,10 @@ class WorkQueue {
   Result<Progress> ReadProgress();
   // Calls `fn` for every finished entry (done or failed), in entry order. Errors: kIoError.
   Status ForEachOutcome(const std::function<void(const Outcome&)>& fn);
-  // The outcome of entry `entry_id` (nothing set when it is not finished), and its progress.
-  Result<Outcome> OutcomeOf(const std::string& entry_id);
-  Result<double> ProgressOf(const std::string& entry_id);
   // The entry id of serve job `job`; nullopt when unknown.
   Result<std::optional<std::string>> EntryOfJob(const std::string& job);
   // Everything about serve job `job` in two round trips (three when done); nullopt when unknown.
   Result<std::optional<JobEntry>> FindJob(const std::string& job);
-  // Whether the entry is delivered and not acknowledged (being scanned or waiting for a retry).
-  Result<bool> Delivered(const std::string& entry_id);
 
   // Deletes every key of this queue (tests, `deepscan status --reset`).
   Status Reset();

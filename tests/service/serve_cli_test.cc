@@ -215,6 +215,23 @@ TEST(ServeCliTest, StartupErrorsExitWithTheirCodes) {
     ASSERT_TRUE(first.Exited(30));
     EXPECT_EQ(first.exit_code(), 0);
   }
+  {  // --queue with nothing listening: exit 23, as `deepscan worker`, and fast
+    ServeProcess p({"--queue", "redis://127.0.0.1:1/0", "--blob-dir", TempDir() + "/blobs"});
+    ASSERT_TRUE(p.Exited(30));
+    EXPECT_EQ(p.exit_code(), 23) << p.Log();
+    EXPECT_NE(p.Log().find("cannot reach redis at 127.0.0.1:1"), std::string::npos) << p.Log();
+  }
+  {  // the retired folder store: a usage error that names the way forward
+    ServeProcess p({"--job-dir", TempDir() + "/jobs"});
+    ASSERT_TRUE(p.Exited(30));
+    EXPECT_EQ(p.exit_code(), 2) << p.Log();
+    EXPECT_NE(p.Log().find("--queue redis://"), std::string::npos) << p.Log();
+  }
+  {
+    ServeProcess p({"--workers", "0"});
+    ASSERT_TRUE(p.Exited(30));
+    EXPECT_EQ(p.exit_code(), 2) << p.Log();
+  }
 }
 
 }  // namespace

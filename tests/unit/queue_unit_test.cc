@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "queue/export.h"
 #include "queue/metrics_endpoint.h"
 #include "queue/redis_url.h"
+#include "report/html_report.h"
 
 namespace deepscan::queue {
 namespace {
@@ -71,6 +73,7 @@ TEST(Entry, RoundTripsAndChecksFields) {
   e.video = "/data/clips/a b.mp4";
   e.name = "a b.mp4";
   e.job = std::string(32, 'a');
+  e.bytes = 551234;
   e.submitted_s = 1700000000.25;
   auto back = DecodeEntry("1-0", EncodeEntry(e));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -79,8 +82,13 @@ TEST(Entry, RoundTripsAndChecksFields) {
   EXPECT_EQ(back->name, e.name);
   EXPECT_EQ(back->job, e.job);
   EXPECT_DOUBLE_EQ(back->submitted_s, 1700000000.25);
+  EXPECT_EQ(back->bytes, 551234);
 
   using V = std::vector<std::string>;
+  EXPECT_EQ(DecodeEntry("1-0", V{"v", "1", "video", "x", "submitted", "1"})->bytes, -1);  // not given
+  for (const char* bad : {"", "-1", "12x", "99999999999999999999"}) {
+    EXPECT_FALSE(DecodeEntry("1-0", V{"v", "1", "video", "x", "submitted", "1", "bytes", bad}).ok()) << bad;
+  }
   EXPECT_FALSE(DecodeEntry("1-0", V{"v", "1", "video"}).ok());                            // odd
   EXPECT_FALSE(DecodeEntry("1-0", V{"v", "2", "video", "x", "submitted", "1"}).ok());     // version
   EXPECT_FALSE(DecodeEntry("1-0", V{"video", "x", "submitted", "1"}).ok());               // no version
@@ -179,6 +187,60 @@ TEST(Records, ResultDoneFailureRoundTrip) {
   std::string unknown = EncodeFailure(f);
   unknown.replace(unknown.find("corrupt_input"), 13, "made_up_code!");
   EXPECT_FALSE(DecodeFailure(unknown).ok());
+}
+
+// Face crops (serve --report-crops) travel in the result as base64; what comes back is checked.
+TEST(Records, ResultCarriesFaceCropsAndRefusesBadOnes) {
+  ResultRecord r;
+  r.key = std::string(32, 'c');
+  r.video = "/blobs/0123456789abcdef0123456789abcdef";
+  r.entry = "7-0";
+  r.worker = "w1";
+  r.verdict = SampleVerdict();
+  std::string jpeg("\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01", 13);
+  jpeg += std::string(1000, '\x7f');  // any bytes, including NUL and high ones, survive
+  r.verdict.crops.push_back({1, 0, 0, 0.75f, jpeg, ""});
+  r.verdict.crops.push_back({2, 3, 1, 0.5f, "x", std::string("\x89PNG\x00", 5)});
+  auto back = DecodeResult(EncodeResult(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->verdict.crops.size(), 2u);
+  EXPECT_EQ(back->verdict.crops[0].jpeg, jpeg);
+  EXPECT_EQ(back->verdict.crops[0].track_id, 1);
+  EXPECT_FLOAT_EQ(back->verdict.crops[0].score, 0.75f);
+  EXPECT_EQ(back->verdict.crops[1].heatmap_png, std::string("\x89PNG\x00", 5));
+  EXPECT_EQ(back->verdict.crops[1].frame, 3);
+  EXPECT_EQ(back->verdict.crops[1].face, 1);
+
+  nlohmann::json good = nlohmann::json::parse(EncodeResult(r));
+  auto refused = [&](const std::function<void(nlohmann::json&)>& spoil) {
+    nlohmann::json j = good;
+    spoil(j);
+    return !DecodeResult(j.dump()).ok();
+  };
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"] = "not an array"; }));
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"][0]["jpeg"] = "not base64!"; }));
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"][0]["jpeg"] = "abc"; }));  // not a multiple of 4
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"][0]["jpeg"] = ""; }));     // a crop without an image
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"][0]["score"] = 1.5; }));
+  EXPECT_TRUE(refused([](nlohmann::json& j) { j["crops"][0].erase("heatmap"); }));
+  EXPECT_TRUE(refused([](nlohmann::json& j) {
+    nlohmann::json many = nlohmann::json::array();
+    for (size_t i = 0; i <= kMaxCrops; ++i) many.push_back(j["crops"][1]);
+    j["crops"] = many;
+  }));
+  EXPECT_FALSE(refused([](nlohmann::json& j) { j.erase("crops"); })) << "crops are optional";
+}
+
+TEST(Records, Base64DecodeIsTheEncodersInverseAndStrict) {
+  for (const std::string& bytes : {std::string(), std::string("f"), std::string("fo"), std::string("foo"),
+                                   std::string("foob"), std::string("\0\xff\x10", 3)}) {
+    auto back = report::Base64Decode(report::Base64(bytes));
+    ASSERT_TRUE(back.ok()) << bytes;
+    EXPECT_EQ(*back, bytes);
+  }
+  for (const char* bad : {"Zg=", "Zg==Zg==", "Z===", "Zm9v\n", "Zm 9", "Zm9=v"}) {
+    EXPECT_FALSE(report::Base64Decode(bad).ok()) << bad;
+  }
 }
 
 std::vector<ExportRow> SampleRows() {
