@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "report/html_report.h"
+#include "report/base64.h"
 #include "report/report.h"
 
 namespace deepscan::queue {

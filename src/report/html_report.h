@@ -40,6 +40,7 @@
 
 #include "deepscan/options.h"
 #include "deepscan/status.h"
+#include "report/base64.h"
 #include "report/model_card.h"
 #include "report/report.h"
 
@@ -70,11 +71,6 @@ Result<HtmlReport> HtmlReportFromJson(const nlohmann::json& doc);
 // other than tab, LF, CR) as U+FFFD: safe in element content and in quoted attribute values.
 std::string HtmlEscape(std::string_view text);
 
-// RFC 4648 base64 with padding.
-std::string Base64(std::string_view bytes);
-// Its inverse, strict: only the alphabet, padded to a multiple of 4, no white space. Untrusted
-// input (queue records). Errors: kCorruptInput.
-Result<std::string> Base64Decode(std::string_view text);
 
 }  // namespace deepscan::report
 

@@ -14,7 +14,7 @@
 #include "queue/export.h"
 #include "queue/metrics_endpoint.h"
 #include "queue/redis_url.h"
-#include "report/html_report.h"
+#include "report/base64.h"
 
 namespace deepscan::queue {
 namespace {
