@@ -11,6 +11,10 @@
 //                          two 16:9 images: 64 = probes (content, per decoded frame), 160 = thumbnails.
 //   BM_TrackerUpdate/<n>   track::FaceTracker::Update of a frame with n faces (all tracked).
 //   BM_HashFile/<MiB>      pipeline::HashFile (XXH3-128, 1 MiB reads) of a file in the page cache.
+//   BM_Degrade/<kind>      training: train::ApplyDegrade of a 160 px crop (what one real/fake pair
+//                          pays twice): 0 = H.264 CRF 28, 1 = H.264 CRF 42, 2 = JPEG 55,
+//                          3 = H.264 CRF 42 at 1/4 size, 4 = JPEG 55 at 1/2 size.
+//   BM_SelfBlend/<side>    training, for scale: train::MakeSelfBlended of one crop.
 // Run: build-bench/micro_bench [--benchmark_filter=...]. Nothing is asserted.
 #include <cstdio>
 #include <fstream>
@@ -20,11 +24,14 @@
 
 #include <benchmark/benchmark.h>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "face/blazeface.h"
 #include "face/crop.h"
 #include "infer/classifier.h"
 #include "infer/model_metadata.h"
+#include "train/augment.h"
+#include "train/sbi.h"
 #include "video/frame_stats.h"
 
 extern "C" {
@@ -204,6 +211,40 @@ void BM_HashFile(benchmark::State& state) {
   std::remove(path.c_str());
 }
 BENCHMARK(BM_HashFile)->Arg(64)->Unit(benchmark::kMillisecond);
+
+cv::Mat FaceLikeCrop(int side) {
+  cv::Mat crop(side, side, CV_8UC3);
+  cv::RNG rng(5);
+  rng.fill(crop, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(crop, crop, cv::Size(0, 0), 1.5);
+  return crop;
+}
+
+void BM_Degrade(benchmark::State& state) {
+  const train::DegradeParams kinds[] = {{true, false, 1, 28, 0}, {true, true, 1, 42, 0}, {true, true, 1, -1, 55},
+                                        {true, true, 4, 42, 0},  {true, true, 2, -1, 55}};
+  const train::DegradeParams p = kinds[state.range(0)];
+  const cv::Mat crop = FaceLikeCrop(160);
+  for (auto _ : state) {
+    Result<cv::Mat> out = train::ApplyDegrade(p, crop);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_Degrade)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+
+void BM_SelfBlend(benchmark::State& state) {
+  const int side = static_cast<int>(state.range(0));
+  const cv::Mat crop = FaceLikeCrop(side);
+  const float s = side / 160.0f;
+  const train::Keypoints kp = {Point{60 * s, 65 * s}, Point{100 * s, 65 * s}, Point{80 * s, 88 * s},
+                               Point{80 * s, 110 * s}, Point{35 * s, 75 * s}, Point{125 * s, 75 * s}};
+  std::mt19937 rng(3);
+  for (auto _ : state) {
+    Result<train::BlendSample> b = train::MakeSelfBlended(crop, kp, train::SbiOptions{}, rng);
+    benchmark::DoNotOptimize(b);
+  }
+}
+BENCHMARK(BM_SelfBlend)->Arg(160)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace deepscan::bench

@@ -134,6 +134,51 @@ Keypoints TransformKeypoints(const BaseAugmentParams& params, const Keypoints& k
   return out;
 }
 
+DegradeParams SampleDegrade(const DegradeOptions& o, std::mt19937& rng) {
+  DegradeParams p;
+  if (!Chance(rng, o.p)) return p;
+  p.apply = true;
+  p.heavy = Chance(rng, o.heavy_p);
+  if (Chance(rng, o.downscale_p)) p.downscale = Chance(rng, o.downscale4_share) ? 4 : 2;
+  if (Chance(rng, o.h264_share)) {
+    p.h264_crf = std::clamp(p.heavy ? UniformInt(rng, o.crf_heavy_min, o.crf_heavy_max)
+                                    : UniformInt(rng, o.crf_light_min, o.crf_light_max),
+                            0, 51);
+  } else {
+    p.jpeg_quality = std::clamp(p.heavy ? UniformInt(rng, o.jpeg_heavy_min, o.jpeg_heavy_max)
+                                        : UniformInt(rng, o.jpeg_light_min, o.jpeg_light_max),
+                                1, 100);
+  }
+  return p;
+}
+
+Result<cv::Mat> ApplyDegrade(const DegradeParams& params, const cv::Mat& bgr) {
+  RETURN_IF_ERROR(CheckBgr(bgr));
+  if (!params.apply) return bgr.clone();
+  cv::Mat out = bgr;
+  if (params.downscale > 1) {
+    const cv::Size small(std::max(8, static_cast<int>(std::lround(bgr.cols / static_cast<double>(params.downscale)))),
+                         std::max(8, static_cast<int>(std::lround(bgr.rows / static_cast<double>(params.downscale)))));
+    cv::resize(bgr, out, small, 0, 0, cv::INTER_AREA);
+  }
+  if (params.h264_crf >= 0) {
+    ASSIGN_OR_RETURN(out, video::H264RoundTrip(out, params.h264_crf));
+  } else if (params.jpeg_quality > 0) {
+    std::vector<uint8_t> bytes;
+    const std::vector<int> flags = {cv::IMWRITE_JPEG_QUALITY, params.jpeg_quality};
+    if (!cv::imencode(".jpg", out, bytes, flags)) return Status::Internal("degrade: JPEG encode failed");
+    cv::Mat decoded = cv::imdecode(bytes, cv::IMREAD_COLOR);
+    if (decoded.empty() || decoded.size() != out.size()) return Status::Internal("degrade: JPEG decode failed");
+    out = decoded;
+  }
+  if (out.size() != bgr.size()) {
+    cv::Mat up;
+    cv::resize(out, up, bgr.size(), 0, 0, cv::INTER_LINEAR);
+    return up;
+  }
+  return out.data == bgr.data ? bgr.clone() : out;
+}
+
 FinalAugmentParams SampleFinalAugment(const FinalAugmentOptions& o, std::mt19937& rng) {
   FinalAugmentParams p;
   p.crop_side = std::clamp(Uniform(rng, o.crop_min, o.crop_max), 0.0f, 1.0f);

@@ -1,13 +1,15 @@
 // train::augment: image augmentation for training the face-crop classifier on real faces and
 // their pseudo-fakes (docs/pseudo-fakes.md).
 //
-// Two stages, each split into "sample the parameters from an rng" and "apply those parameters":
+// Three stages, each split into "sample the parameters from an rng" and "apply those parameters":
 //   1. Base augmentation, shared: sampled ONCE per real crop and applied identically to the real
 //      crop before synthesis, so that the real crop and the pseudo-fake made from it carry the
 //      same rotation, scale, shift, colour, grayscale, low resolution and noise, and no label
 //      leaks through them. It moves the keypoints too (TransformKeypoints), since the blend mask
 //      is built from them after it.
-//   2. Final augmentation, independent: sampled separately for each training image (the real and
+//   2. Codec degradation, shared, after the blend (DegradeOptions below): down-scale and H.264 or
+//      JPEG, drawn once per pair and applied to the real crop and its pseudo-fake alike.
+//   3. Final augmentation, independent: sampled separately for each training image (the real and
 //      its fake each get their own): random 90-100% square crop, horizontal flip, optional mild
 //      Gaussian blur, JPEG re-compression, resize to the network input size.
 // Applying one parameter struct to several images gives identical results for identical
@@ -110,6 +112,44 @@ Result<cv::Mat> ApplyBaseAugment(const BaseAugmentParams& params, const cv::Mat&
 
 // Where keypoints of an image of `size` land after ApplyBaseAugment(params, ...).
 Keypoints TransformKeypoints(const BaseAugmentParams& params, const Keypoints& keypoints, cv::Size size);
+
+// ---- Codec degradation: after blending, shared by a real crop and its pseudo-fake -----------
+// What the channel does to a video before anyone crops a face from it: down-scaling (×2 or ×4, then
+// back up) and lossy compression (an H.264 intra round trip through libx264, or JPEG), drawn
+// ONCE per pair and applied identically to the real crop and to the pseudo-fake made from it, so
+// the pair differs only by the blend (an independent draw would let compression itself tell
+// them apart). A share `heavy_p` of the degraded pairs is in the heavy regime (CRF 33-45, JPEG
+// 40-69: FF++ c40, re-uploaded social video), the rest light (CRF 23-32, JPEG 70-100).
+// Applied at the crop's resolution, before the final augmentation (its random crop and resize).
+
+struct DegradeOptions {
+  float p = 0.0f;                  // share of pairs degraded at all (0: the stage is off)
+  float heavy_p = 0.4f;            // of those, the share in the heavy regime
+  float downscale_p = 0.35f;       // of those, the share first down-scaled (then back up after the codec)
+  float downscale4_share = 0.35f;  // of the down-scaled, the share by ×4 (else ×2)
+  float h264_share = 0.65f;        // the codec: H.264 intra round trip with this probability, else JPEG
+  int crf_light_min = 23, crf_light_max = 32;
+  int crf_heavy_min = 33, crf_heavy_max = 45;
+  int jpeg_light_min = 70, jpeg_light_max = 100;
+  int jpeg_heavy_min = 40, jpeg_heavy_max = 69;
+};
+
+struct DegradeParams {
+  bool apply = false;
+  bool heavy = false;
+  int downscale = 1;      // 1, 2 or 4
+  int h264_crf = -1;      // < 0: not H.264
+  int jpeg_quality = 0;   // 0: not JPEG (exactly one codec is set when apply)
+};
+
+// Draws one pair's degradation. Errors: none (ranges are clamped: CRF 0..51, JPEG 1..100).
+DegradeParams SampleDegrade(const DegradeOptions& options, std::mt19937& rng);
+
+// Applies `params` to `bgr` (CV_8UC3): area down-scale by `downscale` (sides rounded, at least
+// 8 px), the codec round trip at that size, bilinear back to the input size. Identity when
+// !params.apply. Errors: kInvalidArgument (not CV_8UC3), those of video::H264RoundTrip, kInternal
+// (JPEG codec failed).
+Result<cv::Mat> ApplyDegrade(const DegradeParams& params, const cv::Mat& bgr);
 
 // ---- Final augmentation: independent per training image -------------------------------------
 

@@ -65,6 +65,11 @@ Result<Batch> MakePairBatch(CropStoreReader& reader, std::span<const int64_t> ro
     } else {
       ASSIGN_OR_RETURN(fake, MakeSelfBlended(real, kp, o.sbi, rng));
     }
+    if (o.augment && o.degrade.p > 0) {  // one draw for the pair: they differ only by the blend
+      const DegradeParams d = SampleDegrade(o.degrade, rng);
+      ASSIGN_OR_RETURN(real, ApplyDegrade(d, real));
+      ASSIGN_OR_RETURN(fake.image, ApplyDegrade(d, fake.image));
+    }
     FinalAugmentParams fr = o.augment ? SampleFinalAugment(fo, rng) : PlainFinal(size);
     FinalAugmentParams ff = o.augment ? SampleFinalAugment(fo, rng) : PlainFinal(size);
     ASSIGN_OR_RETURN(cv::Mat real_out, ApplyFinalAugment(fr, real));

@@ -36,6 +36,7 @@ struct BatchOptions {
   SbiOptions sbi;
   CrossBlendOptions cross;
   float cross_blend_p = 0.0f;     // share of pseudo-fakes made by cross-identity blending
+  DegradeOptions degrade;         // codec degradation after blending, one draw per pair (augment only)
   FinalAugmentOptions final_aug;  // output_size is overridden by input_size
 };
 

@@ -402,6 +402,9 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"threads", c.threads},
                       {"cross_blend_p", c.batches.cross_blend_p},
                       {"h264_p", c.batches.final_aug.h264_p},
+                      {"jpeg_p", c.batches.final_aug.jpeg_p},
+                      {"degrade_p", c.batches.degrade.p},
+                      {"degrade_heavy_p", c.batches.degrade.heavy_p},
                       {"model_name", c.model_name},
                       {"model_version", c.model_version}};
   return j.dump(2);
@@ -452,6 +455,14 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.threads = v;
       else if (k == "cross_blend_p")
         c.batches.cross_blend_p = v;
+      else if (k == "h264_p")
+        c.batches.final_aug.h264_p = v;
+      else if (k == "jpeg_p")
+        c.batches.final_aug.jpeg_p = v;
+      else if (k == "degrade_p")
+        c.batches.degrade.p = v;
+      else if (k == "degrade_heavy_p")
+        c.batches.degrade.heavy_p = v;
       else if (k == "model_name")
         c.model_name = v;
       else if (k == "model_version")

@@ -354,3 +354,102 @@ TEST(H264AugmentTest, SampledAndAppliedThroughTheFinalAugmentation) {
 
 }  // namespace
 }  // namespace deepscan::train
+
+namespace deepscan::train {
+namespace {
+
+// A face-sized, image-like crop (blurred noise) and its "pseudo-fake": the same crop with a
+// blended-in patch inside `region` only.
+std::pair<cv::Mat, cv::Mat> PairWithPatch(int side, cv::Rect region) {
+  cv::Mat real(side, side, CV_8UC3);
+  cv::RNG rng(21);
+  rng.fill(real, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(real, real, cv::Size(0, 0), 1.5);
+  cv::Mat fake = real.clone();
+  cv::Mat patch = fake(region);
+  patch.convertTo(patch, -1, 1.0, 35);  // a brightness mismatch, as a blend leaves
+  return {real, fake};
+}
+
+double MeanAbsDiff(const cv::Mat& a, const cv::Mat& b, const cv::Mat& where) {
+  cv::Mat d;
+  cv::absdiff(a, b, d);
+  return cv::mean(d, where)[0];
+}
+
+// The point of sharing: one draw applied to both keeps their difference where the blend is; the
+// rest of the crop, degraded alike, stays (almost) alike. Independent draws differ everywhere.
+TEST(Degrade, OneDrawForThePairKeepsTheirDifferenceAtTheBlend) {
+  const cv::Rect blend(48, 48, 64, 64);
+  auto [real, fake] = PairWithPatch(160, blend);
+  cv::Mat far = cv::Mat::ones(160, 160, CV_8U) * 255;  // more than one 16 px macroblock (x4: 64 px) away
+  far(cv::Rect(0, 0, 160, 160) & cv::Rect(blend.x - 40, blend.y - 40, blend.width + 80, blend.height + 80)) = 0;
+  cv::Mat near = cv::Mat::zeros(160, 160, CV_8U);
+  near(blend) = 255;
+  for (DegradeParams d : {DegradeParams{true, false, 1, 28, 0}, DegradeParams{true, true, 1, -1, 45},
+                          DegradeParams{true, true, 2, 40, 0}}) {
+    cv::Mat r = Must(ApplyDegrade(d, real)), f = Must(ApplyDegrade(d, fake));
+    ASSERT_EQ(r.size(), real.size());
+    const double outside = MeanAbsDiff(r, f, far), inside = MeanAbsDiff(r, f, near);
+    EXPECT_GT(inside, 10.0) << "the blend must survive the codec";
+    EXPECT_LT(outside, inside / 10) << "crf " << d.h264_crf << " jpeg " << d.jpeg_quality << " x" << d.downscale;
+    if (d.jpeg_quality > 0 && d.downscale == 1) EXPECT_EQ(outside, 0.0) << "JPEG blocks are independent";
+  }
+  // Independent draws (a light H.264 for the real, a heavy JPEG for the fake): the whole crop differs.
+  cv::Mat r = Must(ApplyDegrade(DegradeParams{true, false, 1, 24, 0}, real));
+  cv::Mat f = Must(ApplyDegrade(DegradeParams{true, true, 4, -1, 40}, fake));
+  EXPECT_GT(MeanAbsDiff(r, f, far), 2.0) << "independent degradation would tell real from fake everywhere";
+}
+
+TEST(Degrade, HeavierAndSmallerCostMoreQualityAndIdentityWhenOff) {
+  auto [img, unused] = PairWithPatch(160, cv::Rect(0, 0, 1, 1));
+  const double light = cv::PSNR(Must(ApplyDegrade(DegradeParams{true, false, 1, 23, 0}, img)), img);
+  const double heavy = cv::PSNR(Must(ApplyDegrade(DegradeParams{true, true, 1, 45, 0}, img)), img);
+  const double quarter = cv::PSNR(Must(ApplyDegrade(DegradeParams{true, false, 4, 23, 0}, img)), img);
+  EXPECT_LT(heavy, light - 3);
+  EXPECT_LT(quarter, light - 3);
+  cv::Mat off = Must(ApplyDegrade(DegradeParams{}, img));
+  EXPECT_EQ(cv::norm(off, img, cv::NORM_INF), 0);
+  EXPECT_NE(off.data, img.data) << "a copy, never the input";
+  cv::Mat odd(75, 61, CV_8UC3, cv::Scalar(90, 100, 110));
+  EXPECT_EQ(Must(ApplyDegrade(DegradeParams{true, true, 4, 40, 0}, odd)).size(), odd.size());
+  EXPECT_EQ(ApplyDegrade(DegradeParams{true, false, 1, 30, 0}, cv::Mat(8, 8, CV_8UC1)).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST(Degrade, SampledSharesAndRanges) {
+  DegradeOptions o;
+  o.p = 0.8f;
+  std::mt19937 rng(7);
+  int applied = 0, heavy = 0, scaled = 0, by4 = 0, h264 = 0;
+  const int n = 5000;
+  for (int i = 0; i < n; ++i) {
+    DegradeParams d = SampleDegrade(o, rng);
+    if (!d.apply) {
+      EXPECT_EQ(d.h264_crf, -1);
+      continue;
+    }
+    ++applied;
+    heavy += d.heavy;
+    scaled += d.downscale > 1;
+    by4 += d.downscale == 4;
+    ASSERT_NE(d.h264_crf >= 0, d.jpeg_quality > 0) << "exactly one codec";
+    if (d.h264_crf >= 0) {
+      ++h264;
+      EXPECT_TRUE(d.heavy ? d.h264_crf >= 33 && d.h264_crf <= 45 : d.h264_crf >= 23 && d.h264_crf <= 32);
+    } else {
+      EXPECT_TRUE(d.heavy ? d.jpeg_quality >= 40 && d.jpeg_quality <= 69
+                          : d.jpeg_quality >= 70 && d.jpeg_quality <= 100);
+    }
+  }
+  EXPECT_NEAR(applied / double(n), 0.8, 0.03);
+  EXPECT_NEAR(heavy / double(applied), o.heavy_p, 0.03);
+  EXPECT_NEAR(scaled / double(applied), o.downscale_p, 0.03);
+  EXPECT_NEAR(by4 / double(scaled), o.downscale4_share, 0.05);
+  EXPECT_NEAR(h264 / double(applied), o.h264_share, 0.03);
+  DegradeOptions off;  // the default: off
+  EXPECT_FALSE(SampleDegrade(off, rng).apply);
+}
+
+}  // namespace
+}  // namespace deepscan::train

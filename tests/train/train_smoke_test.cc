@@ -57,6 +57,27 @@ TrainConfig SmokeConfig(const std::string& store, const std::string& out) {
   return c;
 }
 
+// A config written by TrainConfigToJson reads back whole (best.json of a study, --config), the
+// augmentation knobs included; an unknown key is refused, not ignored.
+TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
+  TrainConfig c;
+  c.batches.final_aug.h264_p = 0.25f;
+  c.batches.final_aug.jpeg_p = 0.3f;
+  c.batches.degrade.p = 0.8f;
+  c.batches.degrade.heavy_p = 0.5f;
+  c.batches.cross_blend_p = 0.1f;
+  auto back = TrainConfigFromJson(TrainConfigToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_FLOAT_EQ(back->batches.final_aug.h264_p, 0.25f);
+  EXPECT_FLOAT_EQ(back->batches.final_aug.jpeg_p, 0.3f);
+  EXPECT_FLOAT_EQ(back->batches.degrade.p, 0.8f);
+  EXPECT_FLOAT_EQ(back->batches.degrade.heavy_p, 0.5f);
+  EXPECT_FLOAT_EQ(back->batches.cross_blend_p, 0.1f);
+  auto unknown = TrainConfigFromJson(R"({"degrade_q": 1})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("degrade_q"), std::string::npos);
+}
+
 TEST(TrainSmokeTest, LossGoesDown) {
   std::string store = SmallStore(60);
   if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";

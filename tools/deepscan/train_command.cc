@@ -48,6 +48,8 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--val-pairs")) into->val_pairs = f.val_pairs;
   if (given("--cross-blend")) into->batches.cross_blend_p = f.batches.cross_blend_p;
   if (given("--h264")) into->batches.final_aug.h264_p = f.batches.final_aug.h264_p;
+  if (given("--degrade")) into->batches.degrade.p = f.batches.degrade.p;
+  if (given("--degrade-heavy")) into->batches.degrade.heavy_p = f.batches.degrade.heavy_p;
   if (given("--seed")) into->seed = f.seed;
   if (given("--threads")) into->threads = f.threads;
   if (given("--resume")) into->resume = f.resume;
@@ -144,6 +146,13 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--val-pairs", f.val_pairs, "fixed validation pairs");
   cmd->add_option("--cross-blend", f.batches.cross_blend_p, "share of cross-identity pseudo-fakes");
   cmd->add_option("--h264", f.batches.final_aug.h264_p, "share of images given an H.264 (crf 23-40) round trip");
+  cmd->add_option("--degrade", f.batches.degrade.p,
+                  "share of real/pseudo-fake pairs given one shared codec degradation after blending (H.264 intra "
+                  "CRF 23-45 or JPEG 40-100, optionally at 1/2 or 1/4 size)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--degrade-heavy", f.batches.degrade.heavy_p,
+                  "of the degraded pairs, the share in the heavy regime (CRF 33-45, JPEG 40-69)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
   cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
