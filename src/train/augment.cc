@@ -123,14 +123,18 @@ Result<cv::Mat> ApplyBaseAugment(const BaseAugmentParams& params, const cv::Mat&
   return out;
 }
 
-Keypoints TransformKeypoints(const BaseAugmentParams& params, const Keypoints& keypoints, cv::Size size) {
+void TransformPoints(const BaseAugmentParams& params, cv::Size size, Point* points, size_t count) {
   const cv::Matx23d a = BaseAffine(params, size);
-  Keypoints out;
-  for (size_t i = 0; i < keypoints.size(); ++i) {
-    const double x = keypoints[i].x, y = keypoints[i].y;
-    out[i].x = static_cast<float>(a(0, 0) * x + a(0, 1) * y + a(0, 2));
-    out[i].y = static_cast<float>(a(1, 0) * x + a(1, 1) * y + a(1, 2));
+  for (size_t i = 0; i < count; ++i) {
+    const double x = points[i].x, y = points[i].y;
+    points[i].x = static_cast<float>(a(0, 0) * x + a(0, 1) * y + a(0, 2));
+    points[i].y = static_cast<float>(a(1, 0) * x + a(1, 1) * y + a(1, 2));
   }
+}
+
+Keypoints TransformKeypoints(const BaseAugmentParams& params, const Keypoints& keypoints, cv::Size size) {
+  Keypoints out = keypoints;
+  TransformPoints(params, size, out.data(), out.size());
   return out;
 }
 

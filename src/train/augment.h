@@ -112,6 +112,8 @@ Result<cv::Mat> ApplyBaseAugment(const BaseAugmentParams& params, const cv::Mat&
 
 // Where keypoints of an image of `size` land after ApplyBaseAugment(params, ...).
 Keypoints TransformKeypoints(const BaseAugmentParams& params, const Keypoints& keypoints, cv::Size size);
+// The same for any points (the 68 landmarks), in place.
+void TransformPoints(const BaseAugmentParams& params, cv::Size size, Point* points, size_t count);
 
 // ---- Codec degradation: after blending, shared by a real crop and its pseudo-fake -----------
 // What the channel does to a video before anyone crops a face from it: down-scaling (×2 or ×4, then

@@ -96,6 +96,33 @@ cv::Mat DownUp(const cv::Mat& bgr, float factor) {
   return up;
 }
 
+// The edge steps every mask shape gets: erode or dilate (an erosion that would remove everything
+// is skipped), one or two Gaussian blurs, renormalised to max 1.
+Status FinishEdges(const MaskOptions& o, std::mt19937& rng, cv::Mat* mask_ptr) {
+  cv::Mat& mask = *mask_ptr;
+  const float pick = Uniform(rng, 0.0f, 1.0f);
+  const int k_side = UniformInt(rng, o.morph_min, o.morph_max);
+  if (k_side > 1 && pick < o.erode_p + o.dilate_p) {
+    const cv::Mat element = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k_side, k_side));
+    cv::Mat changed;
+    if (pick < o.erode_p) {
+      cv::erode(mask, changed, element);
+    } else {
+      cv::dilate(mask, changed, element);
+    }
+    if (cv::countNonZero(changed) > 0) mask = changed;
+  }
+
+  const float sigma = Uniform(rng, o.blur_sigma_min, o.blur_sigma_max);
+  if (sigma > 0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma, sigma, cv::BORDER_CONSTANT);
+  if (Chance(rng, o.second_blur_p)) {
+    const float sigma2 = Uniform(rng, o.second_blur_sigma_min, o.second_blur_sigma_max);
+    if (sigma2 > 0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma2, sigma2, cv::BORDER_CONSTANT);
+  }
+  if (!NormaliseMax(&mask)) return Status::InvalidArgument("blend mask: empty after blurring");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<cv::Mat> MakeBlendMask(const Keypoints& k, cv::Size size, const MaskOptions& o, std::mt19937& rng) {
@@ -147,36 +174,127 @@ Result<cv::Mat> MakeBlendMask(const Keypoints& k, cv::Size size, const MaskOptio
     return Status::InvalidArgument("blend mask: the face polygon lies outside the image");
   }
 
-  // Erode or dilate; an erosion that would remove everything is skipped.
-  const float pick = Uniform(rng, 0.0f, 1.0f);
-  const int k_side = UniformInt(rng, o.morph_min, o.morph_max);
-  if (k_side > 1 && pick < o.erode_p + o.dilate_p) {
-    const cv::Mat element = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(k_side, k_side));
-    cv::Mat changed;
-    if (pick < o.erode_p) {
-      cv::erode(mask, changed, element);
-    } else {
-      cv::dilate(mask, changed, element);
-    }
-    if (cv::countNonZero(changed) > 0) mask = changed;
-  }
+  RETURN_IF_ERROR(FinishEdges(o, rng, &mask));
+  return mask;
+}
 
-  const float sigma = Uniform(rng, o.blur_sigma_min, o.blur_sigma_max);
-  if (sigma > 0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma, sigma, cv::BORDER_CONSTANT);
-  if (Chance(rng, o.second_blur_p)) {
-    const float sigma2 = Uniform(rng, o.second_blur_sigma_min, o.second_blur_sigma_max);
-    if (sigma2 > 0) cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma2, sigma2, cv::BORDER_CONSTANT);
+const char* HullRegionName(HullRegion r) {
+  switch (r) {
+    case HullRegion::kFace: return "face";
+    case HullRegion::kForehead: return "forehead";
+    case HullRegion::kInner: return "inner";
+    case HullRegion::kLower: return "lower";
   }
-  if (!NormaliseMax(&mask)) return Status::InvalidArgument("blend mask: empty after blurring");
+  return "unknown";
+}
+
+Result<cv::Mat> MakeHullMask(const Landmarks68& l, cv::Size size, const HullMaskOptions& o, std::mt19937& rng,
+                             HullRegion* region_out) {
+  if (size.width < 1 || size.height < 1) return Status::InvalidArgument("hull mask: empty size");
+  for (const Point& p : l) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) return Status::InvalidArgument("hull mask: non-finite landmarks");
+  }
+  const float weights[] = {o.face_w, o.forehead_w, o.inner_w, o.lower_w};
+  float total = 0;
+  for (float w : weights) total += std::max(0.0f, w);
+  if (!(total > 0)) return Status::InvalidArgument("hull mask: every region weight is 0");
+  float pick = Uniform(rng, 0.0f, total);
+  int chosen = 0;
+  while (chosen < 3 && pick >= std::max(0.0f, weights[chosen])) pick -= std::max(0.0f, weights[chosen++]);
+  while (chosen > 0 && !(weights[chosen] > 0)) --chosen;  // never a zero-weight region (rounding at the end)
+  const auto region = static_cast<HullRegion>(chosen);
+  if (region_out) *region_out = region;
+
+  std::vector<cv::Point2f> pts;
+  auto add = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) pts.emplace_back(l[i].x, l[i].y);
+  };
+  switch (region) {
+    case HullRegion::kFace: add(0, 67); break;
+    case HullRegion::kForehead: {
+      add(0, 67);
+      // The brows raised along the face's axis (nose tip -> brow centre), so the hull reaches the
+      // forehead as SBI's 81-point model does.
+      cv::Point2d brow(0, 0);
+      for (int i = 17; i <= 26; ++i) brow += P(l[i]);
+      brow *= 0.1;
+      const cv::Point2d up = brow - P(l[30]);
+      const double lift = Uniform(rng, o.forehead_min, o.forehead_max);
+      for (int i = 17; i <= 26; ++i) {
+        const cv::Point2d q = P(l[i]) + up * lift;
+        pts.emplace_back(static_cast<float>(q.x), static_cast<float>(q.y));
+      }
+      break;
+    }
+    case HullRegion::kInner: add(17, 67); break;
+    case HullRegion::kLower: add(1, 15); add(29, 35); add(48, 67); break;
+  }
+  std::vector<cv::Point2f> hull;
+  cv::convexHull(pts, hull);
+  const cv::Rect2f box = cv::boundingRect(hull);
+  const double face = std::max(box.width, box.height);
+  if (!(face >= 4)) return Status::InvalidArgument("hull mask: the landmarks span under 4 px");
+
+  constexpr int kShift = 4;
+  std::vector<cv::Point> polygon;
+  for (const cv::Point2f& p : hull) {
+    polygon.emplace_back(static_cast<int>(std::lround(p.x * (1 << kShift))),
+                         static_cast<int>(std::lround(p.y * (1 << kShift))));
+  }
+  cv::Mat mask = cv::Mat::zeros(size, CV_32FC1);
+  cv::fillConvexPoly(mask, polygon, cv::Scalar(1.0), cv::LINE_8, kShift);
+  if (cv::countNonZero(mask) == 0) return Status::InvalidArgument("hull mask: the hull lies outside the image");
+
+  if (Chance(rng, o.elastic_p) && o.elastic_alpha > 0) {
+    // A smooth random displacement field (uniform noise, Gaussian-smoothed, scaled so its largest
+    // component is alpha × face size) warps the hull's outline; the seed is drawn from `rng`.
+    cv::Mat dx(size, CV_32FC1), dy(size, CV_32FC1);
+    cv::RNG field(static_cast<uint64_t>(rng()) << 32 | rng());
+    field.fill(dx, cv::RNG::UNIFORM, -1.0, 1.0);
+    field.fill(dy, cv::RNG::UNIFORM, -1.0, 1.0);
+    const double sigma = std::max(1.0, o.elastic_sigma * face);
+    cv::GaussianBlur(dx, dx, cv::Size(0, 0), sigma, sigma, cv::BORDER_REFLECT_101);
+    cv::GaussianBlur(dy, dy, cv::Size(0, 0), sigma, sigma, cv::BORDER_REFLECT_101);
+    double lo, hi, largest = 0;
+    for (const cv::Mat& d : {dx, dy}) {
+      cv::minMaxLoc(d, &lo, &hi);
+      largest = std::max({largest, std::abs(lo), std::abs(hi)});
+    }
+    if (largest > 0) {
+      const double gain = o.elastic_alpha * face / largest;
+      cv::Mat map_x(size, CV_32FC1), map_y(size, CV_32FC1);
+      for (int y = 0; y < size.height; ++y) {
+        const float* ux = dx.ptr<float>(y);
+        const float* uy = dy.ptr<float>(y);
+        float* mx = map_x.ptr<float>(y);
+        float* my = map_y.ptr<float>(y);
+        for (int x = 0; x < size.width; ++x) {
+          mx[x] = static_cast<float>(x + gain * ux[x]);
+          my[x] = static_cast<float>(y + gain * uy[x]);
+        }
+      }
+      cv::Mat warped;
+      cv::remap(mask, warped, map_x, map_y, cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar(0));
+      cv::threshold(warped, warped, 0.5, 1.0, cv::THRESH_BINARY);
+      if (cv::countNonZero(warped) > 0) mask = warped;
+    }
+  }
+  RETURN_IF_ERROR(FinishEdges(o.edge, rng, &mask));
   return mask;
 }
 
 Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoints, const SbiOptions& o,
-                                    std::mt19937& rng) {
+                                    std::mt19937& rng, const Landmarks68* landmarks) {
   RETURN_IF_ERROR(CheckCrop(crop, "crop"));
-  ASSIGN_OR_RETURN(cv::Mat shape, MakeBlendMask(keypoints, crop.size(), o.mask, rng));
-
   BlendSample sample;
+  cv::Mat shape;
+  if (landmarks != nullptr && Chance(rng, o.hull_p)) {
+    sample.hull = true;
+    ASSIGN_OR_RETURN(shape, MakeHullMask(*landmarks, crop.size(), o.hull, rng, &sample.region));
+  } else {
+    ASSIGN_OR_RETURN(shape, MakeBlendMask(keypoints, crop.size(), o.mask, rng));
+  }
+
   // The source transform: colour jitter, then one frequency change.
   cv::Mat transformed = crop.clone();
   ApplyColorJitter(SampleColorJitter(o.color, o.color_jitter_p, rng), &transformed);
@@ -209,7 +327,12 @@ Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoi
   cv::warpAffine(shape, moved, affine, crop.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar(0));
   if (!NormaliseMax(&moved)) return Status::InvalidArgument("self-blend: the mask left the crop");
 
-  sample.alpha = Uniform(rng, o.alpha_min, o.alpha_max);
+  if (o.alpha_choices.empty()) {
+    sample.alpha = Uniform(rng, o.alpha_min, o.alpha_max);
+  } else {
+    sample.alpha = std::clamp(o.alpha_choices[UniformInt(rng, 0, static_cast<int>(o.alpha_choices.size()) - 1)],
+                              0.0f, 1.0f);
+  }
   sample.mask = moved * sample.alpha;
   sample.image = Blend(sample.source, sample.target, sample.mask);
   return sample;

@@ -12,8 +12,12 @@
 //     target by a similarity transform on the keypoints (eyes, nose, mouth), colour-matched to it
 //     (Reinhard mean/std transfer in Lab, within the mask), and blended through the same kind of
 //     mask built from the target's keypoints.
-// The mask shape (MakeBlendMask) is an ellipse-like polygon from the keypoints with smoothed
-// radial noise, eroded or dilated, blurred, renormalised to max 1; the blend is
+// The mask shape is either the convex hull of the 68 landmarks, as SBI publishes it, in one of
+// four Face X-ray-style regions (MakeHullMask: whole face, face extended to the forehead, inner
+// face: brows, eyes, nose and mouth, lower face), optionally elastically deformed; or, without
+// landmarks, an ellipse-like polygon from the 6 keypoints with smoothed radial noise
+// (MakeBlendMask). Either is then eroded or dilated, blurred once or twice and renormalised to
+// max 1; the blend is
 //   image = mask * source + (1 - mask) * target,   mask = shape * alpha,   alpha in [0.25, 1],
 // computed in float and rounded, so image == target exactly wherever mask == 0.
 //
@@ -24,7 +28,9 @@
 #ifndef DEEPSCAN_TRAIN_SBI_H_
 #define DEEPSCAN_TRAIN_SBI_H_
 
+#include <array>
 #include <random>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -55,6 +61,32 @@ struct MaskOptions {
   float second_blur_sigma_max = 4.0f;
 };
 
+// The 68 iBUG / dlib landmarks of a face, in crop pixels: 0-16 jaw (right to left), 17-21 right
+// brow, 22-26 left brow, 27-30 nose bridge, 31-35 nostrils, 36-41 right eye, 42-47 left eye,
+// 48-67 mouth ("right" = the person's right, on the image's left).
+using Landmarks68 = std::array<Point, 68>;
+
+// The region a landmark hull mask covers (Face X-ray's mask variety).
+enum class HullRegion { kFace, kForehead, kInner, kLower };
+const char* HullRegionName(HullRegion r);  // "face", "forehead", "inner", "lower"
+
+struct HullMaskOptions {
+  // Region weights, drawn in proportion:
+  float face_w = 0.4f;      // convex hull of all 68 points (SBI)
+  float forehead_w = 0.2f;  // + the brows raised onto the forehead (SBI's 81-point hull, approximated)
+  float inner_w = 0.2f;     // brows, eyes, nose and mouth (17-67): no jaw line
+  float lower_w = 0.2f;     // below the eyes: jaw 1-15, nose 29-35, mouth
+  float forehead_min = 0.5f;  // forehead: brows raised by this × the brow-centre-to-nose-tip distance
+  float forehead_max = 1.0f;
+  float elastic_p = 0.5f;       // probability of an elastic deformation of the hull
+  float elastic_alpha = 0.05f;  // its largest displacement, × the face size (hull's bounding-box side)
+  float elastic_sigma = 0.12f;  // smoothness of its displacement field (Gaussian sigma), × face size
+  MaskOptions edge;             // erosion/dilation and the two blurs (the ellipse fields are not read)
+};
+
+// The SBI paper's blend ratios: alpha is drawn from these, uniformly (1 has weight 3).
+inline const std::vector<float> kSbiBlendRatios = {0.25f, 0.5f, 0.75f, 1.0f, 1.0f, 1.0f};
+
 // Self-Blended Images.
 struct SbiOptions {
   float color_jitter_p = 0.9f;  // probability of colour jitter in the source transform
@@ -72,9 +104,12 @@ struct SbiOptions {
   float affine_scale_max = 1.05f;
   float affine_max_shift = 0.03f;  // and translation, each axis uniform in ±this × side
   float swap_p = 0.5f;             // probability that the transformed copy is the target instead
-  MaskOptions mask;                // mask shape
-  float alpha_min = 0.25f;         // blend strength alpha, uniform in [min, max]
+  MaskOptions mask;                // mask shape (the 6-keypoint ellipse)
+  float hull_p = 1.0f;             // with landmarks: share of masks from the landmark hull, else the ellipse
+  HullMaskOptions hull;            // landmark hull masks
+  float alpha_min = 0.25f;         // blend strength alpha, uniform in [min, max] ...
   float alpha_max = 1.0f;
+  std::vector<float> alpha_choices;  // ... unless this is not empty: then one of these (kSbiBlendRatios)
 };
 
 // Cross-identity (Face X-ray-style) blends.
@@ -97,6 +132,8 @@ struct BlendSample {
   float alpha = 1;       // blend strength drawn for this sample
   bool swapped = false;  // SBI: the transformed copy became the target (source = untouched crop)
   FrequencyOp frequency = FrequencyOp::kNone;  // SBI: the frequency change in the source transform
+  bool hull = false;                           // SBI: the mask came from the landmark hull ...
+  HullRegion region = HullRegion::kFace;       //   ... of this region
 };
 
 // Builds a blend-mask shape for a face with `keypoints` in an image of `size`: CV_32FC1, values
@@ -104,10 +141,19 @@ struct BlendSample {
 // non-finite keypoints, eyes-mouth distance under 2 pixels).
 Result<cv::Mat> MakeBlendMask(const Keypoints& keypoints, cv::Size size, const MaskOptions& options, std::mt19937& rng);
 
+// Builds a hull mask for a face with `landmarks` in an image of `size`: the region drawn by the
+// weights (written to `*region` when given), its convex hull (for kInner, the hull of 17-67),
+// elastically deformed with p elastic_p, then the edge steps of MaskOptions. CV_32FC1 in [0, 1],
+// max exactly 1. Errors: kInvalidArgument (empty size, non-finite landmarks, a hull under 4 px
+// across, all weights 0, the hull outside the image).
+Result<cv::Mat> MakeHullMask(const Landmarks68& landmarks, cv::Size size, const HullMaskOptions& options,
+                             std::mt19937& rng, HullRegion* region = nullptr);
+
 // Makes a Self-Blended Image of `crop` (CV_8UC3, any size, usually square) whose face has
-// `keypoints`. Errors: kInvalidArgument (bad crop or keypoints).
+// `keypoints` and, when not null, `landmarks` (then the mask is a hull mask with p hull_p).
+// Errors: kInvalidArgument (bad crop, keypoints or landmarks).
 Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoints, const SbiOptions& options,
-                                    std::mt19937& rng);
+                                    std::mt19937& rng, const Landmarks68* landmarks = nullptr);
 
 // Blends the face of `donor` (another identity's real crop, CV_8UC3, with `donor_keypoints`)
 // into `target` (CV_8UC3, `target_keypoints`): similarity-aligns the donor on the eyes, nose and

@@ -321,6 +321,188 @@ TEST(CrossBlended, ReinhardTransferMatchesMeanAndSpread) {
   }
 }
 
+// ---- Landmark hull masks ----------------------------------------------------------------------
+
+// 68 iBUG-ordered landmarks of the synthetic face of FaceKeypoints(): jaw a lower half-ellipse
+// (x 78-178, chin at y 178), brows at y ~96, nose 110-136, eyes at y 110, mouth at y 152.
+Landmarks68 FaceLandmarks() {
+  Landmarks68 l;
+  for (int i = 0; i <= 16; ++i) {
+    const double t = CV_PI - i * CV_PI / 16;
+    l[i] = {static_cast<float>(128 + 50 * std::cos(t)), static_cast<float>(115 + 63 * std::sin(t))};
+  }
+  for (int i = 0; i < 5; ++i) {
+    const float arc = static_cast<float>(4 * std::sin(CV_PI * i / 4));
+    l[17 + i] = {90.0f + 8 * i, 96 - arc};
+    l[22 + i] = {134.0f + 8 * i, 96 - static_cast<float>(4 * std::sin(CV_PI * (4 - i) / 4))};
+  }
+  for (int i = 0; i < 4; ++i) l[27 + i] = {128, 110.0f + 7 * i};
+  for (int i = 0; i < 5; ++i) l[31 + i] = {118.0f + 5 * i, 136};
+  for (int e = 0; e < 2; ++e) {
+    const float cx = e == 0 ? 108 : 148;
+    for (int i = 0; i < 6; ++i) {
+      const double t = CV_PI - i * CV_PI / 3;
+      l[36 + 6 * e + i] = {static_cast<float>(cx + 8 * std::cos(t)), static_cast<float>(110 - 3 * std::sin(t))};
+    }
+  }
+  for (int i = 0; i < 12; ++i) {
+    const double t = CV_PI - i * CV_PI / 6;
+    l[48 + i] = {static_cast<float>(128 + 16 * std::cos(t)), static_cast<float>(152 - 6 * std::sin(t))};
+  }
+  for (int i = 0; i < 8; ++i) {
+    const double t = CV_PI - i * CV_PI / 4;
+    l[60 + i] = {static_cast<float>(128 + 10 * std::cos(t)), static_cast<float>(152 - 3 * std::sin(t))};
+  }
+  return l;
+}
+
+HullMaskOptions OnlyRegion(HullRegion r) {
+  HullMaskOptions o;
+  o.face_w = r == HullRegion::kFace;
+  o.forehead_w = r == HullRegion::kForehead;
+  o.inner_w = r == HullRegion::kInner;
+  o.lower_w = r == HullRegion::kLower;
+  return o;
+}
+
+// The rows/columns where the mask is at least `level`.
+cv::Rect Extent(const cv::Mat& mask, float level) { return cv::boundingRect(mask >= level); }
+
+// Each region's mask, at its half level, stays within the region's landmarks grown by the largest
+// dilation (7.5 px), the elastic displacement (5% of the 100 px face) and a pixel of blur shift;
+// far from the face it is exactly zero; and the regions differ as their names say.
+TEST(HullMask, EachRegionStaysOnItsPartOfTheFace) {
+  const Landmarks68 l = FaceLandmarks();
+  const cv::Size size(kSide, kSide);
+  const cv::Rect2f face(78, 92, 100, 86);  // the landmarks' bounding box
+  const float slack = 7.5f + 5.0f + 2.0f;
+  std::map<HullRegion, double> area;
+  std::map<HullRegion, int> top;
+  for (HullRegion r : {HullRegion::kFace, HullRegion::kForehead, HullRegion::kInner, HullRegion::kLower}) {
+    cv::Rect2f allowed = face;
+    if (r == HullRegion::kForehead) allowed.y -= 38, allowed.height += 38;  // brows raised by up to 1 × 36 px
+    for (uint32_t seed = 0; seed < 25; ++seed) {
+      std::mt19937 rng(seed);
+      HullRegion got;
+      Result<cv::Mat> m = MakeHullMask(l, size, OnlyRegion(r), rng, &got);
+      ASSERT_TRUE(m.ok()) << m.status().ToString();
+      EXPECT_EQ(got, r);
+      double lo, hi;
+      cv::minMaxLoc(*m, &lo, &hi);
+      EXPECT_EQ(lo, 0.0);
+      EXPECT_FLOAT_EQ(static_cast<float>(hi), 1.0f);
+      const cv::Rect half = Extent(*m, 0.5f);
+      ASSERT_GT(half.area(), 0) << HullRegionName(r) << " seed " << seed;
+      EXPECT_GE(half.x, allowed.x - slack) << HullRegionName(r) << " seed " << seed;
+      EXPECT_GE(half.y, allowed.y - slack) << HullRegionName(r) << " seed " << seed;
+      EXPECT_LE(half.br().x, allowed.br().x + slack) << HullRegionName(r) << " seed " << seed;
+      EXPECT_LE(half.br().y, allowed.br().y + slack) << HullRegionName(r) << " seed " << seed;
+      // Exactly 0 beyond where two blurs (sigma <= 8.9 combined) of the slack-grown hull can reach.
+      cv::Mat far = cv::Mat::ones(size, CV_8U) * 255;
+      const float reach = slack + 40;
+      cv::rectangle(far, cv::Rect(cv::Point(allowed.x - reach, allowed.y - reach),
+                                  cv::Point(allowed.br().x + reach, allowed.br().y + reach)), cv::Scalar(0), cv::FILLED);
+      EXPECT_EQ(cv::countNonZero((*m > 0.0f) & far), 0) << HullRegionName(r) << " seed " << seed;
+      area[r] += cv::countNonZero(*m >= 0.5f) / 25.0;
+      top[r] += half.y;
+    }
+  }
+  EXPECT_LT(area[HullRegion::kInner], 0.8 * area[HullRegion::kFace]) << "no jaw line in the inner face";
+  EXPECT_GT(area[HullRegion::kForehead], 1.1 * area[HullRegion::kFace]);
+  EXPECT_LT(top[HullRegion::kForehead] / 25, top[HullRegion::kFace] / 25 - 10) << "the forehead is higher";
+  EXPECT_GT(top[HullRegion::kLower] / 25, top[HullRegion::kFace] / 25 + 10) << "the lower face starts below";
+}
+
+TEST(HullMask, RegionsDrawnInProportionAndElasticChangesTheOutline) {
+  const Landmarks68 l = FaceLandmarks();
+  HullMaskOptions o;
+  o.elastic_p = 0;
+  o.edge.blur_sigma_min = o.edge.blur_sigma_max = 0;  // fast: only the region draw matters here
+  o.edge.second_blur_p = 0;
+  std::map<HullRegion, int> count;
+  std::mt19937 rng(4);
+  const int n = 600;
+  for (int i = 0; i < n; ++i) {
+    HullRegion r;
+    ASSERT_TRUE(MakeHullMask(l, cv::Size(kSide, kSide), o, rng, &r).ok());
+    ++count[r];
+  }
+  EXPECT_NEAR(count[HullRegion::kFace] / double(n), 0.4, 0.06);
+  for (HullRegion r : {HullRegion::kForehead, HullRegion::kInner, HullRegion::kLower}) {
+    EXPECT_NEAR(count[r] / double(n), 0.2, 0.05) << HullRegionName(r);
+  }
+  // Same seed, elastic off vs on: the outline moves, the mask stays mostly the same region.
+  HullMaskOptions rigid = OnlyRegion(HullRegion::kFace), elastic = rigid;
+  rigid.elastic_p = 0;
+  elastic.elastic_p = 1;
+  rigid.edge.erode_p = rigid.edge.dilate_p = elastic.edge.erode_p = elastic.edge.dilate_p = 0;
+  std::mt19937 a(9), b(9);
+  cv::Mat ma = *MakeHullMask(l, cv::Size(kSide, kSide), rigid, a) >= 0.5f;
+  cv::Mat mb = *MakeHullMask(l, cv::Size(kSide, kSide), elastic, b) >= 0.5f;
+  const double inter = cv::countNonZero(ma & mb), uni = cv::countNonZero(ma | mb);
+  EXPECT_LT(inter / uni, 0.995) << "the elastic deformation changed nothing";
+  EXPECT_GT(inter / uni, 0.8) << "the elastic deformation tore the mask off the face";
+}
+
+TEST(HullMask, RejectsBadLandmarks) {
+  std::mt19937 rng(1);
+  Landmarks68 l = FaceLandmarks();
+  l[30].x = std::nanf("");
+  EXPECT_EQ(MakeHullMask(l, cv::Size(kSide, kSide), {}, rng).status().code(), Code::kInvalidArgument);
+  Landmarks68 dot;
+  dot.fill(Point{50, 50});
+  EXPECT_EQ(MakeHullMask(dot, cv::Size(kSide, kSide), {}, rng).status().code(), Code::kInvalidArgument);
+  HullMaskOptions none;
+  none.face_w = none.forehead_w = none.inner_w = none.lower_w = 0;
+  EXPECT_EQ(MakeHullMask(FaceLandmarks(), cv::Size(kSide, kSide), none, rng).status().code(), Code::kInvalidArgument);
+  Landmarks68 outside = FaceLandmarks();
+  for (Point& p : outside) p.x += 1000;
+  EXPECT_EQ(MakeHullMask(outside, cv::Size(kSide, kSide), {}, rng).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(MakeHullMask(FaceLandmarks(), cv::Size(0, 0), {}, rng).status().code(), Code::kInvalidArgument);
+}
+
+// With landmarks, a self-blend uses a hull mask (hull_p 1) and still changes only inside it;
+// blend ratios drawn from SBI's set when asked.
+TEST(SelfBlended, HullMaskBlendsOnlyInsideItAndSbiRatios) {
+  const Keypoints k = FaceKeypoints();
+  const Landmarks68 l = FaceLandmarks();
+  const cv::Mat crop = SyntheticFace(k, kSide, 3);
+  SbiOptions o;
+  o.alpha_choices = kSbiBlendRatios;
+  int ones = 0;
+  const int n = 120;
+  for (uint32_t seed = 0; seed < n; ++seed) {
+    std::mt19937 rng(seed);
+    Result<BlendSample> r = MakeSelfBlended(crop, k, o, rng, &l);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->hull);
+    EXPECT_TRUE(std::find(kSbiBlendRatios.begin(), kSbiBlendRatios.end(), r->alpha) != kSbiBlendRatios.end())
+        << r->alpha;
+    ones += r->alpha == 1.0f;
+    cv::Mat d;
+    cv::absdiff(r->image, r->target, d);
+    cv::Mat any;
+    cv::reduce(d.reshape(1, kSide * kSide), any, 1, cv::REDUCE_MAX);
+    any = any.reshape(1, kSide);
+    EXPECT_EQ(cv::countNonZero(any & (r->mask == 0.0f)), 0) << "seed " << seed;
+    EXPECT_GT(cv::countNonZero(any), 100) << "seed " << seed;
+  }
+  EXPECT_NEAR(ones / double(n), 0.5, 0.12);
+  // hull_p 0, or no landmarks: the 6-keypoint ellipse, and the same stream as before landmarks existed.
+  o.hull_p = 0;
+  std::mt19937 a(5), b(5);
+  Result<BlendSample> with = MakeSelfBlended(crop, k, o, a, &l);
+  ASSERT_TRUE(with.ok());
+  EXPECT_FALSE(with->hull);
+  SbiOptions plain;
+  std::mt19937 c(5), d(5);
+  Result<BlendSample> old_way = MakeSelfBlended(crop, k, plain, c);
+  Result<BlendSample> no_landmarks = MakeSelfBlended(crop, k, plain, d, nullptr);
+  ASSERT_TRUE(old_way.ok() && no_landmarks.ok());
+  EXPECT_EQ(cv::norm(old_way->image, no_landmarks->image, cv::NORM_INF), 0);
+}
+
+
 // Example figure: real | SBI pseudo-fake | its mask | cross-identity pseudo-fake | its mask, one
 // row per face from shared/data/images/real_faces, after the shared base augmentation. Written
 // to $DEEPSCAN_SBI_FIGURE when set (docs/pseudo-fakes.md), else into the test's temp dir.
