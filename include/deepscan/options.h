@@ -71,14 +71,30 @@ struct ClassifierOptions {
 };
 
 enum class Aggregation {
-  kMean,       // video score = mean of per-frame scores (frame score = max over its faces)
-  kConfident,  // the DFDC winner's rule: lean on confident frames when there are enough of them
+  kMean,         // video score = mean of per-frame scores (frame score = max over its faces)
+  kConfident,    // the DFDC winner's rule: lean on confident frames when there are enough of them
+  kTopMean,      // the mean of the highest `top_fraction` of the frame scores (a swap shown briefly)
+  kIdentityMax,  // per person the mean of their face scores, then the highest person (one swapped
+                 // face among real ones); faces without a track count as one more person
 };
+
+// "mean", "confident", "top", "identity-max": the names of --aggregate and of the report's
+// `aggregation` field.
+inline const char* AggregationName(Aggregation a) {
+  switch (a) {
+    case Aggregation::kMean: return "mean";
+    case Aggregation::kConfident: return "confident";
+    case Aggregation::kTopMean: return "top";
+    case Aggregation::kIdentityMax: return "identity-max";
+  }
+  return "mean";
+}
 
 struct AggregationOptions {
   Aggregation strategy = Aggregation::kMean;
-  float threshold = -1.0f;  // label "fake" at or above; < 0 = the model's calibrated threshold
-  int top_frames = 5;       // how many highest-scoring frames the verdict lists
+  float top_fraction = 0.25f;  // kTopMean: the share of frames averaged (at least one frame)
+  float threshold = -1.0f;     // label "fake" at or above; < 0 = the model's calibrated threshold
+  int top_frames = 5;          // how many highest-scoring frames the verdict lists
 };
 
 struct ScanOptions {

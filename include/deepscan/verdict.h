@@ -107,7 +107,7 @@ struct VideoVerdict {
   std::optional<float> score;               // video-level probability of manipulation
   std::string label;                        // "fake" or "real" when scored; empty otherwise
   float threshold = 0.5f;                   // the threshold that produced `label`
-  std::string aggregation;                  // "mean" or "confident"
+  std::string aggregation;                  // AggregationName: "mean", "confident", "top", "identity-max"
   std::vector<int> top_frames;              // indices into `frames`, highest score first
   std::vector<Segment> segments;            // seconds that look manipulated
   std::vector<IdentityVerdict> identities;  // per person, most suspicious first

@@ -1,6 +1,8 @@
 #include "pipeline/aggregate.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 
@@ -42,6 +44,16 @@ void AggregateIdentities(float threshold, double end_of_video, VideoVerdict* v) 
 
 }  // namespace
 
+float TopMeanScore(const std::vector<float>& scores, float fraction) {
+  std::vector<float> sorted = scores;
+  std::sort(sorted.begin(), sorted.end(), std::greater<float>());
+  const size_t k = std::clamp<size_t>(static_cast<size_t>(std::ceil(std::clamp(fraction, 0.0f, 1.0f) * sorted.size())),
+                                      1, sorted.size());
+  double sum = 0;
+  for (size_t i = 0; i < k; ++i) sum += sorted[i];
+  return static_cast<float>(sum / static_cast<double>(k));
+}
+
 std::vector<Segment> Segments(const std::vector<FrameResult>& frames, const std::vector<std::optional<float>>& scores,
                               float threshold, double end_of_video) {
   // A flagged frame stands for the time until the next sampled frame (or the video's end).
@@ -79,7 +91,7 @@ float ConfidentScore(const std::vector<float>& s, float t) {
 void Aggregate(const AggregationOptions& options, float model_threshold, VideoVerdict* v) {
   const float threshold = options.threshold >= 0 ? options.threshold : model_threshold;
   v->threshold = threshold;
-  v->aggregation = options.strategy == Aggregation::kConfident ? "confident" : "mean";
+  v->aggregation = AggregationName(options.strategy);
   std::vector<float> frame_scores;
   std::vector<int> scored;  // indices of frames with a score
   for (size_t i = 0; i < v->frames.size(); ++i) {
@@ -101,8 +113,11 @@ void Aggregate(const AggregationOptions& options, float model_threshold, VideoVe
     return;
   }
   v->status = VideoStatus::kOk;
-  v->score = options.strategy == Aggregation::kConfident ? ConfidentScore(frame_scores) : MeanScore(frame_scores);
-  v->label = *v->score >= threshold ? "fake" : "real";
+  switch (options.strategy) {
+    case Aggregation::kConfident: v->score = ConfidentScore(frame_scores); break;
+    case Aggregation::kTopMean: v->score = TopMeanScore(frame_scores, options.top_fraction); break;
+    default: v->score = MeanScore(frame_scores); break;  // kIdentityMax: set once the identities are known
+  }
 
   std::vector<int> order = scored;
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return *v->frames[a].score > *v->frames[b].score; });
@@ -115,6 +130,21 @@ void Aggregate(const AggregationOptions& options, float model_threshold, VideoVe
   for (size_t i = 0; i < v->frames.size(); ++i) scores[i] = v->frames[i].score;
   v->segments = Segments(v->frames, scores, threshold, end_of_video);
   AggregateIdentities(threshold, end_of_video, v);
+  if (options.strategy == Aggregation::kIdentityMax) {
+    std::vector<float> untracked;
+    for (const FrameResult& f : v->frames) {
+      for (const FaceResult& face : f.faces) {
+        if (face.track_id < 0) untracked.push_back(face.score);
+      }
+    }
+    std::optional<float> best;
+    if (!untracked.empty()) best = MeanScore(untracked);
+    for (const IdentityVerdict& p : v->identities) {
+      if (p.score && (!best || *p.score > *best)) best = p.score;
+    }
+    if (best) v->score = best;
+  }
+  v->label = *v->score >= threshold ? "fake" : "real";
 }
 
 }  // namespace deepscan::pipeline

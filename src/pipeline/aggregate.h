@@ -1,8 +1,8 @@
 // pipeline::Aggregate: from per-face scores to a video verdict.
 //
 // In:  the sampled frames of one video with their faces' scores.
-// Out: per-frame scores (max over faces), the video score (mean, or the DFDC winner's
-//      "confident" rule), label at the threshold, top frames and the suspicious segments; and
+// Out: per-frame scores (max over faces), the video score (Aggregation: the mean, the DFDC
+//      winner's "confident" rule, the top-fraction mean, or the highest person's mean), label at the threshold, top frames and the suspicious segments; and
 //      per identity (the faces sharing a FaceResult::track_id) its face count, first and last
 //      time, mean face score, label at the same threshold and segments, most suspicious first.
 //      Faces without a track id (-1) count for the video but belong to no identity.
@@ -25,6 +25,9 @@ float MeanScore(const std::vector<float>& scores);
 // more than len/2.5 of them score above `t`, the mean of those; else when more than 90% score
 // below 0.2, the mean of those; else the plain mean. Precondition: not empty.
 float ConfidentScore(const std::vector<float>& scores, float t = 0.8f);
+
+// The mean of the highest `fraction` of `scores` (rounded up, at least one). Precondition: not empty.
+float TopMeanScore(const std::vector<float>& scores, float fraction);
 
 // The stretches of time whose `scores` (one per frame; none = no face) are at or above
 // `threshold`: a flagged frame stands for the time until the next frame of `frames` (the last one

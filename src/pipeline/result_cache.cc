@@ -104,29 +104,32 @@ std::string HashBytes(const std::string& bytes) { return Hex(XXH3_128bits(bytes.
 json ResultOptions(const ScanOptions& o) {
   const SamplingOptions& s = o.sampling;
   const DetectorOptions& d = o.detector;
-  return {{"sampling",
-           {{"policy", report::SamplingPolicyName(s.policy)},
-            {"frames", s.frames},
-            {"fallback_interval_s", s.fallback_interval_s},
-            {"candidates", s.candidates},
-            {"skip_nonref", s.skip_nonref},
-            {"dedupe", s.dedupe},
-            {"dedupe_bits", s.dedupe_bits}}},
-          {"detector",
-           {{"score_threshold", d.score_threshold},
-            {"nms_iou", d.nms_iou},
-            {"tiling", d.tiling},
-            {"tile_min_side", d.tile_min_side},
-            {"max_faces", d.max_faces},
-            {"min_face_px", d.min_face_px},
-            {"detect_every", d.detect_every}}},
-          {"tracking", {{"min_iou", o.tracking.min_iou}, {"max_gap", o.tracking.max_gap}}},
-          {"crop", {{"margin", o.crop.margin}}},
-          {"aggregation",
-           {{"strategy", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
-            {"threshold", o.aggregation.threshold},
-            {"top_frames", o.aggregation.top_frames}}},
-          {"max_pixels", o.max_pixels}};
+  json j = {{"sampling",
+             {{"policy", report::SamplingPolicyName(s.policy)},
+              {"frames", s.frames},
+              {"fallback_interval_s", s.fallback_interval_s},
+              {"candidates", s.candidates},
+              {"skip_nonref", s.skip_nonref},
+              {"dedupe", s.dedupe},
+              {"dedupe_bits", s.dedupe_bits}}},
+            {"detector",
+             {{"score_threshold", d.score_threshold},
+              {"nms_iou", d.nms_iou},
+              {"tiling", d.tiling},
+              {"tile_min_side", d.tile_min_side},
+              {"max_faces", d.max_faces},
+              {"min_face_px", d.min_face_px},
+              {"detect_every", d.detect_every}}},
+            {"tracking", {{"min_iou", o.tracking.min_iou}, {"max_gap", o.tracking.max_gap}}},
+            {"crop", {{"margin", o.crop.margin}}},
+            {"aggregation",
+             {{"strategy", AggregationName(o.aggregation.strategy)},
+              {"threshold", o.aggregation.threshold},
+              {"top_frames", o.aggregation.top_frames}}},
+            {"max_pixels", o.max_pixels}};
+  // Only where it matters, so that the keys of results stored before it existed stay valid.
+  if (o.aggregation.strategy == Aggregation::kTopMean) j["aggregation"]["top_fraction"] = o.aggregation.top_fraction;
+  return j;
 }
 
 Result<std::string> ConfigHash(const ScanOptions& options, const ModelInfo& model) {

@@ -480,7 +480,7 @@ struct Scanner::Impl {
     v.path = path;
     // The threshold in force, also for a video that fails before aggregation.
     v.threshold = options.aggregation.threshold >= 0 ? options.aggregation.threshold : model.threshold;
-    v.aggregation = options.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean";
+    v.aggregation = AggregationName(options.aggregation.strategy);
     return v;
   }
 

@@ -446,7 +446,7 @@ std::vector<OptionRow> OptionRows(const ScanOptions& o, const ModelInfo& model) 
   };
   if (slices) rows.push_back({"candidates per frame (--candidates)", std::to_string(o.sampling.candidates)});
   rows.push_back(
-      {"video score (--aggregate)", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"});
+      {"video score (--aggregate)", AggregationName(o.aggregation.strategy)});
   rows.push_back({"threshold (--threshold)", o.aggregation.threshold >= 0
                                                  ? Fixed(o.aggregation.threshold, 4)
                                                  : Fixed(model.threshold, 4) + " (the model's calibrated one)"});

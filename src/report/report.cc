@@ -94,7 +94,7 @@ std::string RenderJson(const ScanReport& r) {
               {"options",
                {{"sampling", SamplingPolicyName(o.sampling.policy)},
                 {"frames", o.sampling.frames},
-                {"aggregation", o.aggregation.strategy == Aggregation::kConfident ? "confident" : "mean"},
+                {"aggregation", AggregationName(o.aggregation.strategy)},
                 {"margin", R(o.crop.margin, 3)},
                 {"tiling", o.detector.tiling}}},
               {"summary", Summary(r.videos)},

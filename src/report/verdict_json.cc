@@ -268,8 +268,9 @@ Status Read(const json& j, VideoVerdict* v) {
   RETURN_IF_ERROR(Label(Field(j, "label"), "label", &v->label));
   RETURN_IF_ERROR(Float(Field(j, "threshold"), "threshold", 0, 1, &v->threshold));
   RETURN_IF_ERROR(String(Field(j, "aggregation"), "aggregation", &v->aggregation));
-  if (v->aggregation != "mean" && v->aggregation != "confident" && !v->aggregation.empty()) {
-    return Bad("aggregation", "is not mean, confident or empty");
+  if (v->aggregation != "mean" && v->aggregation != "confident" && v->aggregation != "top" &&
+      v->aggregation != "identity-max" && !v->aggregation.empty()) {
+    return Bad("aggregation", "is not mean, confident, top, identity-max or empty");
   }
   RETURN_IF_ERROR(ReadInfo(Field(j, "video"), &v->info));
 

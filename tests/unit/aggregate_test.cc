@@ -175,5 +175,55 @@ TEST(AggregateTest, UntrackedFacesMakeNoIdentityAndNoFaceMakesNone) {
   EXPECT_TRUE(v.identities.empty());
 }
 
+TEST(TopMeanTest, AveragesTheHighestShareAtLeastOne) {
+  EXPECT_FLOAT_EQ(TopMeanScore({0.1f, 0.9f, 0.3f, 0.7f}, 0.5f), 0.8f);  // the top 2 of 4
+  EXPECT_FLOAT_EQ(TopMeanScore({0.1f, 0.9f, 0.3f}, 0.25f), 0.9f);       // ceil(0.75) = 1
+  EXPECT_FLOAT_EQ(TopMeanScore({0.1f, 0.9f, 0.3f}, 0.0f), 0.9f);        // at least one
+  EXPECT_NEAR(TopMeanScore({0.1f, 0.9f, 0.3f}, 1.0f), (0.1f + 0.9f + 0.3f) / 3, 1e-6);
+}
+
+// A swap shown for a few frames of a long real video: the mean hides it, the top mean does not.
+TEST(AggregateTest, TopMeanFindsABriefSwap) {
+  VideoVerdict v;
+  for (int i = 0; i < 20; ++i) v.frames.push_back(Frame(i, {i < 4 ? 0.95f : 0.1f}));
+  AggregationOptions o;
+  Aggregate(o, 0.6f, &v);
+  EXPECT_EQ(v.label, "real");
+  o.strategy = Aggregation::kTopMean;
+  o.top_fraction = 0.2f;
+  Aggregate(o, 0.6f, &v);
+  EXPECT_EQ(v.aggregation, "top");
+  EXPECT_FLOAT_EQ(*v.score, 0.95f);
+  EXPECT_EQ(v.label, "fake");
+}
+
+// One swapped person among real ones: the frame mean is diluted by the real ones only through
+// frames where the swapped face is absent; identity-max takes the most suspicious person.
+TEST(AggregateTest, IdentityMaxTakesTheMostSuspiciousPerson) {
+  VideoVerdict v;
+  for (int i = 0; i < 10; ++i) {
+    std::vector<std::pair<int, float>> faces = {{1, 0.2f}};
+    if (i < 3) faces.push_back({2, 0.9f});  // person 2 is on screen for 3 frames only
+    v.frames.push_back(TrackedFrame(i, faces));
+  }
+  AggregationOptions o;
+  o.strategy = Aggregation::kIdentityMax;
+  Aggregate(o, 0.6f, &v);
+  EXPECT_EQ(v.aggregation, "identity-max");
+  EXPECT_FLOAT_EQ(*v.score, 0.9f);
+  EXPECT_EQ(v.label, "fake");
+  o.strategy = Aggregation::kMean;
+  Aggregate(o, 0.6f, &v);
+  EXPECT_NEAR(*v.score, (3 * 0.9f + 7 * 0.2f) / 10, 1e-6);
+  EXPECT_EQ(v.label, "real");
+  // Untracked faces count as one more person; a video of untracked faces only gets their mean.
+  VideoVerdict u;
+  u.frames = {Frame(0, {0.3f}), Frame(1, {0.5f})};
+  o.strategy = Aggregation::kIdentityMax;
+  Aggregate(o, 0.6f, &u);
+  EXPECT_FLOAT_EQ(*u.score, 0.4f);
+  EXPECT_STREQ(AggregationName(Aggregation::kIdentityMax), "identity-max");
+}
+
 }  // namespace
 }  // namespace deepscan::pipeline

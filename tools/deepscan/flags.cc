@@ -81,10 +81,19 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       app->add_flag("!--no-tiling", o->detector.tiling, "do not tile large frames (faster; misses small faces)");
   app->add_flag("--tiling", o->detector.tiling, "tile large frames also in keyframes triage (off there by default)")
       ->excludes(no_tiling);
-  std::map<std::string, Aggregation> agg{{"mean", Aggregation::kMean}, {"confident", Aggregation::kConfident}};
-  app->add_option("-a,--aggregate", o->aggregation.strategy, "video score: mean | confident (DFDC winner's rule)")
+  std::map<std::string, Aggregation> agg;
+  for (Aggregation a :
+       {Aggregation::kMean, Aggregation::kConfident, Aggregation::kTopMean, Aggregation::kIdentityMax}) {
+    agg[AggregationName(a)] = a;
+  }
+  app->add_option("-a,--aggregate", o->aggregation.strategy,
+                  "video score: mean | confident (DFDC winner's rule) | top (mean of the top --top-fraction of "
+                  "frames) | identity-max (the most suspicious person's mean)")
       ->transform(CLI::CheckedTransformer(agg, CLI::ignore_case))
       ->default_str("mean");
+  app->add_option("--top-fraction", o->aggregation.top_fraction, "--aggregate top: the share of frames averaged")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
   app->add_option("-t,--threshold", o->aggregation.threshold, "label threshold (default: the model's calibrated one)")
       ->check(CLI::Range(0.0, 0.9999));
   app->add_option("--batch", o->classifier.max_batch, "face crops per classifier call")
