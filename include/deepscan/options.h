@@ -68,6 +68,7 @@ struct ClassifierOptions {
   std::string model_path;               // classifier ONNX; its metadata sits beside it (<model>.json)
   std::string backend = "onnxruntime";  // on accel.device; see infer/registry.h for the list
   int max_batch = 16;                   // crops per inference call
+  bool flip_tta = false;                // score = mean of the crop's and its mirror image's (twice the work)
 };
 
 enum class Aggregation {

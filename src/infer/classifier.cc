@@ -1,6 +1,40 @@
 #include "infer/classifier.h"
 
+#include <opencv2/core.hpp>
+
 namespace deepscan::infer {
+namespace {
+
+class FlipTtaClassifier final : public Classifier {
+ public:
+  explicit FlipTtaClassifier(std::unique_ptr<Classifier> inner) : inner_(std::move(inner)) {}
+  const ModelMetadata& metadata() const override { return inner_->metadata(); }
+  std::string backend() const override { return inner_->backend(); }
+  std::string device() const override { return inner_->device(); }
+  Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
+    both_.resize(2 * crops.size());
+    for (size_t i = 0; i < crops.size(); ++i) {
+      both_[2 * i] = crops[i];
+      if (crops[i].empty()) return Status::InvalidArgument("empty crop");
+      cv::flip(crops[i], both_[2 * i + 1], 1);
+    }
+    RETURN_IF_ERROR(inner_->Classify(both_, &pair_scores_));
+    scores->resize(crops.size());
+    for (size_t i = 0; i < crops.size(); ++i) (*scores)[i] = 0.5f * (pair_scores_[2 * i] + pair_scores_[2 * i + 1]);
+    return Status::Ok();
+  }
+
+ private:
+  std::unique_ptr<Classifier> inner_;
+  std::vector<cv::Mat> both_;  // reused between calls (a classifier serves one call at a time)
+  std::vector<float> pair_scores_;
+};
+
+}  // namespace
+
+std::unique_ptr<Classifier> WithFlipTta(std::unique_ptr<Classifier> inner) {
+  return std::make_unique<FlipTtaClassifier>(std::move(inner));
+}
 
 Status PackNchw(const std::vector<cv::Mat>& crops, size_t begin, size_t end, const ModelMetadata& m, float* dst) {
   const int side = m.input_size;

@@ -7,6 +7,7 @@
 #ifndef DEEPSCAN_INFER_CLASSIFIER_H_
 #define DEEPSCAN_INFER_CLASSIFIER_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ class Classifier {
   // Errors: kInvalidArgument (a crop of the wrong size or type), kInvalidModel (inference failed).
   virtual Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) = 0;
 };
+
+// Test-time augmentation: a classifier that scores each crop as the mean of `inner`'s scores of
+// the crop and of its mirror image (horizontal flip; a face is left-right symmetric, a blend
+// boundary need not be). Twice the inference per face, in the same calls (batches of crops and
+// their mirrors). metadata(), backend() and device() are inner's.
+std::unique_ptr<Classifier> WithFlipTta(std::unique_ptr<Classifier> inner);
 
 // Writes `crops[begin, end)` into `dst` as normalised RGB NCHW floats per `m`. Shared by backends.
 Status PackNchw(const std::vector<cv::Mat>& crops, size_t begin, size_t end, const ModelMetadata& m, float* dst);

@@ -129,6 +129,7 @@ json ResultOptions(const ScanOptions& o) {
             {"max_pixels", o.max_pixels}};
   // Only where it matters, so that the keys of results stored before it existed stay valid.
   if (o.aggregation.strategy == Aggregation::kTopMean) j["aggregation"]["top_fraction"] = o.aggregation.top_fraction;
+  if (o.classifier.flip_tta) j["tta"] = "flip";
   return j;
 }
 

@@ -549,6 +549,7 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   cc.threads = options.pipeline.infer_threads > 0 ? options.pipeline.infer_threads : impl->threads;
   cc.max_batch = options.classifier.max_batch;
   ASSIGN_OR_RETURN(impl->classifier, infer::CreateClassifier(cc));
+  if (options.classifier.flip_tta) impl->classifier = infer::WithFlipTta(std::move(impl->classifier));
   const infer::ModelMetadata& m = impl->classifier->metadata();
   impl->model = {m.name,    m.version,   impl->classifier->backend(),  impl->classifier->device(),
                  m.trained, m.threshold, options.classifier.model_path};

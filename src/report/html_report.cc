@@ -445,8 +445,8 @@ std::vector<OptionRow> OptionRows(const ScanOptions& o, const ModelInfo& model) 
       {"frames per video (--frames)", std::to_string(o.sampling.frames)},
   };
   if (slices) rows.push_back({"candidates per frame (--candidates)", std::to_string(o.sampling.candidates)});
-  rows.push_back(
-      {"video score (--aggregate)", AggregationName(o.aggregation.strategy)});
+  rows.push_back({"video score (--aggregate)", AggregationName(o.aggregation.strategy)});
+  rows.push_back({"test-time augmentation (--tta)", o.classifier.flip_tta ? "flip" : "none"});
   rows.push_back({"threshold (--threshold)", o.aggregation.threshold >= 0
                                                  ? Fixed(o.aggregation.threshold, 4)
                                                  : Fixed(model.threshold, 4) + " (the model's calibrated one)"});
@@ -531,11 +531,10 @@ Result<HtmlReport> HtmlReportFromJson(const json& doc) {
     return bad("model.threshold is not a number");
   }
   if (auto it = doc.find("options"); it != doc.end() && it->is_object()) {
-    const std::pair<const char*, const char*> names[] = {{"sampling", "frame selection (--sampling)"},
-                                                         {"frames", "frames per video (--frames)"},
-                                                         {"aggregation", "video score (--aggregate)"},
-                                                         {"margin", "crop margin (--margin)"},
-                                                         {"tiling", "tiles for small faces (--no-tiling)"}};
+    const std::pair<const char*, const char*> names[] = {
+        {"sampling", "frame selection (--sampling)"},      {"frames", "frames per video (--frames)"},
+        {"aggregation", "video score (--aggregate)"},      {"margin", "crop margin (--margin)"},
+        {"tiling", "tiles for small faces (--no-tiling)"}, {"tta", "test-time augmentation (--tta)"}};
     for (const auto& [key, value] : it->items()) {
       std::string name = key;
       for (const auto& [k, n] : names) {

@@ -96,7 +96,8 @@ std::string RenderJson(const ScanReport& r) {
                 {"frames", o.sampling.frames},
                 {"aggregation", AggregationName(o.aggregation.strategy)},
                 {"margin", R(o.crop.margin, 3)},
-                {"tiling", o.detector.tiling}}},
+                {"tiling", o.detector.tiling},
+                {"tta", o.classifier.flip_tta ? "flip" : "none"}}},
               {"summary", Summary(r.videos)},
               {"videos", videos}};
   // Paths need not be UTF-8: invalid bytes become U+FFFD rather than aborting the report.

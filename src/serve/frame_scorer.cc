@@ -31,6 +31,7 @@ Result<std::unique_ptr<FrameScorer>> FrameScorer::Create(const ScanOptions& opti
                      face::BlazeFaceDetector::Create(options.detector, threads_per_session, options.accel.device));
     detectors.push_back(std::move(d));
     ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> c, infer::CreateClassifier(cc));
+    if (options.classifier.flip_tta) c = infer::WithFlipTta(std::move(c));  // frames score as scans do
     classifiers.push_back(std::move(c));
   }
   const infer::ModelMetadata m = classifiers.front()->metadata();

@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
 
 #include "infer/model_metadata.h"
 #include "infer/onnx_graph.h"
@@ -68,6 +69,46 @@ TEST(ClassifierTest, BatchingDoesNotChangeScores) {
   for (size_t i = 0; i < crops.size(); ++i) EXPECT_NEAR(one[i], many[i], 1e-5);
   // Not all the same: the model looks at the pixels.
   EXPECT_GT(std::abs(one[0] - one[1]) + std::abs(one[1] - one[2]), 1e-4);
+}
+
+// Flip TTA: each score is the mean of the crop's and its mirror's (checked against the inner
+// classifier on explicit mirrors), with the inner model's metadata, in one call per batch.
+TEST(ClassifierTest, FlipTtaAveragesTheCropAndItsMirror) {
+  std::string path = TempDir() + "/tta.onnx";
+  ASSERT_TRUE(WriteRandomConvModel(path, 48, 5).ok());
+  ModelMetadata meta;
+  meta.input_size = 48;
+  meta.name = "tta";
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  auto plain = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
+  auto inner = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
+  ASSERT_TRUE(plain.ok() && inner.ok());
+  std::unique_ptr<Classifier> tta = WithFlipTta(std::move(*inner));
+  EXPECT_EQ(tta->metadata().name, "tta");
+  EXPECT_EQ(tta->backend(), (*plain)->backend());
+  cv::RNG rng(8);
+  std::vector<cv::Mat> crops, mirrors;
+  for (int i = 0; i < 5; ++i) {
+    cv::Mat m(48, 48, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+    cv::Mat f;
+    cv::flip(m, f, 1);
+    crops.push_back(m);
+    mirrors.push_back(f);
+  }
+  std::vector<float> a, b, t;
+  ASSERT_TRUE((*plain)->Classify(crops, &a).ok());
+  ASSERT_TRUE((*plain)->Classify(mirrors, &b).ok());
+  ASSERT_TRUE(tta->Classify(crops, &t).ok());
+  ASSERT_EQ(t.size(), crops.size());
+  bool any_asymmetric = false;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    EXPECT_NEAR(t[i], 0.5f * (a[i] + b[i]), 1e-5) << i;
+    any_asymmetric = any_asymmetric || std::abs(a[i] - b[i]) > 1e-4;
+  }
+  EXPECT_TRUE(any_asymmetric) << "the random model scores mirrors alike: the test proves nothing";
+  std::vector<cv::Mat> wrong = {cv::Mat(10, 10, CV_8UC3, cv::Scalar(0))};
+  EXPECT_EQ(tta->Classify(wrong, &t).code(), Code::kInvalidArgument);
 }
 
 TEST(ClassifierTest, CalibrationIsApplied) {

@@ -91,6 +91,11 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
                   "frames) | identity-max (the most suspicious person's mean)")
       ->transform(CLI::CheckedTransformer(agg, CLI::ignore_case))
       ->default_str("mean");
+  app->add_option("--tta", o->classifier.flip_tta,
+                  "test-time augmentation: none | flip (each face also scored mirrored)")
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, bool>{{"none", false}, {"flip", true}}, CLI::ignore_case))
+      ->default_str("none");
   app->add_option("--top-fraction", o->aggregation.top_fraction, "--aggregate top: the share of frames averaged")
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
