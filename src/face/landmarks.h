@@ -6,11 +6,11 @@
 //      nose 27-35, eyes 36-47 (36 and 45 the outer corners), mouth 48-67.
 // How: dlib's predictor (an ensemble of regression trees, Kazemi & Sullivan 2014) was trained on the
 //      boxes of dlib's HOG face detector, which are framed differently from BlazeFace's (tight squares
-//      from the brows to the chin; BlazeFace's are a little smaller and sit a little lower). The BlazeFace box is first
-//      mapped to the box dlib expects (LandmarkBoxMapping: a shift of the centre and a scale of the side,
-//      fitted on dlib's annotated training photos, see kFittedBoxMapping), then the predictor runs on it.
-//      About 2.5 ms per face on one core here, whatever the face size: memory-bound, as each face reads
-//      one 68-point leaf of each of the model's 7,500 trees (about 4 MB).
+//      from the brows to the chin; BlazeFace's are a little smaller and sit a little lower). The
+//      BlazeFace box is first mapped to the box dlib expects (LandmarkBoxMapping: a shift of the centre
+//      and a scale of the side, fitted on dlib's annotated training photos, see kFittedBoxMapping), then
+//      the predictor runs on it. 2.5-4 ms per face on one core here, whatever the face size: memory-bound,
+//      as each face reads one 68-point leaf of each of the model's 7,500 trees (about 4 MB).
 // Threading: Predict() is const and keeps no state: one loaded model may serve several threads.
 // Training side only (docs/architecture.md): built into deepscan_data, never into the scan library.
 #ifndef DEEPSCAN_FACE_LANDMARKS_H_

@@ -115,10 +115,10 @@ TEST(ExtractTest, PhotoAndVideoThroughTheScanPath) {
 }
 
 TEST(ExtractTest, LandmarksOffOrModelMissing) {
-  std::string data = deepscan::testing::SharedDataDir();
-  if (data.empty()) GTEST_SKIP() << "../shared/data not present";
+  const std::string photo = deepscan::testing::SharedDataDir() + "/images/blazeface/1face.png";
+  if (!std::filesystem::exists(photo)) GTEST_SKIP() << photo << " not present (../shared/data)";
   const std::string dir = deepscan::testing::TempDir();
-  std::vector<LabelledInput> inputs = {{data + "/images/blazeface/1face.png", "1face.png", 0, "person:P"}};
+  std::vector<LabelledInput> inputs = {{photo, "1face.png", 0, "person:P"}};
   ExtractOptions opt;
   opt.detector.model_path = deepscan::testing::DetectorPath();
   opt.crop_size = 64;
