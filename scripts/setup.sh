@@ -25,6 +25,10 @@ apt_packages=(
   python3-opencv python3-numpy python3-jsonschema python3-yaml
   clang-format clang-tidy clang libclang-rt-14-dev
   chromium nginx-core redis-server libhiredis-dev
+  # 68-point landmarks for `deepscan extract` (training side only): dlib and its predictor
+  # (/usr/share/dlib/shape_predictor_68_face_landmarks.dat). dlib's CMake target links
+  # /usr/lib/x86_64-linux-gnu/lib{blas,lapack}.so, which only the -dev packages provide.
+  libdlib-dev libdlib-data libblas-dev liblapack-dev
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.

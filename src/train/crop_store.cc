@@ -2,6 +2,9 @@
 
 #include <H5Cpp.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <list>
 #include <map>
 #include <unordered_map>
@@ -51,6 +54,9 @@ std::vector<std::string> ReadStrings(H5::H5File& f, const std::string& name) {
   return out;
 }
 
+constexpr const char* kFormatName = "deepscan-crop-store";
+constexpr int kLandmarkFloats = face::kLandmarkCount * 2;
+
 int32_t Intern(const std::string& s, std::map<std::string, int32_t>* index, std::vector<std::string>* table) {
   auto [it, inserted] = index->emplace(s, static_cast<int32_t>(table->size()));
   if (inserted) table->push_back(s);
@@ -67,7 +73,7 @@ struct CropStoreWriter::Impl {
   float margin = 0;
   int64_t count = 0;
   bool closed = false;
-  std::vector<float> keypoints, boxes, det_scores;
+  std::vector<float> keypoints, landmarks, boxes, det_scores;
   std::vector<double> timestamps;
   std::vector<int64_t> frame_indices;
   std::vector<int8_t> labels;
@@ -108,6 +114,11 @@ Status CropStoreWriter::Append(const cv::Mat& crop, const CropRecord& r) {
   if (crop.rows != s.size || crop.cols != s.size || crop.type() != CV_8UC3) {
     return Status::InvalidArgument("crop must be " + std::to_string(s.size) + "x" + std::to_string(s.size) + " BGR");
   }
+  if (r.landmarks) {
+    for (const Point& p : *r.landmarks) {
+      if (!std::isfinite(p.x) || !std::isfinite(p.y)) return Status::InvalidArgument("landmarks must be finite");
+    }
+  }
   cv::Mat contiguous = crop.isContinuous() ? crop : crop.clone();
   try {
     const hsize_t n = static_cast<hsize_t>(s.count);
@@ -125,6 +136,14 @@ Status CropStoreWriter::Append(const cv::Mat& crop, const CropRecord& r) {
   for (const Point& p : r.keypoints) {
     s.keypoints.push_back(p.x);
     s.keypoints.push_back(p.y);
+  }
+  if (r.landmarks) {
+    for (const Point& p : *r.landmarks) {
+      s.landmarks.push_back(p.x);
+      s.landmarks.push_back(p.y);
+    }
+  } else {
+    s.landmarks.insert(s.landmarks.end(), kLandmarkFloats, std::numeric_limits<float>::quiet_NaN());
   }
   s.boxes.insert(s.boxes.end(), {r.box.x, r.box.y, r.box.w, r.box.h});
   s.timestamps.push_back(r.timestamp_s);
@@ -144,6 +163,7 @@ Status CropStoreWriter::Close() {
   try {
     const hsize_t n = static_cast<hsize_t>(s.count);
     WriteArray(s.file, "keypoints", H5::PredType::NATIVE_FLOAT, {n, 6, 2}, s.keypoints);
+    WriteArray(s.file, "landmarks", H5::PredType::NATIVE_FLOAT, {n, face::kLandmarkCount, 2}, s.landmarks);
     WriteArray(s.file, "boxes", H5::PredType::NATIVE_FLOAT, {n, 4}, s.boxes);
     WriteArray(s.file, "timestamps", H5::PredType::NATIVE_DOUBLE, {n}, s.timestamps);
     WriteArray(s.file, "frame_indices", H5::PredType::NATIVE_INT64, {n}, s.frame_indices);
@@ -154,9 +174,13 @@ Status CropStoreWriter::Close() {
     WriteStrings(s.file, "source_names", s.sources);
     WriteStrings(s.file, "group_names", s.groups);
     H5::DataSpace scalar(H5S_SCALAR);
+    H5::StrType str(H5::PredType::C_S1, H5T_VARIABLE);
+    s.file.createAttribute("format", str, scalar).write(str, std::string(kFormatName));
+    const int version = kCropStoreFormatVersion;
+    s.file.createAttribute("format_version", H5::PredType::NATIVE_INT, scalar)
+        .write(H5::PredType::NATIVE_INT, &version);
     s.file.createAttribute("crop_size", H5::PredType::NATIVE_INT, scalar).write(H5::PredType::NATIVE_INT, &s.size);
     s.file.createAttribute("margin", H5::PredType::NATIVE_FLOAT, scalar).write(H5::PredType::NATIVE_FLOAT, &s.margin);
-    H5::StrType str(H5::PredType::C_S1, H5T_VARIABLE);
     s.file.createAttribute("deepscan_version", str, scalar).write(str, std::string(kVersion));
     s.crops.close();
     s.file.close();
@@ -172,6 +196,7 @@ struct CropStoreReader::Impl {
   H5::DataSet crops;
   int size = 0;
   float margin = 0;
+  int version = 1;
   std::vector<CropRecord> records;
   size_t capacity = 512;
   std::list<int64_t> lru;  // most recent first
@@ -184,6 +209,7 @@ CropStoreReader::~CropStoreReader() = default;
 int64_t CropStoreReader::size() const { return static_cast<int64_t>(impl_->records.size()); }
 int CropStoreReader::crop_size() const { return impl_->size; }
 float CropStoreReader::margin() const { return impl_->margin; }
+int CropStoreReader::format_version() const { return impl_->version; }
 const std::vector<CropRecord>& CropStoreReader::records() const { return impl_->records; }
 int64_t CropStoreReader::cache_hits() const { return impl_->hits; }
 int64_t CropStoreReader::cache_misses() const { return impl_->misses; }
@@ -197,6 +223,23 @@ Result<std::unique_ptr<CropStoreReader>> CropStoreReader::Open(const std::string
     H5::FileAccPropList access;
     access.setCache(0, 521, 8 << 20, 0.75);
     impl->file = H5::H5File(path, H5F_ACC_RDONLY, H5::FileCreatPropList::DEFAULT, access);
+    // Version 1 stores carry neither attribute; every later one carries both.
+    if (impl->file.attrExists("format")) {
+      H5::Attribute a = impl->file.openAttribute("format");
+      std::string format;
+      a.read(a.getStrType(), format);
+      if (format != kFormatName) return Status::CorruptInput(path + ": not a crop store (format \"" + format + "\")");
+      if (!impl->file.attrExists("format_version")) return Status::CorruptInput(path + ": no format_version");
+      impl->file.openAttribute("format_version").read(H5::PredType::NATIVE_INT, &impl->version);
+      if (impl->version > kCropStoreFormatVersion) {
+        return Status::NotSupported(path + ": crop store format_version " + std::to_string(impl->version) +
+                                    " was written by a newer deepscan; this one reads versions 1 to " +
+                                    std::to_string(kCropStoreFormatVersion));
+      }
+      if (impl->version < 2) {
+        return Status::CorruptInput(path + ": bad crop store format_version " + std::to_string(impl->version));
+      }
+    }
     impl->crops = impl->file.openDataSet("crops");
     hsize_t dims[4];
     if (impl->crops.getSpace().getSimpleExtentNdims() != 4) return Status::CorruptInput(path + ": crops must be 4-D");
@@ -207,6 +250,10 @@ Result<std::unique_ptr<CropStoreReader>> CropStoreReader::Open(const std::string
     if (dims[1] != static_cast<hsize_t>(impl->size) || dims[3] != 3)
       return Status::CorruptInput(path + ": bad crop shape");
     auto kp = ReadArray<float>(impl->file, "keypoints", H5::PredType::NATIVE_FLOAT, n * 12);
+    std::vector<float> landmarks;
+    if (impl->version >= 2) {
+      landmarks = ReadArray<float>(impl->file, "landmarks", H5::PredType::NATIVE_FLOAT, n * kLandmarkFloats);
+    }
     auto boxes = ReadArray<float>(impl->file, "boxes", H5::PredType::NATIVE_FLOAT, n * 4);
     auto ts = ReadArray<double>(impl->file, "timestamps", H5::PredType::NATIVE_DOUBLE, n);
     auto fi = ReadArray<int64_t>(impl->file, "frame_indices", H5::PredType::NATIVE_INT64, n);
@@ -220,6 +267,17 @@ Result<std::unique_ptr<CropStoreReader>> CropStoreReader::Open(const std::string
     for (size_t i = 0; i < n; ++i) {
       CropRecord& r = impl->records[i];
       for (int k = 0; k < 6; ++k) r.keypoints[k] = {kp[i * 12 + 2 * k], kp[i * 12 + 2 * k + 1]};
+      if (!landmarks.empty()) {
+        const float* row = &landmarks[i * kLandmarkFloats];
+        const int nans =
+            static_cast<int>(std::count_if(row, row + kLandmarkFloats, [](float v) { return std::isnan(v); }));
+        if (nans == 0) {
+          r.landmarks.emplace();
+          for (int k = 0; k < face::kLandmarkCount; ++k) (*r.landmarks)[k] = {row[2 * k], row[2 * k + 1]};
+        } else if (nans != kLandmarkFloats) {
+          return Status::CorruptInput(path + ": partly missing landmarks at row " + std::to_string(i));
+        }
+      }
       r.box = {boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]};
       r.timestamp_s = ts[i];
       r.frame_index = fi[i];

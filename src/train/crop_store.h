@@ -3,14 +3,20 @@
 // Layout of a store file (one row per crop; docs/crop-store.md):
 //   /crops          uint8  [N, S, S, 3]  BGR, one chunk per crop, shuffle + deflate
 //   /keypoints      float  [N, 6, 2]     BlazeFace keypoints in crop pixels
+//   /landmarks      float  [N, 68, 2]    68-point landmarks (iBUG order, face/landmarks.h) in crop pixels;
+//                                        a row of NaNs where none were computed
 //   /boxes          float  [N, 4]        face box in source-frame pixels (x, y, w, h)
 //   /timestamps     double [N]           seconds into the source (0 for photos)
 //   /frame_indices  int64  [N]
 //   /det_scores     float  [N]
 //   /labels         int8   [N]           0 real, 1 fake
-//   /source_ids     int32  [N]           index into the "sources" attribute list
-//   /group_ids      int32  [N]           index into the "groups" attribute list (identity groups)
-//   attributes: crop_size, margin, deepscan_version, sources (strings), groups (strings)
+//   /source_ids     int32  [N]           index into /source_names
+//   /group_ids      int32  [N]           index into /group_names (identity groups)
+//   /source_names, /group_names          variable-length strings
+//   attributes: format ("deepscan-crop-store"), format_version (int, kCropStoreFormatVersion), crop_size,
+//               margin, deepscan_version
+// Versions: 1 had no format attributes and no /landmarks: read, with every record's landmarks absent.
+// 2 added /landmarks. A later version, or another `format`, is refused (kNotSupported, kCorruptInput).
 // The writer appends; the reader reads one crop at a time through HDF5's chunk cache plus an
 // LRU of decoded crops, so a store far larger than memory trains in bounded memory.
 // Threading: a writer or reader is used by one thread at a time (HDF5 here is not thread-safe).
@@ -20,6 +26,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,12 +34,17 @@
 
 #include "deepscan/status.h"
 #include "deepscan/verdict.h"
+#include "face/landmarks.h"
 
 namespace deepscan::train {
 
+// The version this build writes; it reads 1 to this.
+constexpr int kCropStoreFormatVersion = 2;
+
 struct CropRecord {
-  std::array<Point, 6> keypoints{};  // crop pixels
-  Box box;                           // source-frame pixels
+  std::array<Point, 6> keypoints{};          // crop pixels
+  std::optional<face::Landmarks> landmarks;  // crop pixels; none when not computed (or a version-1 store)
+  Box box;                                   // source-frame pixels
   double timestamp_s = 0;
   int64_t frame_index = 0;
   float det_score = 0;
@@ -46,7 +58,8 @@ class CropStoreWriter {
   // Creates (truncates) `path` for crops of `crop_size` x `crop_size`. Errors: kIoError.
   static Result<std::unique_ptr<CropStoreWriter>> Create(const std::string& path, int crop_size, float margin);
   ~CropStoreWriter();  // Close()s
-  // Appends one crop (crop_size x crop_size BGR). Errors: kInvalidArgument, kIoError.
+  // Appends one crop (crop_size x crop_size BGR). Errors: kInvalidArgument (wrong crop, non-finite
+  // landmarks), kIoError.
   Status Append(const cv::Mat& crop, const CropRecord& record);
   // Writes the string tables and closes the file; later calls do nothing.
   Status Close();
@@ -60,10 +73,14 @@ class CropStoreWriter {
 
 class CropStoreReader {
  public:
-  // Opens `path`; `cache_crops` decoded crops are kept in an LRU. Errors: kIoError, kCorruptInput.
+  // Opens `path`; `cache_crops` decoded crops are kept in an LRU. Errors: kCorruptInput (not a crop store,
+  // missing or inconsistent datasets), kNotSupported (written by a newer deepscan: a format_version above
+  // kCropStoreFormatVersion).
   static Result<std::unique_ptr<CropStoreReader>> Open(const std::string& path, size_t cache_crops = 512);
   ~CropStoreReader();
   int64_t size() const;
+  // 1 for stores written before the format was versioned (no landmarks), else the stored format_version.
+  int format_version() const;
   int crop_size() const;
   float margin() const;
   // All records' metadata (small: kept in memory), row i = crop i.

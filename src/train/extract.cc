@@ -1,6 +1,7 @@
 #include "train/extract.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -18,7 +19,9 @@ namespace {
 struct Context {
   const ExtractOptions& options;
   face::BlazeFaceDetector& detector;
+  const face::LandmarkModel* landmarks;  // null when turned off
   CropStoreWriter& store;
+  ExtractReport& report;
   cv::Mat crop;
 };
 
@@ -36,6 +39,13 @@ Result<int> AddFaces(Context& ctx, const cv::Mat& frame, const LabelledInput& in
     CropRecord r;
     for (int k = 0; k < 6; ++k)
       r.keypoints[k] = face::ToCrop(d.keypoints[k], d.box, ctx.options.margin, ctx.options.crop_size);
+    if (ctx.landmarks) {
+      const auto t0 = std::chrono::steady_clock::now();
+      ASSIGN_OR_RETURN(face::Landmarks points, ctx.landmarks->Predict(frame, d.box));
+      ctx.report.landmark_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      for (Point& p : points) p = face::ToCrop(p, d.box, ctx.options.margin, ctx.options.crop_size);
+      r.landmarks = points;
+    }
     r.box = {d.box.x - offset.x, d.box.y - offset.y, d.box.w, d.box.h};
     r.timestamp_s = ts;
     r.frame_index = index;
@@ -44,6 +54,7 @@ Result<int> AddFaces(Context& ctx, const cv::Mat& frame, const LabelledInput& in
     r.source = in.name;
     r.group = in.group;
     RETURN_IF_ERROR(ctx.store.Append(ctx.crop, r));
+    if (r.landmarks) ++ctx.report.landmark_faces;
     ++added;
   }
   return added;
@@ -93,8 +104,14 @@ Result<ExtractReport> ExtractCrops(const std::vector<LabelledInput>& inputs, con
   cv::setNumThreads(threads);
   ASSIGN_OR_RETURN(std::unique_ptr<face::BlazeFaceDetector> detector,
                    face::BlazeFaceDetector::Create(options.detector, threads));
-  Context ctx{options, *detector, *store, {}};
   ExtractReport report;
+  std::unique_ptr<face::LandmarkModel> landmarks;
+  if (options.landmarks) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSIGN_OR_RETURN(landmarks, face::LandmarkModel::Load(options.landmark_model));
+    report.landmark_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  Context ctx{options, *detector, landmarks.get(), *store, report, {}};
   for (size_t i = 0; i < inputs.size(); ++i) {
     const LabelledInput& in = inputs[i];
     Result<int> n = IsPhotoPath(in.path) ? ExtractPhoto(ctx, in) : ExtractVideo(ctx, in, threads);

@@ -3,7 +3,10 @@
 //
 // Videos: the uniform sampler keeps `frames_per_video` frames; photos (still images) are padded by
 // `image_pad` of their size with reflection first, so tight face photos are still detected.
-// Per kept frame the `faces_per_frame` largest faces are stored, with keypoints in crop pixels.
+// Per kept frame the `faces_per_frame` largest faces are stored, with keypoints in crop pixels and,
+// unless turned off, dlib's 68 landmarks (face::LandmarkModel, from the face's BlazeFace box in the
+// frame, mapped into crop pixels the way the keypoints are: face::ToCrop).
+// Threading: one call at a time per store; the detector and landmark model are the call's own.
 #ifndef DEEPSCAN_TRAIN_EXTRACT_H_
 #define DEEPSCAN_TRAIN_EXTRACT_H_
 
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "deepscan/options.h"
+#include "face/landmarks.h"
 #include "train/crop_store.h"
 #include "train/manifest.h"
 
@@ -26,6 +30,8 @@ struct ExtractOptions {
   float image_pad = 0.4f;      // reflection padding of photos, as a fraction of each side
   int threads = 0;             // decoder and detector threads; 0 = all cores
   double timeout_s = 600;      // per input
+  bool landmarks = true;       // also store the 68 landmarks of each face
+  std::string landmark_model = face::kDefaultLandmarkModelPath;  // dlib 68-point shape predictor
 };
 
 struct ExtractReport {
@@ -33,13 +39,17 @@ struct ExtractReport {
   int crops = 0;
   std::vector<std::pair<std::string, Status>> failures;  // input name, why
   std::vector<std::string> without_face;                 // inputs that gave no crop
+  int landmark_faces = 0;                                // crops stored with landmarks
+  double landmark_s = 0;                                 // time spent predicting them (not counting the model load)
+  double landmark_load_s = 0;                            // loading the landmark model
 };
 
 // Called after each input with (inputs done, inputs total, crops so far).
 using ExtractProgress = std::function<void(int, int, int)>;
 
 // Appends the crops of every input to `store`. A bad input is recorded in the report and skipped;
-// only a failing detector or store stops the run. Errors: kInvalidModel, kIoError.
+// only a failing detector, landmark model or store stops the run. Errors: kInvalidModel (detector or
+// landmark model missing or unreadable, checked before any input), kIoError.
 Result<ExtractReport> ExtractCrops(const std::vector<LabelledInput>& inputs, const ExtractOptions& options,
                                    CropStoreWriter* store, const ExtractProgress& progress = nullptr);
 

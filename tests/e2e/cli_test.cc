@@ -870,5 +870,39 @@ TEST_F(CliTest, TextSummaryNamesTheThresholdInUseWhenTheFirstVideoFails) {
   EXPECT_TRUE(HasText(lines.back(), "(threshold 0.300,")) << r.out;
 }
 
+// ---- deepscan extract: the 68 landmarks (docs/crop-store.md) ----------------------------------------------------
+
+TEST_F(CliTest, ExtractStoresLandmarksOrSaysWhyNot) {
+  REQUIRE_FACE_CLIP(face);
+  const std::string manifest = dir_ + "/extract.csv";
+  ASSERT_TRUE(WriteFile(manifest, "file,label,identity_group\n" + face + ",real,person:S\n"));
+  auto extract = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"extract", "-o", out, "--manifest", manifest, "--frames", "4", "--no-progress"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(args);
+  };
+  // A missing model is named before the output is created (exit 20, invalid_model).
+  const std::string absent = dir_ + "/absent-landmarks.dat";
+  CliResult missing = extract(dir_ + "/missing.h5", {"--landmark-model", absent});
+  EXPECT_EQ(missing.exit_code, 20) << missing.err;
+  EXPECT_TRUE(HasText(missing.err, "invalid_model")) << missing.err;
+  EXPECT_TRUE(HasText(missing.err, absent)) << missing.err;
+  EXPECT_TRUE(HasText(missing.err, "not found")) << missing.err;
+  EXPECT_FALSE(fs::exists(dir_ + "/missing.h5"));
+  // Turned off, no model is needed.
+  CliResult off = extract(dir_ + "/off.h5", {"--no-landmarks", "--landmark-model", absent});
+  EXPECT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_TRUE(HasText(off.out, "extracted 4 crops")) << off.out;
+  EXPECT_TRUE(HasText(off.out, "landmarks: off")) << off.out;
+  if (!fs::exists("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")) {
+    GTEST_SKIP() << "Debian's libdlib-data is absent: the default landmark model was not tried";
+  }
+  // By default every stored face gets its landmarks, and the cost per face is printed.
+  CliResult on = extract(dir_ + "/on.h5", {});
+  EXPECT_EQ(on.exit_code, 0) << on.err;
+  EXPECT_TRUE(HasText(on.out, "landmarks: 68 points on 4 of 4 crops")) << on.out;
+  EXPECT_TRUE(HasText(on.out, "ms per face")) << on.out;
+}
+
 }  // namespace
 }  // namespace deepscan

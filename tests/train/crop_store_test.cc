@@ -1,6 +1,10 @@
 #include "train/crop_store.h"
 
+#include <H5Cpp.h>
+
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -77,6 +81,156 @@ TEST(CropStoreTest, LruCacheIsBoundedAndHits) {
   ASSERT_TRUE((*r)->Read(0, &m).ok());
   EXPECT_EQ((*r)->cache_misses(), 5);
   EXPECT_EQ(m.at<cv::Vec3b>(0, 0)[0], 0);
+}
+
+face::Landmarks SomeLandmarks(int i) {
+  face::Landmarks l;
+  for (int k = 0; k < face::kLandmarkCount; ++k) l[k] = {i + 0.25f * k, 100.5f - k};
+  return l;
+}
+
+// Writes a 4-crop store with landmarks on crops 0 and 2 only.
+void WriteSmallStore(const std::string& path) {
+  auto w = CropStoreWriter::Create(path, 16, 0.3f);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (int i = 0; i < 4; ++i) {
+    CropRecord r;
+    r.keypoints[0] = {static_cast<float>(i), 1};
+    if (i % 2 == 0) r.landmarks = SomeLandmarks(i);
+    r.frame_index = i;
+    r.source = "s" + std::to_string(i);
+    r.group = "g";
+    ASSERT_TRUE((*w)->Append(Crop(i, 16), r).ok());
+  }
+  ASSERT_TRUE((*w)->Close().ok());
+}
+
+TEST(CropStoreTest, RoundTripsLandmarksAndTheirAbsence) {
+  const std::string path = deepscan::testing::TempDir() + "/landmarks.h5";
+  WriteSmallStore(path);
+  auto r = CropStoreReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->format_version(), kCropStoreFormatVersion);
+  ASSERT_EQ((*r)->size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    const CropRecord& rec = (*r)->records()[i];
+    EXPECT_FLOAT_EQ(rec.keypoints[0].x, static_cast<float>(i));
+    if (i % 2) {
+      EXPECT_FALSE(rec.landmarks.has_value()) << i;
+      continue;
+    }
+    ASSERT_TRUE(rec.landmarks.has_value()) << i;
+    const face::Landmarks want = SomeLandmarks(i);
+    for (int k = 0; k < face::kLandmarkCount; ++k) {
+      EXPECT_FLOAT_EQ((*rec.landmarks)[k].x, want[k].x) << i << "/" << k;
+      EXPECT_FLOAT_EQ((*rec.landmarks)[k].y, want[k].y) << i << "/" << k;
+    }
+  }
+  // The file says what it is (for other readers, e.g. h5py): format and version attributes.
+  H5::H5File f(path, H5F_ACC_RDONLY);
+  int version = 0;
+  f.openAttribute("format_version").read(H5::PredType::NATIVE_INT, &version);
+  EXPECT_EQ(version, 2);
+  H5::Attribute format = f.openAttribute("format");
+  std::string name;
+  format.read(format.getStrType(), name);
+  EXPECT_EQ(name, "deepscan-crop-store");
+  hsize_t dims[3];
+  ASSERT_EQ(f.openDataSet("landmarks").getSpace().getSimpleExtentDims(dims), 3);
+  EXPECT_EQ(dims[0], 4u);
+  EXPECT_EQ(dims[1], 68u);
+  EXPECT_EQ(dims[2], 2u);
+}
+
+TEST(CropStoreTest, NonFiniteLandmarksAreRefused) {
+  auto w = CropStoreWriter::Create(deepscan::testing::TempDir() + "/nan.h5", 16, 0.3f);
+  ASSERT_TRUE(w.ok());
+  CropRecord r;
+  r.landmarks = SomeLandmarks(0);
+  (*r.landmarks)[7].y = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ((*w)->Append(Crop(0, 16), r).code(), Code::kInvalidArgument);
+  EXPECT_EQ((*w)->size(), 0);
+}
+
+// A version-1 store, as deepscan wrote it before landmarks: the same file without /landmarks and without
+// the format attributes.
+void MakeVersion1(const std::string& path) {
+  H5::H5File f(path, H5F_ACC_RDWR);
+  f.unlink("landmarks");
+  f.removeAttr("format");
+  f.removeAttr("format_version");
+}
+
+TEST(CropStoreTest, ReadsVersion1StoresWithoutLandmarks) {
+  const std::string path = deepscan::testing::TempDir() + "/v1.h5";
+  WriteSmallStore(path);
+  MakeVersion1(path);
+  auto r = CropStoreReader::Open(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->format_version(), 1);
+  ASSERT_EQ((*r)->size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    const CropRecord& rec = (*r)->records()[i];
+    EXPECT_FALSE(rec.landmarks.has_value()) << i;
+    EXPECT_FLOAT_EQ(rec.keypoints[0].x, static_cast<float>(i));
+    EXPECT_EQ(rec.frame_index, i);
+    EXPECT_EQ(rec.source, "s" + std::to_string(i));
+    cv::Mat m;
+    ASSERT_TRUE((*r)->Read(i, &m).ok());
+    EXPECT_EQ(m.at<cv::Vec3b>(0, 0)[0], i);
+  }
+}
+
+// Sets the root attribute `name` to `value` (an int), replacing it.
+void SetIntAttribute(const std::string& path, const std::string& name, int value) {
+  H5::H5File f(path, H5F_ACC_RDWR);
+  if (f.attrExists(name)) f.removeAttr(name);
+  f.createAttribute(name, H5::PredType::NATIVE_INT, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT, &value);
+}
+
+TEST(CropStoreTest, RefusesNewerVersionsAndOtherFormats) {
+  const std::string dir = deepscan::testing::TempDir();
+  WriteSmallStore(dir + "/v3.h5");
+  SetIntAttribute(dir + "/v3.h5", "format_version", 3);
+  auto r = CropStoreReader::Open(dir + "/v3.h5");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotSupported);
+  EXPECT_NE(r.status().message().find("format_version 3"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("newer deepscan"), std::string::npos) << r.status().message();
+
+  // Version 2 without its /landmarks is damaged, not old.
+  WriteSmallStore(dir + "/v2.h5");
+  {
+    H5::H5File f(dir + "/v2.h5", H5F_ACC_RDWR);
+    f.unlink("landmarks");
+  }
+  EXPECT_EQ(CropStoreReader::Open(dir + "/v2.h5").status().code(), Code::kCorruptInput);
+
+  // Another HDF5 file with a format attribute (a queue export) is not a crop store.
+  WriteSmallStore(dir + "/other.h5");
+  {
+    H5::H5File f(dir + "/other.h5", H5F_ACC_RDWR);
+    f.removeAttr("format");
+    H5::StrType str(H5::PredType::C_S1, H5T_VARIABLE);
+    f.createAttribute("format", str, H5::DataSpace(H5S_SCALAR)).write(str, std::string("deepscan-queue-results"));
+  }
+  auto other = CropStoreReader::Open(dir + "/other.h5");
+  EXPECT_EQ(other.status().code(), Code::kCorruptInput);
+  EXPECT_NE(other.status().message().find("deepscan-queue-results"), std::string::npos) << other.status().message();
+}
+
+TEST(CropStoreTest, PartlyMissingLandmarksAreCorrupt) {
+  const std::string path = deepscan::testing::TempDir() + "/partial.h5";
+  WriteSmallStore(path);
+  {
+    H5::H5File f(path, H5F_ACC_RDWR);
+    H5::DataSet ds = f.openDataSet("landmarks");
+    std::vector<float> all(4 * 136);
+    ds.read(all.data(), H5::PredType::NATIVE_FLOAT);
+    all[5] = std::numeric_limits<float>::quiet_NaN();  // row 0 had landmarks
+    ds.write(all.data(), H5::PredType::NATIVE_FLOAT);
+  }
+  EXPECT_EQ(CropStoreReader::Open(path).status().code(), Code::kCorruptInput);
 }
 
 TEST(CropStoreTest, NotAStoreIsAClearError) {

@@ -1,7 +1,10 @@
 #include "train/extract.h"
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -53,6 +56,9 @@ TEST(ExtractTest, PhotoAndVideoThroughTheScanPath) {
                                        {clip, "face.mp4", 0, "person:P"}};
   ExtractOptions opt;
   opt.detector.model_path = deepscan::testing::DetectorPath();
+  // Landmarks are checked below where Debian's libdlib-data is installed.
+  const bool landmarks = std::filesystem::exists(face::kDefaultLandmarkModelPath);
+  opt.landmarks = landmarks;
   opt.frames_per_video = 8;
   opt.crop_size = 64;
   std::string path = dir + "/crops.h5";
@@ -80,9 +86,67 @@ TEST(ExtractTest, PhotoAndVideoThroughTheScanPath) {
       EXPECT_LT(rec.keypoints[k].y, 64);
     }
     EXPECT_LT(rec.keypoints[0].y, rec.keypoints[3].y);
+    ASSERT_EQ(rec.landmarks.has_value(), landmarks);
+    if (!landmarks) continue;
+    // The landmarks went through the keypoints' frame-to-crop mapping: the centre of each eye's six points
+    // lies near BlazeFace's keypoint for that eye (0: the subject's right eye, iBUG 36-41), the mouth's
+    // centre near the mouth keypoint, all within a tenth of the crop.
+    auto centre = [&](int from, int to) {
+      Point c;
+      for (int k = from; k <= to; ++k) {
+        c.x += (*rec.landmarks)[k].x / (to - from + 1);
+        c.y += (*rec.landmarks)[k].y / (to - from + 1);
+      }
+      return c;
+    };
+    const std::pair<Point, int> pairs[] = {{centre(36, 41), 0}, {centre(42, 47), 1}, {centre(48, 67), 3}};
+    for (const auto& [c, k] : pairs) {
+      EXPECT_LT(std::hypot(c.x - rec.keypoints[k].x, c.y - rec.keypoints[k].y), 0.1 * 64) << "keypoint " << k;
+    }
   }
   // Video rows carry increasing timestamps.
   EXPECT_LT((*r)->records()[1].timestamp_s, (*r)->records()[8].timestamp_s);
+  if (landmarks) {
+    EXPECT_EQ(rep->landmark_faces, 9);
+    EXPECT_GT(rep->landmark_s, 0);
+    std::printf("landmarks: %.2f ms per face, model load %.2f s\n", 1000 * rep->landmark_s / rep->landmark_faces,
+                rep->landmark_load_s);
+  }
+}
+
+TEST(ExtractTest, LandmarksOffOrModelMissing) {
+  const std::string photo = deepscan::testing::SharedDataDir() + "/images/blazeface/1face.png";
+  if (!std::filesystem::exists(photo)) GTEST_SKIP() << photo << " not present (../shared/data)";
+  const std::string dir = deepscan::testing::TempDir();
+  std::vector<LabelledInput> inputs = {{photo, "1face.png", 0, "person:P"}};
+  ExtractOptions opt;
+  opt.detector.model_path = deepscan::testing::DetectorPath();
+  opt.crop_size = 64;
+  // Off: the crop is stored without landmarks (the model path is not even looked at).
+  opt.landmarks = false;
+  opt.landmark_model = dir + "/absent.dat";
+  {
+    auto w = CropStoreWriter::Create(dir + "/off.h5", opt.crop_size, opt.margin);
+    ASSERT_TRUE(w.ok());
+    auto rep = ExtractCrops(inputs, opt, w->get());
+    ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+    ASSERT_TRUE((*w)->Close().ok());
+    EXPECT_EQ(rep->crops, 1);
+    EXPECT_EQ(rep->landmark_faces, 0);
+  }
+  auto r = CropStoreReader::Open(dir + "/off.h5");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ((*r)->size(), 1);
+  EXPECT_FALSE((*r)->records()[0].landmarks.has_value());
+  // On with a missing model: the run stops before any input, naming the file.
+  opt.landmarks = true;
+  auto w = CropStoreWriter::Create(dir + "/missing.h5", opt.crop_size, opt.margin);
+  ASSERT_TRUE(w.ok());
+  auto rep = ExtractCrops(inputs, opt, w->get());
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.status().code(), Code::kInvalidModel);
+  EXPECT_NE(rep.status().message().find(opt.landmark_model), std::string::npos) << rep.status().message();
+  EXPECT_EQ((*w)->size(), 0);
 }
 
 }  // namespace
