@@ -1,5 +1,7 @@
 #include "train/pair_batches.h"
 
+#include <optional>
+
 #include <opencv2/imgproc.hpp>
 
 #include "infer/classifier.h"
@@ -47,11 +49,13 @@ Result<Batch> MakePairBatch(CropStoreReader& reader, std::span<const int64_t> ro
     cv::Mat crop;
     RETURN_IF_ERROR(reader.Read(row, &crop));
     Keypoints kp = KeypointsOf(reader.records()[row]);
+    std::optional<Landmarks68> landmarks = reader.records()[row].landmarks;  // hull masks when the store has them
     cv::Mat real = crop;
     if (o.augment) {
       BaseAugmentParams base = SampleBaseAugment(o.base, rng);
       ASSIGN_OR_RETURN(real, ApplyBaseAugment(base, crop));
       kp = TransformKeypoints(base, kp, crop.size());
+      if (landmarks) TransformPoints(base, crop.size(), landmarks->data(), landmarks->size());
     }
     BlendSample fake;
     if (o.cross_blend_p > 0 && unit(rng) < o.cross_blend_p && rows.size() > 1) {
@@ -63,7 +67,7 @@ Result<Batch> MakePairBatch(CropStoreReader& reader, std::span<const int64_t> ro
       ASSIGN_OR_RETURN(fake,
                        MakeCrossBlended(real, kp, donor.clone(), reader.records()[donor_row].keypoints, o.cross, rng));
     } else {
-      ASSIGN_OR_RETURN(fake, MakeSelfBlended(real, kp, o.sbi, rng));
+      ASSIGN_OR_RETURN(fake, MakeSelfBlended(real, kp, o.sbi, rng, landmarks ? &*landmarks : nullptr));
     }
     if (o.augment && o.degrade.p > 0) {  // one draw for the pair: they differ only by the blend
       const DegradeParams d = SampleDegrade(o.degrade, rng);

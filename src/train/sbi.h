@@ -35,6 +35,7 @@
 #include <opencv2/core.hpp>
 
 #include "deepscan/status.h"
+#include "face/landmarks.h"
 #include "train/augment.h"
 
 namespace deepscan::train {
@@ -64,7 +65,7 @@ struct MaskOptions {
 // The 68 iBUG / dlib landmarks of a face, in crop pixels: 0-16 jaw (right to left), 17-21 right
 // brow, 22-26 left brow, 27-30 nose bridge, 31-35 nostrils, 36-41 right eye, 42-47 left eye,
 // 48-67 mouth ("right" = the person's right, on the image's left).
-using Landmarks68 = std::array<Point, 68>;
+using Landmarks68 = face::Landmarks;  // face/landmarks.h (dlib's predictor, run by `deepscan extract`)
 
 // The region a landmark hull mask covers (Face X-ray's mask variety).
 enum class HullRegion { kFace, kForehead, kInner, kLower };

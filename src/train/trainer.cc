@@ -20,6 +20,7 @@
 #include "core/bounded_queue.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
+#include "train/sbi.h"
 #include "train/split.h"
 
 namespace fs = std::filesystem;
@@ -405,6 +406,8 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"jpeg_p", c.batches.final_aug.jpeg_p},
                       {"degrade_p", c.batches.degrade.p},
                       {"degrade_heavy_p", c.batches.degrade.heavy_p},
+                      {"hull_p", c.batches.sbi.hull_p},
+                      {"sbi_blend_ratios", !c.batches.sbi.alpha_choices.empty()},
                       {"model_name", c.model_name},
                       {"model_version", c.model_version}};
   return j.dump(2);
@@ -463,6 +466,10 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.batches.degrade.p = v;
       else if (k == "degrade_heavy_p")
         c.batches.degrade.heavy_p = v;
+      else if (k == "hull_p")
+        c.batches.sbi.hull_p = v;
+      else if (k == "sbi_blend_ratios")
+        c.batches.sbi.alpha_choices = v.get<bool>() ? kSbiBlendRatios : std::vector<float>{};
       else if (k == "model_name")
         c.model_name = v;
       else if (k == "model_version")

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include "infer/registry.h"
+#include "synthetic_face.h"
 #include "test_env.h"
+#include "train/crop_store.h"
+#include "train/pair_batches.h"
 #include "train/extract.h"
+#include "train/sbi.h"
 #include "train/torch_classifier.h"
 #include "train/trainer.h"
 
@@ -57,6 +61,61 @@ TrainConfig SmokeConfig(const std::string& store, const std::string& out) {
   return c;
 }
 
+// One batch from a store whose first two crops have the 68 landmarks and the last two not: with
+// hull_p 1 the landmark rows get hull masks (their masks differ from the ellipse's of the same
+// seed), the others fall back to the ellipse (identical); the shared degradation keeps the batch
+// well-formed (reals with zero masks, pseudo-fakes with a blend).
+TEST(PairBatchTest, LandmarkRowsGetHullMasksOthersTheEllipse) {
+  const std::string path = deepscan::testing::TempDir() + "/landmarks.h5";
+  {
+    auto w = CropStoreWriter::Create(path, deepscan::testing::kSyntheticSide, 0.3f);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (int i = 0; i < 4; ++i) {
+      CropRecord r;
+      r.keypoints = deepscan::testing::FaceKeypoints();
+      if (i < 2) r.landmarks = deepscan::testing::FaceLandmarks();
+      r.source = "synthetic" + std::to_string(i);
+      r.group = "person:" + std::to_string(i);
+      ASSERT_TRUE((*w)->Append(deepscan::testing::SyntheticFace(r.keypoints, deepscan::testing::kSyntheticSide, i), r)
+                      .ok());
+    }
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  auto reader = CropStoreReader::Open(path);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  BatchOptions o;
+  o.input_size = 64;
+  o.mask_size = 16;
+  o.augment = false;  // geometry fixed, so masks of the same seed are comparable
+  auto masks_of = [&](std::vector<int64_t> rows, float hull_p) {
+    o.sbi.hull_p = hull_p;
+    std::mt19937 rng(11);
+    Result<Batch> b = MakePairBatch(**reader, rows, o, rng);
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? b->masks.clone() : torch::Tensor();
+  };
+  for (std::vector<int64_t> rows : {std::vector<int64_t>{0, 1}, std::vector<int64_t>{2, 3}}) {
+    torch::Tensor hull = masks_of(rows, 1.0f), ellipse = masks_of(rows, 0.0f);
+    ASSERT_TRUE(hull.defined() && ellipse.defined());
+    ASSERT_EQ(hull.size(0), 4);
+    EXPECT_EQ(hull[0].sum().item<float>(), 0.0f) << "a real crop has no blend";
+    EXPECT_GT(hull[1].sum().item<float>(), 1.0f) << "a pseudo-fake has one";
+    const bool same = torch::equal(hull, ellipse);
+    EXPECT_EQ(same, rows[0] >= 2) << "rows " << rows[0] << ", " << rows[1];
+  }
+  // With augmentation and the shared degradation on, batches stay well-formed.
+  o.augment = true;
+  o.degrade.p = 1.0f;
+  o.sbi.hull_p = 1.0f;
+  std::mt19937 rng(3);
+  std::vector<int64_t> all = {0, 1, 2, 3};
+  Result<Batch> b = MakePairBatch(**reader, all, o, rng);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->images.size(0), 8);
+  EXPECT_EQ(b->images.size(2), 64);
+  for (int64_t k = 0; k < 8; ++k) EXPECT_EQ(b->labels[k][0].item<float>(), k % 2 ? 1.0f : 0.0f);
+}
+
 // A config written by TrainConfigToJson reads back whole (best.json of a study, --config), the
 // augmentation knobs included; an unknown key is refused, not ignored.
 TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
@@ -66,6 +125,8 @@ TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
   c.batches.degrade.p = 0.8f;
   c.batches.degrade.heavy_p = 0.5f;
   c.batches.cross_blend_p = 0.1f;
+  c.batches.sbi.hull_p = 0.7f;
+  c.batches.sbi.alpha_choices = kSbiBlendRatios;
   auto back = TrainConfigFromJson(TrainConfigToJson(c));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_FLOAT_EQ(back->batches.final_aug.h264_p, 0.25f);
@@ -73,6 +134,8 @@ TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
   EXPECT_FLOAT_EQ(back->batches.degrade.p, 0.8f);
   EXPECT_FLOAT_EQ(back->batches.degrade.heavy_p, 0.5f);
   EXPECT_FLOAT_EQ(back->batches.cross_blend_p, 0.1f);
+  EXPECT_FLOAT_EQ(back->batches.sbi.hull_p, 0.7f);
+  EXPECT_EQ(back->batches.sbi.alpha_choices, kSbiBlendRatios);
   auto unknown = TrainConfigFromJson(R"({"degrade_q": 1})");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("degrade_q"), std::string::npos);

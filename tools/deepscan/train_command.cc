@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "report/progress.h"
+#include "train/sbi.h"
 #include "train/trainer.h"
 
 namespace deepscan::tools {
@@ -22,6 +23,7 @@ struct TrainArgs {
   train::TrainConfig flags;  // values of the flags given on the command line
   CLI::App* cmd = nullptr;
   bool no_progress = false;
+  bool sbi_ratios = false;  // --sbi-blend-ratios
 };
 
 // Copies each flag the user gave from `from` over `into`.
@@ -49,6 +51,8 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--cross-blend")) into->batches.cross_blend_p = f.batches.cross_blend_p;
   if (given("--h264")) into->batches.final_aug.h264_p = f.batches.final_aug.h264_p;
   if (given("--degrade")) into->batches.degrade.p = f.batches.degrade.p;
+  if (given("--hull")) into->batches.sbi.hull_p = f.batches.sbi.hull_p;
+  if (given("--sbi-blend-ratios")) into->batches.sbi.alpha_choices = a.sbi_ratios ? train::kSbiBlendRatios : std::vector<float>{};
   if (given("--degrade-heavy")) into->batches.degrade.heavy_p = f.batches.degrade.heavy_p;
   if (given("--seed")) into->seed = f.seed;
   if (given("--threads")) into->threads = f.threads;
@@ -153,6 +157,11 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--degrade-heavy", f.batches.degrade.heavy_p,
                   "of the degraded pairs, the share in the heavy regime (CRF 33-45, JPEG 40-69)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--hull", f.batches.sbi.hull_p,
+                  "with a store that has the 68 landmarks: share of self-blends masked by a landmark hull (face, "
+                  "forehead, inner or lower face), else the 6-keypoint ellipse")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--sbi-blend-ratios", a->sbi_ratios, "draw the blend ratio from SBI's {0.25, 0.5, 0.75, 1, 1, 1}");
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
   cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
