@@ -143,6 +143,56 @@ void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) 
   s->fake_video_auc = vauc.ok() ? *vauc : -1;
 }
 
+// The dev store's clips: crops resized to the input, with each crop's clip and label.
+struct DevValidation {
+  torch::Tensor images;
+  std::vector<std::string> sources;
+  std::vector<int> labels;
+};
+
+Result<DevValidation> LoadDevValidation(const std::string& path, const TrainConfig& c) {
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> r, CropStoreReader::Open(path, 8));
+  DevValidation dv;
+  std::vector<cv::Mat> crops;
+  FinalAugmentParams plain;
+  plain.output_size = c.model.input_size;
+  const int64_t n = r->size(), k = std::min<int64_t>(n, 4096);  // at most 4096 crops, evenly spread
+  for (int64_t j = 0; j < k; ++j) {
+    const int64_t i = j * n / k;
+    cv::Mat m;
+    RETURN_IF_ERROR(r->Read(i, &m));
+    ASSIGN_OR_RETURN(cv::Mat resized, ApplyFinalAugment(plain, m));
+    crops.push_back(resized);
+    dv.sources.push_back(r->records()[i].source);
+    dv.labels.push_back(r->records()[i].label);
+  }
+  if (std::find(dv.labels.begin(), dv.labels.end(), 0) == dv.labels.end() ||
+      std::find(dv.labels.begin(), dv.labels.end(), 1) == dv.labels.end()) {
+    return Status::InvalidArgument("the dev store " + path + " needs real and fake crops");
+  }
+  dv.images = CropsToTensor(crops, c.batches.mean, c.batches.std);
+  return dv;
+}
+
+// Per-clip AUC on the dev store: a clip's score is the mean logit of its crops.
+double DevVideoAuc(Model& model, const DevValidation& dv) {
+  const std::vector<float> z = Logits(model, dv.images);
+  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
+  for (size_t i = 0; i < z.size(); ++i) {
+    auto& a = clips[{dv.labels[i], dv.sources[i]}];
+    a.first += z[i];
+    ++a.second;
+  }
+  std::vector<float> scores;
+  std::vector<int> labels;
+  for (const auto& [key, acc] : clips) {
+    scores.push_back(static_cast<float>(acc.first / acc.second));
+    labels.push_back(key.first);
+  }
+  auto auc = RocAuc(scores, labels);
+  return auc.ok() ? *auc : -1;
+}
+
 nlohmann::json StatsToJson(const EpochStats& s) {
   return {{"epoch", s.epoch},
           {"step", s.step},
@@ -151,6 +201,8 @@ nlohmann::json StatsToJson(const EpochStats& s) {
           {"val_log_loss", s.val_log_loss},
           {"fake_auc", s.fake_auc},
           {"fake_video_auc", s.fake_video_auc},
+          {"dev_video_auc", s.dev_video_auc},
+          {"selection", s.selection},
           {"seconds", s.seconds}};
 }
 
@@ -163,6 +215,8 @@ EpochStats StatsFromJson(const nlohmann::json& j) {
   s.val_log_loss = j.at("val_log_loss");
   s.fake_auc = j.at("fake_auc");
   s.fake_video_auc = j.at("fake_video_auc");
+  s.dev_video_auc = j.value("dev_video_auc", -1.0);  // absent in states written before the dev store
+  s.selection = j.value("selection", s.val_auc);
   s.seconds = j.at("seconds");
   return s;
 }
@@ -221,6 +275,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (!c.val_fakes_store.empty()) {
     ASSIGN_OR_RETURN(FakeValidation fv, LoadFakeValidation(*reader, split.val, c.val_fakes_store, c));
     fake_val = std::move(fv);
+  }
+  std::optional<DevValidation> dev_val;
+  if (!c.dev_store.empty()) {
+    ASSIGN_OR_RETURN(DevValidation dv, LoadDevValidation(c.dev_store, c));
+    dev_val = std::move(dv);
   }
 
   torch::manual_seed(c.seed);
@@ -331,6 +390,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     st.val_auc = auc.ok() ? *auc : 0;
     st.val_log_loss = ll.ok() ? *ll : 0;
     if (fake_val) ScoreFakeValidation(model, *fake_val, &st);
+    st.selection = st.val_auc;
+    if (dev_val) {
+      st.dev_video_auc = DevVideoAuc(model, *dev_val);
+      st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
+    }
     st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     result.history.push_back(st);
     RETURN_IF_ERROR(SaveCheckpoint(model, last));
@@ -339,14 +403,14 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     } catch (const std::exception& e) {
       return Status::IoError(std::string("cannot save the optimizer: ") + e.what());
     }
-    if (st.val_auc > best_auc) {
-      best_auc = st.val_auc;
+    if (st.selection > best_auc) {  // ties: the earlier epoch
+      best_auc = st.selection;
       result.best_epoch = epoch;
       RETURN_IF_ERROR(SaveCheckpoint(model, best));
     }
     nlohmann::json state = {{"epoch", epoch},
                             {"step", step},
-                            {"best_val_auc", best_auc},
+                            {"best_val_auc", best_auc},  // the best EpochStats::selection (named before the dev store)
                             {"best_epoch", result.best_epoch},
                             {"history", nlohmann::json::array()},
                             {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
@@ -386,6 +450,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
   nlohmann::json j = {{"store", c.store},
                       {"out_dir", c.out_dir},
                       {"val_fakes_store", c.val_fakes_store},
+                      {"dev_store", c.dev_store},
                       {"model", nlohmann::json::parse(ModelSpecToJson(c.model))},
                       {"pairs_per_batch", c.pairs_per_batch},
                       {"epochs", c.epochs},
@@ -424,6 +489,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.store = v;
       else if (k == "out_dir")
         c.out_dir = v;
+      else if (k == "dev_store")
+        c.dev_store = v;
       else if (k == "val_fakes_store")
         c.val_fakes_store = v;
       else if (k == "model") {

@@ -29,6 +29,9 @@ struct TrainConfig {
   std::string store;                   // HDF5 crop store of real faces
   std::string out_dir = "runs/train";  // checkpoints, state, exported model
   std::string val_fakes_store;         // optional: crops of generated fake videos (label 1)
+  std::string dev_store;               // optional: crops of the face-swap dev set (labels 0/1, source = clip),
+                                       // for selection only: with it, the best epoch is the one with the best
+                                       // mean of val_auc and dev_video_auc (docs/training.md, the selection rule)
   ModelSpec model;                     // architecture, width, input size, mask head
   BatchOptions batches;                // augmentation and synthesis (input/mask size set from `model`)
   int pairs_per_batch = 16;            // P: a batch holds P reals and their P pseudo-fakes
@@ -59,6 +62,8 @@ struct EpochStats {
   double val_log_loss = 0;
   double fake_auc = -1;        // held-out real crops vs generated-fake crops; -1 without that store
   double fake_video_auc = -1;  // the same, per source clip (mean score)
+  double dev_video_auc = -1;   // dev store: real vs fake clips, a clip's score the mean of its crops' logits
+  double selection = 0;        // what picks the best epoch: val_auc, or with a dev store (val_auc + dev_video_auc) / 2
   double seconds = 0;
 };
 

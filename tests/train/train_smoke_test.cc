@@ -2,8 +2,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <opencv2/imgproc.hpp>
 
 #include "infer/registry.h"
 #include "synthetic_face.h"
@@ -139,6 +141,62 @@ TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
   auto unknown = TrainConfigFromJson(R"({"degrade_q": 1})");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("degrade_q"), std::string::npos);
+}
+
+// A synthetic dev store: `clips` clips of 3 crops each, the first half real, the rest fake.
+std::string SyntheticDevStore(const std::string& path, int clips, bool with_fakes = true) {
+  auto w = CropStoreWriter::Create(path, 96, 0.3f);
+  if (!w.ok()) return "";
+  for (int clip = 0; clip < clips; ++clip) {
+    for (int k = 0; k < 3; ++k) {
+      CropRecord r;
+      r.keypoints = deepscan::testing::FaceKeypoints();
+      r.label = with_fakes && clip >= clips / 2 ? 1 : 0;
+      r.source = "dev/clip" + std::to_string(clip) + ".mp4";
+      r.group = "clip:" + std::to_string(clip);
+      cv::Mat face = deepscan::testing::SyntheticFace(r.keypoints, deepscan::testing::kSyntheticSide, 10 * clip + k);
+      cv::Mat small;
+      cv::resize(face, small, cv::Size(96, 96), 0, 0, cv::INTER_AREA);
+      if (!(*w)->Append(small, r).ok()) return "";
+    }
+  }
+  return (*w)->Close().ok() ? path : "";
+}
+
+// With a dev store, every epoch reports the dev video AUC and the best epoch is chosen by the
+// fixed rule (the mean of held-out pseudo-fake AUC and dev video AUC); a dev store without fakes
+// is refused before training.
+TEST(TrainSmokeTest, DevStoreDrivesTheSelection) {
+  std::string store = SmallStore(60);
+  if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
+  const std::string dir = deepscan::testing::TempDir();
+  TrainConfig c = SmokeConfig(store, dir + "/run");
+  c.epochs = 2;
+  c.steps_per_epoch = 4;
+  c.dev_store = SyntheticDevStore(dir + "/dev.h5", 8);
+  ASSERT_FALSE(c.dev_store.empty());
+  auto r = Train(c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->history.size(), 2u);
+  double best = -1;
+  int best_epoch = -1;
+  for (const EpochStats& e : r->history) {
+    EXPECT_GE(e.dev_video_auc, 0.0);
+    EXPECT_LE(e.dev_video_auc, 1.0);
+    EXPECT_NEAR(e.selection, 0.5 * (e.val_auc + e.dev_video_auc), 1e-12);
+    if (e.selection > best) best = e.selection, best_epoch = e.epoch;
+  }
+  EXPECT_EQ(r->best_epoch, best_epoch);
+  std::ifstream state(c.out_dir + "/state.json");
+  std::stringstream text;
+  text << state.rdbuf();
+  EXPECT_NE(text.str().find("dev_video_auc"), std::string::npos);
+
+  TrainConfig bad = SmokeConfig(store, dir + "/bad");
+  bad.dev_store = SyntheticDevStore(dir + "/reals.h5", 4, /*with_fakes=*/false);
+  auto refused = Train(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
 }
 
 TEST(TrainSmokeTest, LossGoesDown) {

@@ -33,6 +33,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--store")) into->store = f.store;
   if (given("--out")) into->out_dir = f.out_dir;
   if (given("--val-fakes")) into->val_fakes_store = f.val_fakes_store;
+  if (given("--dev-store")) into->dev_store = f.dev_store;
   if (given("--arch")) into->model.arch = f.model.arch;
   if (given("--width")) into->model.width = f.model.width;
   if (given("--input-size")) into->model.input_size = f.model.input_size;
@@ -133,6 +134,9 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--store", f.store, "HDF5 crop store of real faces (deepscan extract)");
   cmd->add_option("--out", f.out_dir, "output folder: checkpoints, state.json, model.onnx");
   cmd->add_option("--val-fakes", f.val_fakes_store, "crop store of generated fake videos, for a second validation");
+  cmd->add_option("--dev-store", f.dev_store,
+                  "crop store of the face-swap dev set (deepscan extract --manifest its MANIFEST.csv): selection only; the "
+                  "best epoch is then the best mean of held-out pseudo-fake AUC and dev video AUC");
   cmd->add_option("--arch", f.model.arch, "mobilenetv3_small | mobilenetv3_large | efficientnet_b0");
   cmd->add_option("--width", f.model.width, "channel width multiplier");
   cmd->add_option("--input-size", f.model.input_size, "network input side in pixels");
