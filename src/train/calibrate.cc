@@ -1,6 +1,8 @@
 #include "train/calibrate.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -53,25 +55,60 @@ Result<ThresholdReport> CalibrateThreshold(const ThresholdOptions& o) {
   rep.crops = static_cast<int64_t>(all.size());
   rep.groups = static_cast<int>(groups.size());
 
-  infer::ModelMetadata meta = cls->metadata();
-  meta.threshold = static_cast<float>(rep.threshold);
-  // Rewrite the metadata, keeping keys this reader does not know (e.g. "architecture").
-  const std::string path = infer::MetadataPathFor(o.model_path);
+  RETURN_IF_ERROR(WriteThreshold(o.model_path, rep.threshold,
+                                 {{"method", "quantile of held-out real crop scores"},
+                                  {"quantile", o.quantile},
+                                  {"crops", rep.crops},
+                                  {"groups", rep.groups},
+                                  {"median", rep.median}}));
+  return rep;
+}
+
+Status WriteThreshold(const std::string& model_path, double threshold, const nlohmann::json& how) {
+  const std::string path = infer::MetadataPathFor(model_path);
   nlohmann::json j;
   {
     std::ifstream in(path);
     j = nlohmann::json::parse(in, nullptr, false);
   }
   if (j.is_discarded() || !j.is_object()) return Status::InvalidModel(path + ": unreadable metadata");
-  j["threshold"] = meta.threshold;
-  j["threshold_calibration"] = {{"method", "quantile of held-out real crop scores"},
-                                {"quantile", o.quantile},
-                                {"crops", rep.crops},
-                                {"groups", rep.groups},
-                                {"median", rep.median}};
-  std::ofstream out(path);
-  if (!(out << j.dump(2) << "\n")) return Status::IoError("cannot write " + path);
-  return rep;
+  j["threshold"] = static_cast<float>(threshold);
+  j["threshold_calibration"] = how;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!(out << j.dump(2) << "\n")) return Status::IoError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot replace " + path);
+  return Status::Ok();
+}
+
+Result<VideoThreshold> ThresholdFromVideos(const EvalReport& report, double quantile) {
+  if (!(quantile > 0 && quantile < 1)) return Status::InvalidArgument("quantile must be in (0, 1)");
+  std::vector<float> reals, fakes;
+  for (const EvalVideo& v : report.items) {
+    if (v.score < 0) continue;  // not scored (no face, failed)
+    (v.label == 0 ? reals : fakes).push_back(v.score);
+  }
+  if (reals.empty()) return Status::InvalidArgument("no scored real video to calibrate on");
+  std::sort(reals.begin(), reals.end());
+  VideoThreshold t;
+  // At most floor((1 - quantile) * n) real videos at or above the threshold (ties aside): the
+  // lowest of those top ones, or just above the highest real when none may be flagged.
+  const size_t n = reals.size();
+  const auto flagged = static_cast<size_t>(std::floor((1 - quantile) * static_cast<double>(n) + 1e-9));
+  const double raw = flagged > 0 ? reals[n - flagged] : std::nextafter(reals.back(), 2.0f);
+  t.threshold = std::clamp<double>(raw, 0.01, 0.99);
+  t.reals = static_cast<int>(reals.size());
+  t.fakes = static_cast<int>(fakes.size());
+  auto share = [&](const std::vector<float>& xs) {
+    if (xs.empty()) return 0.0;
+    return static_cast<double>(std::count_if(xs.begin(), xs.end(), [&](float x) { return x >= t.threshold; })) /
+           static_cast<double>(xs.size());
+  };
+  t.false_alarm_rate = share(reals);
+  t.detection_rate = share(fakes);
+  return t;
 }
 
 }  // namespace deepscan::train

@@ -344,6 +344,32 @@ TEST_F(CliTest, FaceClipAsJsonFollowsTheDocumentedArithmetic) {
   EXPECT_TRUE(HasText(r.err, "untrained development model")) << "the untrained model is flagged on stderr";
 }
 
+// `deepscan eval --calibrate Q --write-threshold`: the threshold from the set's real videos is
+// printed with its rates and written into the model's metadata, which a later scan then uses.
+TEST_F(CliTest, EvalCalibratesTheThresholdOnRealVideos) {
+  const std::string face = FaceClip();
+  if (face.empty()) GTEST_SKIP() << "sample clip missing";
+  const std::string second = dir_ + "/face2.mp4";
+  ASSERT_TRUE(WriteFaceClip(second, 3, /*faststart=*/true));
+  const std::string set = dir_ + "/set.csv";
+  std::ofstream(set) << "file,label\n" << face << ",real\n" << second << ",real\n" << face << ",fake\n";
+  CliResult r = Run({"eval", "--model", model_, "--set", set, "-n", "4", "--calibrate", "0.9", "--write-threshold",
+                     "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_TRUE(HasText(r.out, "quantile of 2 real videos")) << r.out;
+  EXPECT_TRUE(HasText(r.out, "wrote the threshold")) << r.out;
+  json meta = json::parse(ReadFile(dir_ + "/dev.json"));
+  ASSERT_TRUE(meta.contains("threshold_calibration"));
+  EXPECT_EQ(meta["threshold_calibration"]["method"], "quantile of real video scores");
+  EXPECT_EQ(meta["threshold_calibration"]["videos"], 2);
+  const double written = meta["threshold"];
+  CliResult scan = Scan({"-n", "4", "--format", "json", face});
+  ASSERT_EQ(scan.exit_code, 0) << scan.err;
+  EXPECT_NEAR(json::parse(scan.out)["videos"][0]["threshold"].get<double>(), written, 1e-4);
+  // --write-threshold alone is a usage error.
+  EXPECT_EQ(Run({"eval", "--model", model_, "--set", set, "--write-threshold"}).exit_code, 2);
+}
+
 TEST_F(CliTest, ThresholdDecidesLabelAndSegments) {
   REQUIRE_FACE_CLIP(clip);
   // Everything at or above a tiny threshold: fake, one segment from the first frame to the end of the video.

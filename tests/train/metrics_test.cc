@@ -1,4 +1,5 @@
 // Tests for train/metrics against values computed by hand.
+#include "train/calibrate.h"
 #include "train/metrics.h"
 
 #include <cmath>
@@ -216,4 +217,27 @@ TEST(RocPlot, WritesANonEmptyPng) {
 }
 
 }  // namespace
+// The dev-set threshold: the quantile of the scored real videos, and the rates it gives.
+TEST(VideoThresholdTest, QuantileOfRealVideosAndItsRates) {
+  EvalReport r;
+  for (int i = 0; i < 10; ++i) r.items.push_back({"real" + std::to_string(i), 0, VideoStatus::kOk, 0.1f * i + 0.05f});
+  for (int i = 0; i < 4; ++i) r.items.push_back({"fake" + std::to_string(i), 1, VideoStatus::kOk, 0.6f + 0.12f * i});
+  r.items.push_back({"noface", 0, VideoStatus::kNoFace, -1});  // not scored: left out
+  auto t = ThresholdFromVideos(r, 0.9);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_NEAR(t->threshold, 0.95, 1e-6);  // 1 of 10 reals may be flagged: the highest, 0.95
+  EXPECT_EQ(t->reals, 10);
+  EXPECT_EQ(t->fakes, 4);
+  EXPECT_NEAR(t->false_alarm_rate, 0.1, 1e-9);
+  EXPECT_NEAR(t->detection_rate, 0.25, 1e-9);  // of 0.6, 0.72, 0.84, 0.96 only 0.96 is at or above
+  auto none = ThresholdFromVideos(r, 0.95);     // floor(0.5) = 0 may be flagged: above the highest real
+  ASSERT_TRUE(none.ok());
+  EXPECT_GT(none->threshold, 0.95);
+  EXPECT_EQ(none->false_alarm_rate, 0.0);
+  EXPECT_FALSE(ThresholdFromVideos(r, 1.0).ok());
+  EvalReport fakes_only;
+  fakes_only.items.push_back({"f", 1, VideoStatus::kOk, 0.7f});
+  EXPECT_EQ(ThresholdFromVideos(fakes_only, 0.9).status().code(), Code::kInvalidArgument);
+}
+
 }  // namespace deepscan::train

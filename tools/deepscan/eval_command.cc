@@ -1,5 +1,6 @@
 // `deepscan eval`: measure a model on a labelled video set.
 //   deepscan eval --set labels.csv|metadata.json|FF++ dir|Celeb-DF dir [--out dir] [scan flags]
+//                 [--calibrate 0.9 [--write-threshold]]   threshold from the set's real videos
 #include <cstdio>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "commands.h"
 #include "flags.h"
 #include "report/progress.h"
+#include "train/calibrate.h"
 #include "train/crop_store.h"
 #include "train/evaluate.h"
 #include "train/labelled_sets.h"
@@ -23,6 +25,8 @@ struct EvalArgs {
   double val_fraction = 0.1;
   uint32_t seed = 1;
   bool all_celebdf = false, no_progress = false;
+  double calibrate_quantile = 0;  // > 0: a threshold from the set's real videos at this quantile
+  bool write_threshold = false;   // ... written into the --model's metadata
 };
 
 void PrintLevel(const char* name, const train::LevelMetrics& m) {
@@ -66,6 +70,24 @@ int RunEval(const EvalArgs& a) {
               r.threshold);
   PrintLevel("video level", r.video);
   PrintLevel("frame level", r.frame);
+  if (a.calibrate_quantile > 0) {
+    auto t = train::ThresholdFromVideos(r, a.calibrate_quantile);
+    if (!t.ok()) return ReportFailure(t.status());
+    std::printf("threshold %.4f = %.3f quantile of %d real videos: flags %.1f%% of them and %.1f%% of %d fakes\n",
+                t->threshold, a.calibrate_quantile, t->reals, 100 * t->false_alarm_rate, 100 * t->detection_rate,
+                t->fakes);
+    if (a.write_threshold) {
+      Status st = train::WriteThreshold(a.options.classifier.model_path, t->threshold,
+                                        {{"method", "quantile of real video scores"},
+                                         {"set", a.set},
+                                         {"quantile", a.calibrate_quantile},
+                                         {"videos", t->reals},
+                                         {"false_alarm_rate", t->false_alarm_rate},
+                                         {"detection_rate", t->detection_rate}});
+      if (!st.ok()) return ReportFailure(st);
+      std::printf("wrote the threshold into %s's metadata\n", a.options.classifier.model_path.c_str());
+    }
+  }
   if (!a.out.empty()) {
     Status st = train::WriteEvalReport(r, r.model + " on " + a.set, a.out);
     if (!st.ok()) {
@@ -93,6 +115,12 @@ RunFn AddEvalCommand(CLI::App* app) {
   cmd->add_option("--val-fraction", a->val_fraction, "with --exclude-trained: the trainer's held-out share");
   cmd->add_option("--seed", a->seed, "with --exclude-trained: the trainer's seed");
   cmd->add_flag("--all-celebdf", a->all_celebdf, "Celeb-DF: every video, not only the official test list");
+  auto* q = cmd->add_option("--calibrate", a->calibrate_quantile,
+                            "also give the threshold that is this quantile of the set's real video scores (e.g. 0.9: "
+                            "flags 10% of them) and its false-alarm and detection rates on the set")
+                  ->check(CLI::Range(0.5, 0.999));
+  cmd->add_flag("--write-threshold", a->write_threshold, "with --calibrate: write that threshold into --model's metadata")
+      ->needs(q);
   cmd->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
   return [cmd, a]() -> int { return cmd->parsed() ? RunEval(*a) : -1; };
 }
