@@ -149,7 +149,11 @@ Status ExportOnnx(const Model& model, const infer::ModelMetadata& meta, const st
   const int64_t s = spec.input_size;
   g.AddInput("input", {-1, 3, s, s});
   std::string x = e.ConvBnAct(*net.stem, "input", "stem");
-  for (size_t i = 0; i < net.blocks.size(); ++i) x = e.Block(*net.blocks[i], x, "blocks." + std::to_string(i));
+  std::string tap;  // the feature map the mask head reads
+  for (size_t i = 0; i < net.blocks.size(); ++i) {
+    x = e.Block(*net.blocks[i], x, "blocks." + std::to_string(i));
+    if (static_cast<int>(i) == net.mask_tap) tap = x;
+  }
   x = e.ConvBnAct(*net.head_conv, x, "head_conv");
   x = e.Node("GlobalAveragePool", {x}, "pool");
   x = e.Node("Flatten", {x}, "features", {IntAttr("axis", 1)});
@@ -158,7 +162,15 @@ Status ExportOnnx(const Model& model, const infer::ModelMetadata& meta, const st
     x = e.Activation(Act::kHardSwish, x, "pre_logits");
   }
   e.Linear(*net.fc, x, "fc", "logit");
-  g.AddOutput("logit", {-1, 1});
+  g.AddOutput("logit", {-1, 1});  // first: the classifiers read output 0
+  if (net.mask_conv && !tap.empty()) {
+    // The blend heatmap: sigmoid of the mask head's logits, where the model sees blending.
+    std::string m = e.ConvBnAct(*net.mask_conv, tap, "mask_conv");
+    m = e.PlainConv(*net.mask_out, m, "mask_out");
+    e.Node("Sigmoid", {m}, "mask");
+    const int64_t side = (s + spec.mask_stride - 1) / spec.mask_stride;
+    g.AddOutput("mask", {-1, 1, side, side});
+  }
   RETURN_IF_ERROR(g.Save(onnx_path));
 
   infer::ModelMetadata m = meta;

@@ -18,7 +18,9 @@ namespace deepscan::train {
 // Exports what `model` computes in eval mode (dropout and stochastic depth off, BatchNorm with its
 // running statistics; the model's own train/eval flag is left untouched) to `onnx_path`:
 //   input  "input" float [N, 3, S, S], S = model->spec().input_size, N dynamic ("N");
-//   output "logit" float [N, 1]. The mask head, if any, is not exported.
+//   output "logit" float [N, 1] (always the first output);
+//   with the mask head, a second output "mask" float [N, 1, M, M], M = ceil(S / mask_stride):
+//   the sigmoid of the head's blend-mask logits, a heatmap of where the model sees blending.
 // The model is checked by onnx::checker before it is written. Then writes the metadata to
 // infer::MetadataPathFor(onnx_path) with WriteModelMetadata: `meta` as given (name, version,
 // mean/std the model was trained with, calibration, threshold...) except input_size = S and

@@ -112,16 +112,24 @@ TEST_P(ExportParityTest, OnnxRuntimeMatchesLibTorch) {
   ASSERT_EQ((*ort)->inputs().size(), 1u);
   EXPECT_EQ((*ort)->inputs()[0].name, "input");
   EXPECT_EQ((*ort)->inputs()[0].shape, (std::vector<int64_t>{-1, 3, s, s}));
-  ASSERT_EQ((*ort)->outputs().size(), 1u);  // no mask output even when the model has a mask head
+  const bool mask_head = c.spec.mask_head;
+  const int64_t ms = (s + c.spec.mask_stride - 1) / c.spec.mask_stride;
+  ASSERT_EQ((*ort)->outputs().size(), mask_head ? 2u : 1u);  // the heatmap output exactly with a mask head
   EXPECT_EQ((*ort)->outputs()[0].name, "logit");
   EXPECT_EQ((*ort)->outputs()[0].shape, (std::vector<int64_t>{-1, 1}));
+  if (mask_head) {
+    EXPECT_EQ((*ort)->outputs()[1].name, "mask");
+    EXPECT_EQ((*ort)->outputs()[1].shape, (std::vector<int64_t>{-1, 1, ms, ms}));
+  }
 
   const int n = 4;
   torch::Tensor x = Images(n, s, 5);
-  torch::Tensor expected;
+  torch::Tensor expected, expected_mask;
   {
     torch::NoGradGuard no_grad;
-    expected = model->forward(x).logit.contiguous();
+    ModelOutput out = model->forward(x);
+    expected = out.logit.contiguous();
+    if (mask_head) expected_mask = torch::sigmoid(out.mask_logit).contiguous();
   }
   ASSERT_EQ(expected.sizes().vec(), (std::vector<int64_t>{n, 1}));
   // Logits must differ between images, or the comparison would prove little.
@@ -134,6 +142,15 @@ TEST_P(ExportParityTest, OnnxRuntimeMatchesLibTorch) {
   float max_diff = 0;
   for (int i = 0; i < n; ++i) max_diff = std::max(max_diff, std::abs(outputs[0][i] - expected[i][0].item<float>()));
   EXPECT_LE(max_diff, 1e-4f);
+  if (mask_head) {  // the heatmap: sigmoid(mask logits), same shape and values
+    ASSERT_EQ(shapes[1], (std::vector<int64_t>{n, 1, ms, ms}));
+    ASSERT_EQ(expected_mask.numel(), static_cast<int64_t>(outputs[1].size()));
+    const float* em = expected_mask.data_ptr<float>();
+    float mask_diff = 0;
+    for (size_t i = 0; i < outputs[1].size(); ++i) mask_diff = std::max(mask_diff, std::abs(outputs[1][i] - em[i]));
+    EXPECT_LE(mask_diff, 1e-4f);
+    EXPECT_GT((expected_mask.max() - expected_mask.min()).item<float>(), 1e-3f) << "a flat heatmap proves little";
+  }
   std::printf("[parity] %-28s params %9lld  logits [%+.3f, %+.3f]  max |ORT - LibTorch| = %.2e\n", c.label,
               static_cast<long long>(CountParameters(*model)), expected.min().item<float>(),
               expected.max().item<float>(), max_diff);
