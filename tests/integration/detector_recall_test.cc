@@ -12,13 +12,12 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <boost/property_tree/ptree.hpp>
-#include <boost/property_tree/xml_parser.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "face/blazeface.h"
 #include "face/crop.h"
+#include "imglab.h"
 #include "test_env.h"
 
 namespace deepscan::face {
@@ -35,55 +34,9 @@ constexpr double kMinDlibRecall = 0.90;
 // tiling), so the default 0.6 threshold lets one through. No dog may look like a confident face.
 constexpr float kMaxDogScore = 0.75f;
 
-struct AnnotatedImage {
-  std::string file;
-  std::vector<Box> faces;  // boxes marked ignore='1' are left out
-};
-
-// Reads a dlib imglab dataset: <dataset><images><image file='...'><box top left width height/>.
-std::vector<AnnotatedImage> ReadImglab(const std::string& path) {
-  boost::property_tree::ptree tree;
-  boost::property_tree::read_xml(path, tree);
-  std::vector<AnnotatedImage> out;
-  for (const auto& [tag, image] : tree.get_child("dataset.images")) {
-    if (tag != "image") continue;
-    AnnotatedImage a;
-    a.file = image.get<std::string>("<xmlattr>.file");
-    for (const auto& [box_tag, box] : image) {
-      if (box_tag != "box" || box.get<int>("<xmlattr>.ignore", 0) != 0) continue;
-      a.faces.push_back({box.get<float>("<xmlattr>.left"), box.get<float>("<xmlattr>.top"),
-                         box.get<float>("<xmlattr>.width"), box.get<float>("<xmlattr>.height")});
-    }
-    out.push_back(std::move(a));
-  }
-  return out;
-}
-
-// One-to-one greedy matching: (truth, detection) pairs are taken in descending IoU order while
-// both are free and the IoU reaches `min_iou`. Returns (truth index, detection index) pairs.
-std::vector<std::pair<int, int>> GreedyMatch(const std::vector<Box>& truth, const std::vector<Detection>& dets,
-                                             float min_iou) {
-  struct Pair {
-    float iou;
-    int t, d;
-  };
-  std::vector<Pair> pairs;
-  for (int t = 0; t < static_cast<int>(truth.size()); ++t) {
-    for (int d = 0; d < static_cast<int>(dets.size()); ++d) {
-      float v = IoU(truth[t], dets[d].box);
-      if (v >= min_iou) pairs.push_back({v, t, d});
-    }
-  }
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.iou > b.iou; });
-  std::vector<bool> t_used(truth.size()), d_used(dets.size());
-  std::vector<std::pair<int, int>> out;
-  for (const Pair& p : pairs) {
-    if (t_used[p.t] || d_used[p.d]) continue;
-    t_used[p.t] = d_used[p.d] = true;
-    out.emplace_back(p.t, p.d);
-  }
-  return out;
-}
+using testing::GreedyMatch;
+using testing::ImglabImage;
+using testing::ReadImglab;
 
 int CountAtLeast(const std::vector<Detection>& dets, float score) {
   return static_cast<int>(
@@ -132,33 +85,35 @@ TEST_F(DetectorDataTest, DlibFrontalFacesRecall) {
   int total = 0, found = 0, extra = 0;
   std::vector<float> ious, size_ratios;
   for (const char* xml : {"training.xml", "testing.xml"}) {
-    std::vector<AnnotatedImage> images = ReadImglab(data_ + "/" + dir + xml);
+    std::vector<ImglabImage> images = ReadImglab(data_ + "/" + dir + xml);
     ASSERT_FALSE(images.empty()) << xml;
     int xml_total = 0, xml_found = 0;
-    for (const AnnotatedImage& a : images) {
-      cv::Mat img = Read(dir + a.file);
+    for (const ImglabImage& image : images) {
+      std::vector<Box> faces;
+      for (const auto& f : image.faces) faces.push_back(f.box);
+      cv::Mat img = Read(dir + image.file);
       ASSERT_FALSE(img.empty());
       auto dets = detector->Detect(img);
       ASSERT_TRUE(dets.ok()) << dets.status().ToString();
-      auto matches = GreedyMatch(a.faces, *dets, 0.5f);
+      auto matches = GreedyMatch(faces, *dets, 0.5f);
       for (auto [t, d] : matches) {
-        ious.push_back(IoU(a.faces[t], (*dets)[d].box));
-        size_ratios.push_back((*dets)[d].box.w / a.faces[t].w);
+        ious.push_back(IoU(faces[t], (*dets)[d].box));
+        size_ratios.push_back((*dets)[d].box.w / faces[t].w);
       }
-      const int n = static_cast<int>(a.faces.size()), m = static_cast<int>(matches.size());
-      std::printf("recall %-16s %2d/%2d  (%d unmatched detections)\n", a.file.c_str(), m, n,
+      const int n = static_cast<int>(faces.size()), m = static_cast<int>(matches.size());
+      std::printf("recall %-16s %2d/%2d  (%d unmatched detections)\n", image.file.c_str(), m, n,
                   static_cast<int>(dets->size()) - m);
-      std::vector<bool> matched(a.faces.size());
+      std::vector<bool> matched(faces.size());
       for (auto [t, d] : matches) matched[t] = true;
-      for (size_t t = 0; t < a.faces.size(); ++t) {
+      for (size_t t = 0; t < faces.size(); ++t) {
         if (matched[t]) continue;
-        const Box& b = a.faces[t];
+        const Box& b = faces[t];
         float best = 0;
         for (const Detection& d : *dets) best = std::max(best, IoU(b, d.box));
         std::printf("  missed %.0fx%.0f face at (%.0f, %.0f): best IoU with any detection %.2f\n", b.w, b.h, b.x, b.y,
                     best);
       }
-      RecordProperty("recall_" + a.file, std::to_string(m) + "/" + std::to_string(n));
+      RecordProperty("recall_" + image.file, std::to_string(m) + "/" + std::to_string(n));
       xml_total += n;
       xml_found += m;
       extra += static_cast<int>(dets->size()) - m;

@@ -17,12 +17,11 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <boost/property_tree/ptree.hpp>
-#include <boost/property_tree/xml_parser.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "face/blazeface.h"
+#include "imglab.h"
 #include "test_env.h"
 
 namespace deepscan::face {
@@ -49,26 +48,19 @@ struct AnnotatedImage {
   std::vector<AnnotatedFace> faces;  // boxes marked ignore='1' or without 68 parts are left out
 };
 
-// Reads a dlib imglab dataset with parts: <image file><box top left width height><part name x y/>.
+// The faces of a dlib imglab dataset (testing::ReadImglab) that carry all 68 parts.
 std::vector<AnnotatedImage> ReadLandmarkXml(const std::string& path) {
-  boost::property_tree::ptree tree;
-  boost::property_tree::read_xml(path, tree);
   std::vector<AnnotatedImage> out;
-  for (const auto& [tag, image] : tree.get_child("dataset.images")) {
-    if (tag != "image") continue;
+  for (const testing::ImglabImage& image : testing::ReadImglab(path)) {
     AnnotatedImage a;
-    a.file = image.get<std::string>("<xmlattr>.file");
-    for (const auto& [box_tag, box] : image) {
-      if (box_tag != "box" || box.get<int>("<xmlattr>.ignore", 0) != 0) continue;
+    a.file = image.file;
+    for (const testing::ImglabFace& face : image.faces) {
       AnnotatedFace f;
-      f.box = {box.get<float>("<xmlattr>.left"), box.get<float>("<xmlattr>.top"), box.get<float>("<xmlattr>.width"),
-               box.get<float>("<xmlattr>.height")};
+      f.box = face.box;
       int parts = 0;
-      for (const auto& [part_tag, part] : box) {
-        if (part_tag != "part") continue;
-        const int i = std::stoi(part.get<std::string>("<xmlattr>.name"));
+      for (const auto& [i, p] : face.parts) {
         if (i < 0 || i >= kLandmarkCount) continue;
-        f.parts[i] = {part.get<float>("<xmlattr>.x"), part.get<float>("<xmlattr>.y")};
+        f.parts[i] = p;
         ++parts;
       }
       if (parts == kLandmarkCount) a.faces.push_back(f);
@@ -104,23 +96,10 @@ std::vector<MatchedFace> MatchFaces(const std::string& dir, const std::string& x
     auto dets = detector->Detect(img);
     EXPECT_TRUE(dets.ok()) << dets.status().ToString();
     if (!dets.ok()) continue;
-    struct Pair {
-      float iou;
-      size_t t, d;
-    };
-    std::vector<Pair> pairs;
-    for (size_t t = 0; t < a.faces.size(); ++t) {
-      for (size_t d = 0; d < dets->size(); ++d) {
-        const float v = IoU(a.faces[t].box, (*dets)[d].box);
-        if (v >= 0.5f) pairs.push_back({v, t, d});
-      }
-    }
-    std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) { return x.iou > y.iou; });
-    std::vector<bool> t_used(a.faces.size()), d_used(dets->size());
-    for (const Pair& p : pairs) {
-      if (t_used[p.t] || d_used[p.d]) continue;
-      t_used[p.t] = d_used[p.d] = true;
-      out.push_back({a.file, a.faces[p.t], (*dets)[p.d]});
+    std::vector<Box> boxes;
+    for (const AnnotatedFace& f : a.faces) boxes.push_back(f.box);
+    for (auto [t, d] : testing::GreedyMatch(boxes, *dets, 0.5f)) {
+      out.push_back({a.file, a.faces[t], (*dets)[d]});
       images->push_back(img);
     }
     *annotated += static_cast<int>(a.faces.size());

@@ -191,14 +191,7 @@ TEST(AbQueueTest, EachVariantHasItsOwnQueue) {
     ids[v] = nlohmann::json::parse(r->body)["job_id"];
   }
   for (const auto& [v, id] : ids) {
-    nlohmann::json job;
-    for (int i = 0; i < 300; ++i) {
-      auto g = Fetch(server->port(), "GET", "/v1/jobs/" + id);
-      ASSERT_TRUE(g);
-      job = nlohmann::json::parse(g->body);
-      if (job["status"] == "done" || job["status"] == "failed") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    const nlohmann::json job = PollJob(server->port(), id, 30);
     ASSERT_EQ(job["status"], "done") << job.dump();
     EXPECT_EQ(job["variant"], v);
     EXPECT_EQ(job["result"]["model"]["name"] == "always-fake", v == "b");

@@ -3,13 +3,17 @@
 #ifndef DEEPSCAN_TESTS_SERVICE_SERVE_FIXTURE_H_
 #define DEEPSCAN_TESTS_SERVICE_SERVE_FIXTURE_H_
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "deepscan/options.h"
+#include "http_client.h"
 #include "serve/server.h"
 #include "test_env.h"
 
@@ -59,6 +63,24 @@ inline serve::ServeOptions TestServeOptions() {
       if (!std::filesystem::exists(p)) GTEST_SKIP() << "missing " << p << " (run scripts/setup.sh)";     \
     }                                                                                                    \
   } while (0)
+
+// Polls GET /v1/jobs/{id} on `port` every 20 ms until the job ended (or `timeout_s`); every answer
+// must be a 200. Returns the last answer's body.
+inline nlohmann::json PollJob(int port, const std::string& id, double timeout_s = 60) {
+  nlohmann::json last;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < timeout_s) {
+    auto g = Fetch(port, "GET", "/v1/jobs/" + id);
+    EXPECT_TRUE(g);
+    if (!g) break;
+    EXPECT_EQ(g->status, 200) << g->body;
+    if (g->status != 200) break;
+    last = nlohmann::json::parse(g->body);
+    if (last["status"] == "done" || last["status"] == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return last;
+}
 
 inline std::unique_ptr<serve::Server> StartServer(const serve::ServeOptions& so,
                                                   const ScanOptions& scan = ServeScanOptions()) {

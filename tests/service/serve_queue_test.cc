@@ -36,21 +36,6 @@ int Blobs(const std::string& dir) {
   return n;
 }
 
-json PollJob(int port, const std::string& id, double timeout_s = 60) {
-  json last;
-  for (const auto start = Clock::now(); Since(start) < timeout_s;) {
-    auto g = Fetch(port, "GET", "/v1/jobs/" + id);
-    EXPECT_TRUE(g);
-    if (!g) break;
-    EXPECT_EQ(g->status, 200) << g->body;
-    if (g->status != 200) break;
-    last = Body(*g);
-    if (last["status"] == "done" || last["status"] == "failed") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return last;
-}
-
 class ServeQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -739,22 +739,6 @@ TEST(ServeShutdownTest, ShutdownFinishesAcceptedJobs) {
   EXPECT_EQ(HttpConnection::Open(port), nullptr);  // no longer listening
 }
 
-// Polls GET /v1/jobs/{id} on `port` until the job ended; the last answer's body.
-json PollJob(int port, const std::string& id, double timeout_s = 60) {
-  json last;
-  for (const auto start = Clock::now(); Since(start) < timeout_s;) {
-    auto g = Fetch(port, "GET", "/v1/jobs/" + id);
-    EXPECT_TRUE(g);
-    if (!g) break;
-    EXPECT_EQ(g->status, 200) << g->body;
-    if (g->status != 200) break;
-    last = Body(*g);
-    if (last["status"] == "done" || last["status"] == "failed") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return last;
-}
-
 // A finished job's HTML page (?format=html) shows the face crops the server kept (--report-crops),
 // at most that many per person, decoded as the JPEG images a person sees; the JSON carries none.
 TEST(ServeHtmlTest, JobPagesShowTheKeptFaceCrops) {
