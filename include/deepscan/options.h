@@ -79,6 +79,10 @@ enum class Aggregation {
                  // face among real ones); faces without a track count as one more person
 };
 
+// Every rule, in the order --aggregate lists them.
+inline constexpr Aggregation kAggregations[] = {Aggregation::kMean, Aggregation::kConfident, Aggregation::kTopMean,
+                                                Aggregation::kIdentityMax};
+
 // "mean", "confident", "top", "identity-max": the names of --aggregate and of the report's
 // `aggregation` field.
 inline const char* AggregationName(Aggregation a) {

@@ -104,6 +104,23 @@ int64_t ToInt(const Reply& r) {
   return 0;
 }
 
+// The workers group's pending count and lag from an XINFO GROUPS reply; false when Redis gave no
+// lag (it cannot, after entries were deleted from the stream): the caller then estimates it.
+bool GroupCounts(const Reply& groups, int64_t* pending, int64_t* lag) {
+  if (!groups.array()) return false;
+  bool have_lag = false;
+  for (const Reply& g : groups.elements) {
+    auto f = Pairs(g);
+    if (f["name"].str != kGroup) continue;
+    *pending = ToInt(f["pending"]);
+    if (f.count("lag") && f["lag"].type == Reply::Type::kInteger) {
+      *lag = f["lag"].integer;
+      have_lag = true;
+    }
+  }
+  return have_lag;
+}
+
 }  // namespace
 
 double UnixNow() {
@@ -316,6 +333,14 @@ Status WorkQueue::Heartbeat(const WorkerInfo& w) {
   return Status::Ok();
 }
 
+Result<int64_t> WorkQueue::Backlog() {
+  ASSIGN_OR_RETURN(Reply groups, Run({"XINFO", "GROUPS", Key("videos")}));
+  int64_t pending = 0, lag = 0;
+  if (GroupCounts(groups, &pending, &lag)) return lag;
+  ASSIGN_OR_RETURN(Progress p, ReadProgress());  // no lag from Redis: the estimate from the counts
+  return p.waiting;
+}
+
 Result<Progress> WorkQueue::ReadProgress() {
   const double now = UnixNow();
   std::vector<std::vector<std::string>> cmds = {
@@ -343,19 +368,9 @@ Result<Progress> WorkQueue::ReadProgress() {
   p.done = ToInt(r[1]);
   p.failed = ToInt(r[2]);
   p.results = ToInt(r[3]);
-  bool have_lag = false;
-  if (r[4].array()) {
-    for (const Reply& g : r[4].elements) {
-      auto f = Pairs(g);
-      if (f["name"].str != kGroup) continue;
-      p.running = ToInt(f["pending"]);
-      if (f.count("lag") && f["lag"].type == Reply::Type::kInteger) {
-        p.waiting = f["lag"].integer;
-        have_lag = true;
-      }
-    }
+  if (!GroupCounts(r[4], &p.running, &p.waiting)) {
+    p.waiting = std::max<int64_t>(0, p.submitted - p.done - p.failed - p.running);
   }
-  if (!have_lag) p.waiting = std::max<int64_t>(0, p.submitted - p.done - p.failed - p.running);
   std::map<std::string, std::pair<int64_t, double>> consumers;  // name -> pending, idle
   if (r[5].array()) {
     for (const Reply& c : r[5].elements) {

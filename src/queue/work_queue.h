@@ -154,6 +154,8 @@ class WorkQueue {
 
   // --- observers
   Result<Progress> ReadProgress();
+  // Progress::waiting alone, in one XINFO GROUPS (serve's queue bound reads it every 0.5 s).
+  Result<int64_t> Backlog();
   // Calls `fn` for every finished entry (done or failed), in entry order. Errors: kIoError.
   Status ForEachOutcome(const std::function<void(const Outcome&)>& fn);
   // The entry id of serve job `job`; nullopt when unknown.

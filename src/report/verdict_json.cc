@@ -2,6 +2,7 @@
 // before it is converted, so hostile input (a damaged cache file, the fuzzer) gives an error
 // naming the field, never undefined behaviour: the ranges are those of
 // docs/scan-result.schema.json, with finite bounds where the schema has none.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -268,8 +269,8 @@ Status Read(const json& j, VideoVerdict* v) {
   RETURN_IF_ERROR(Label(Field(j, "label"), "label", &v->label));
   RETURN_IF_ERROR(Float(Field(j, "threshold"), "threshold", 0, 1, &v->threshold));
   RETURN_IF_ERROR(String(Field(j, "aggregation"), "aggregation", &v->aggregation));
-  if (v->aggregation != "mean" && v->aggregation != "confident" && v->aggregation != "top" &&
-      v->aggregation != "identity-max" && !v->aggregation.empty()) {
+  if (!v->aggregation.empty() && std::none_of(std::begin(kAggregations), std::end(kAggregations),
+                                              [&](Aggregation a) { return v->aggregation == AggregationName(a); })) {
     return Bad("aggregation", "is not mean, confident, top, identity-max or empty");
   }
   RETURN_IF_ERROR(ReadInfo(Field(j, "video"), &v->info));

@@ -280,11 +280,7 @@ Response Api::Ready() const {
   }
   Jobs* jobs = variants_.front().jobs;
   for (const Variant& v : variants_) {
-    if (!v.jobs->healthy()) {
-      Response r = ErrorResponse(503, "unavailable", "the job queue (--queue) does not answer");
-      r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
-      return r;
-    }
+    if (!v.jobs->healthy()) return Unavailable(Status::IoError("the job queue (--queue) does not answer"));
     if (v.jobs->Full()) return Busy("the scan queue is full");
   }
   json body = {{"status", "ready"},

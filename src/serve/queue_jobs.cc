@@ -179,7 +179,8 @@ Result<std::string> QueueJobs::Submit(Slot slot, std::string file, std::string n
     return s;  // the Slot's destructor gives the place back
   };
   if (::rename(file.c_str(), blob.c_str()) != 0) {
-    return give_back(Status::IoError("cannot move the upload into the blob folder: " + std::string(std::strerror(errno))));
+    return give_back(
+        Status::IoError("cannot move the upload into the blob folder: " + std::string(std::strerror(errno))));
   }
   queue::VideoEntry e;
   e.video = blob;
@@ -322,16 +323,16 @@ void QueueJobs::Keeper() {
       Result<std::unique_ptr<queue::WorkQueue>> opened = queue::WorkQueue::Open(queue_options_);
       if (opened.ok()) q = std::move(*opened);
     }
-    Result<queue::Progress> p = q != nullptr ? q->ReadProgress() : Result<queue::Progress>(Status::IoError("down"));
-    if (p.ok() && !connected_.load()) spdlog::info("redis at {} answers again", queue::Redacted(q->url()));
-    if (!p.ok() && connected_.load()) spdlog::warn("redis unreachable: {}", p.status().message());
-    connected_ = p.ok();
-    if (p.ok() && Clock::now() >= next_sweep) {
+    Result<int64_t> backlog = q != nullptr ? q->Backlog() : Result<int64_t>(Status::IoError("down"));
+    if (backlog.ok() && !connected_.load()) spdlog::info("redis at {} answers again", queue::Redacted(q->url()));
+    if (!backlog.ok() && connected_.load()) spdlog::warn("redis unreachable: {}", backlog.status().message());
+    connected_ = backlog.ok();
+    if (backlog.ok() && Clock::now() >= next_sweep) {
       SweepUploads(q.get());
       next_sweep = Clock::now() + kSweepEvery;
     }
     lock.lock();
-    if (p.ok()) backlog_ = p->waiting;
+    if (backlog.ok()) backlog_ = *backlog;
     cv_.wait_for(lock, kBacklogEvery, [&] { return stopping_; });
   }
 }
@@ -354,7 +355,10 @@ void QueueJobs::SweepUploads(queue::WorkQueue* q) {
     std::error_code ec2;
     bool empty = true;
     for (fs::directory_iterator f(r->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
-      if (AgeS(f->path()) > kStaleUploadS) fs::remove_all(f->path(), ec2); else empty = false;
+      if (AgeS(f->path()) > kStaleUploadS)
+        fs::remove_all(f->path(), ec2);
+      else
+        empty = false;
     }
     if (empty && AgeS(r->path()) > kStaleUploadS) fs::remove(r->path(), ec2);
   }

@@ -819,7 +819,6 @@ Result<std::unique_ptr<Server>> Server::Create(const ServeOptions& options, cons
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.options = options;
-  m.options = options;
   m.scan = scan;
   m.metrics = std::make_unique<ServiceMetrics>(&m.registry);
   m.busy_response = BusyResponse(options.retry_after_s);

@@ -82,10 +82,7 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
   app->add_flag("--tiling", o->detector.tiling, "tile large frames also in keyframes triage (off there by default)")
       ->excludes(no_tiling);
   std::map<std::string, Aggregation> agg;
-  for (Aggregation a :
-       {Aggregation::kMean, Aggregation::kConfident, Aggregation::kTopMean, Aggregation::kIdentityMax}) {
-    agg[AggregationName(a)] = a;
-  }
+  for (Aggregation a : kAggregations) agg[AggregationName(a)] = a;
   app->add_option("-a,--aggregate", o->aggregation.strategy,
                   "video score: mean | confident (DFDC winner's rule) | top (mean of the top --top-fraction of "
                   "frames) | identity-max (the most suspicious person's mean)")
