@@ -27,6 +27,8 @@ struct FaceResult {
   std::array<Point, 6> keypoints{};  // right eye, left eye, nose tip, mouth, right ear, left ear
   float score = 0;                   // calibrated probability that this face is manipulated
   int track_id = -1;                 // the identity this face was linked to (see identities)
+  std::string heatmap;               // the blend-heatmap image `deepscan scan --heatmaps DIR` wrote for
+                                     // this face (report/heatmaps.h); empty for every other face
 };
 
 struct Segment {  // a stretch of the timeline whose frame scores are at or above the threshold
@@ -90,6 +92,7 @@ struct ModelInfo {
   bool trained = true;         // false for the untrained development model: its scores carry no meaning
   float threshold = 0.5f;      // calibrated decision threshold shipped with the model
   std::string path;            // the classifier file (its card and metadata lie beside it); not in the JSON
+  bool heatmaps = false;       // the classifier has a blend-heatmap output (FaceCrop::heatmap_png); not in the JSON
 };
 
 enum class VideoStatus {

@@ -11,26 +11,61 @@ class FlipTtaClassifier final : public Classifier {
   const ModelMetadata& metadata() const override { return inner_->metadata(); }
   std::string backend() const override { return inner_->backend(); }
   std::string device() const override { return inner_->device(); }
+  bool has_heatmaps() const override { return inner_->has_heatmaps(); }
   Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
+    return Run(crops, scores, nullptr);
+  }
+  Status ClassifyWithHeatmaps(const std::vector<cv::Mat>& crops, std::vector<float>* scores,
+                              std::vector<cv::Mat>* heatmaps) override {
+    return Run(crops, scores, heatmaps);
+  }
+
+ private:
+  Status Run(const std::vector<cv::Mat>& crops, std::vector<float>* scores, std::vector<cv::Mat>* heatmaps) {
     both_.resize(2 * crops.size());
     for (size_t i = 0; i < crops.size(); ++i) {
       both_[2 * i] = crops[i];
       if (crops[i].empty()) return Status::InvalidArgument("empty crop");
       cv::flip(crops[i], both_[2 * i + 1], 1);
     }
-    RETURN_IF_ERROR(inner_->Classify(both_, &pair_scores_));
+    if (heatmaps != nullptr) {
+      RETURN_IF_ERROR(inner_->ClassifyWithHeatmaps(both_, &pair_scores_, &pair_maps_));
+    } else {
+      RETURN_IF_ERROR(inner_->Classify(both_, &pair_scores_));
+    }
     scores->resize(crops.size());
     for (size_t i = 0; i < crops.size(); ++i) (*scores)[i] = 0.5f * (pair_scores_[2 * i] + pair_scores_[2 * i + 1]);
+    if (heatmaps != nullptr) {
+      heatmaps->resize(crops.size());
+      for (size_t i = 0; i < crops.size(); ++i) {
+        const cv::Mat& a = pair_maps_[2 * i];
+        const cv::Mat& b = pair_maps_[2 * i + 1];
+        if (a.empty() || b.empty()) {
+          (*heatmaps)[i] = cv::Mat();
+          continue;
+        }
+        cv::Mat back;
+        cv::flip(b, back, 1);  // the mirror's map, in the crop's orientation
+        (*heatmaps)[i] = 0.5 * (a + back);
+      }
+    }
     return Status::Ok();
   }
 
- private:
   std::unique_ptr<Classifier> inner_;
   std::vector<cv::Mat> both_;  // reused between calls (a classifier serves one call at a time)
   std::vector<float> pair_scores_;
+  std::vector<cv::Mat> pair_maps_;
 };
 
 }  // namespace
+
+Status Classifier::ClassifyWithHeatmaps(const std::vector<cv::Mat>& crops, std::vector<float>* scores,
+                                        std::vector<cv::Mat>* heatmaps) {
+  RETURN_IF_ERROR(Classify(crops, scores));
+  heatmaps->assign(crops.size(), cv::Mat());
+  return Status::Ok();
+}
 
 std::unique_ptr<Classifier> WithFlipTta(std::unique_ptr<Classifier> inner) {
   return std::make_unique<FlipTtaClassifier>(std::move(inner));

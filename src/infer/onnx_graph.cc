@@ -125,7 +125,7 @@ Status WriteMeanColourModel(const std::string& path, int input_size, const std::
   return g.Save(path);
 }
 
-Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t seed) {
+Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t seed, bool heatmap) {
   std::mt19937 rng(seed);
   auto randn = [&](size_t count, float scale) {
     std::normal_distribution<float> d(0.0f, scale);
@@ -152,6 +152,14 @@ Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t se
   g.AddInitializer("b3", {1}, {0.0f});
   g.AddNode("Gemm", {"flat", "w3", "b3"}, {"logit"}, {{.name = "transB", .ints = {1}, .scalar = true}});
   g.AddOutput("logit", {-1, 1});
+  if (heatmap) {
+    const int m = (input_size + 3) / 4;  // two stride-2 convolutions with padding 1
+    g.AddInitializer("wm", {1, 16, 1, 1}, randn(16, 0.5f));
+    g.AddInitializer("bm", {1}, {0.0f});
+    g.AddNode("Conv", {"r2", "wm", "bm"}, {"mask_logit"}, {{.name = "kernel_shape", .ints = {1, 1}}});
+    g.AddNode("Sigmoid", {"mask_logit"}, {"mask"});
+    g.AddOutput("mask", {-1, 1, m, m});
+  }
   return g.Save(path);
 }
 

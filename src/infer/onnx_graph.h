@@ -49,8 +49,10 @@ Status WriteMeanColourModel(const std::string& path, int input_size, const std::
 
 // A small convolutional network with fixed pseudo-random weights (seeded): conv 3x3/2 (3->8),
 // ReLU, conv 3x3/2 (8->16), ReLU, global average pool, linear 16->1. Realistic operator mix for
-// pipeline tests and the untrained development model.
-Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t seed);
+// pipeline tests and the untrained development model. With `heatmap`, a second output "mask"
+// [N, 1, S/4, S/4] = sigmoid(conv 1x1 (16->1) of the second feature map), shaped like the blend
+// heatmap a zoo model with the mask head exports (train/onnx_export.h).
+Status WriteRandomConvModel(const std::string& path, int input_size, uint32_t seed, bool heatmap = false);
 
 }  // namespace deepscan::infer
 

@@ -1,5 +1,6 @@
 #include "infer/ort_classifier.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -16,15 +17,27 @@ std::string ShapeString(const std::vector<int64_t>& s) {
 
 class OrtClassifier : public Classifier {
  public:
-  OrtClassifier(std::unique_ptr<OrtModel> model, ModelMetadata meta, int max_batch)
-      : model_(std::move(model)), meta_(std::move(meta)), max_batch_(max_batch) {
+  // `heatmap_output`: the index of the model's "mask" output, or -1.
+  OrtClassifier(std::unique_ptr<OrtModel> model, ModelMetadata meta, int max_batch, int heatmap_output)
+      : model_(std::move(model)), meta_(std::move(meta)), max_batch_(max_batch), heatmap_output_(heatmap_output) {
     input_.resize(static_cast<size_t>(max_batch_) * 3 * meta_.input_size * meta_.input_size);
   }
   const ModelMetadata& metadata() const override { return meta_; }
   std::string backend() const override { return "onnxruntime-" + model_->provider(); }
   std::string device() const override { return model_->provider(); }
 
+  bool has_heatmaps() const override { return heatmap_output_ >= 0; }
   Status Classify(const std::vector<cv::Mat>& crops, std::vector<float>* scores) override {
+    return Run(crops, scores, nullptr);
+  }
+  Status ClassifyWithHeatmaps(const std::vector<cv::Mat>& crops, std::vector<float>* scores,
+                              std::vector<cv::Mat>* heatmaps) override {
+    heatmaps->assign(crops.size(), cv::Mat());
+    return Run(crops, scores, heatmap_output_ >= 0 ? heatmaps : nullptr);
+  }
+
+ private:
+  Status Run(const std::vector<cv::Mat>& crops, std::vector<float>* scores, std::vector<cv::Mat>* heatmaps) {
     scores->resize(crops.size());
     const int64_t side = meta_.input_size;
     for (size_t begin = 0; begin < crops.size(); begin += max_batch_) {
@@ -51,14 +64,33 @@ class OrtClassifier : public Classifier {
         }
         (*scores)[begin + i] = Calibrate(meta_, z);
       }
+      if (heatmaps != nullptr) RETURN_IF_ERROR(CopyHeatmaps(n, begin, heatmaps));
     }
     return Status::Ok();
   }
 
- private:
+  // Copies the "mask" output of the last run, [n, 1, M, M], into heatmaps[begin, begin + n).
+  Status CopyHeatmaps(int64_t n, size_t begin, std::vector<cv::Mat>* heatmaps) const {
+    const std::vector<int64_t>& s = shapes_[heatmap_output_];
+    const std::vector<float>& maps = outputs_[heatmap_output_];
+    if (s.size() != 4 || s[0] != n || s[1] != 1 || s[2] <= 0 || s[3] <= 0 ||
+        maps.size() != static_cast<size_t>(n * s[2] * s[3])) {
+      return Status::InvalidModel("heatmap output has shape " + ShapeString(s) + " for " + std::to_string(n) +
+                                  " crops");
+    }
+    const int rows = static_cast<int>(s[2]), cols = static_cast<int>(s[3]);
+    for (int64_t i = 0; i < n; ++i) {
+      cv::Mat m(rows, cols, CV_32F);
+      std::copy_n(maps.data() + i * rows * cols, rows * cols, m.ptr<float>());
+      (*heatmaps)[begin + i] = m;
+    }
+    return Status::Ok();
+  }
+
   std::unique_ptr<OrtModel> model_;
   ModelMetadata meta_;
   int max_batch_;
+  int heatmap_output_;
   std::vector<float> input_;
   std::vector<std::vector<float>> outputs_;
   std::vector<std::vector<int64_t>> shapes_;
@@ -98,7 +130,14 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
     return Status::InvalidModel(config.model_path + ": output shape " + ShapeString(out) +
                                 " does not fit output kind in its metadata");
   }
-  return std::unique_ptr<Classifier>(new OrtClassifier(std::move(model), std::move(meta), max_batch));
+  int heatmap_output = -1;  // the optional blend heatmap: "mask", [N, 1, M, M]
+  for (size_t i = 1; i < model->outputs().size(); ++i) {
+    const TensorSpec& o = model->outputs()[i];
+    if (o.name == kHeatmapOutput && o.shape.size() == 4 && (o.shape[1] == 1 || o.shape[1] < 0))
+      heatmap_output = static_cast<int>(i);
+  }
+  return std::unique_ptr<Classifier>(
+      new OrtClassifier(std::move(model), std::move(meta), max_batch, heatmap_output));
 }
 
 }  // namespace deepscan::infer

@@ -12,7 +12,9 @@
 namespace deepscan::infer {
 
 // Loads and validates the model: one input [N, 3, S, S] with S = metadata input_size (N may be
-// dynamic or 1), one output [N], [N, 1] or [N, 2] as the metadata says. Errors: kInvalidModel,
+// dynamic or 1), one output [N], [N, 1] or [N, 2] as the metadata says, and optionally a later
+// output named "mask" [N, 1, M, M] (values in [0, 1]) that has_heatmaps() then reports and
+// ClassifyWithHeatmaps returns. Errors: kInvalidModel,
 // kInvalidArgument (an unknown device name).
 Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& config);
 

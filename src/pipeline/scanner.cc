@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "core/bounded_queue.h"
 #include "face/blazeface.h"
@@ -94,6 +95,7 @@ struct KeptCrop {
   size_t slot = 0, face = 0;
   float score = 0;
   cv::Mat crop;
+  cv::Mat heatmap;  // CV_32F in [0, 1], or empty (the model has no heatmap output)
 };
 
 // One video in flight.
@@ -342,6 +344,9 @@ struct Scanner::Impl {
     std::vector<CropTask> batch;
     std::vector<cv::Mat> images;
     std::vector<float> scores;
+    std::vector<cv::Mat> heatmaps;
+    // Heatmaps are read only for the crops a report keeps, from a model that has them.
+    const bool want_heatmaps = options.report_crops > 0 && classifier->has_heatmaps();
     const size_t max_batch = static_cast<size_t>(options.classifier.max_batch);
     while (std::optional<CropTask> first = crop_queue->Pop()) {
       batch.clear();
@@ -357,7 +362,8 @@ struct Scanner::Impl {
       auto t = Clock::now();
       Status st;
       try {
-        st = classifier->Classify(images, &scores);
+        st = want_heatmaps ? classifier->ClassifyWithHeatmaps(images, &scores, &heatmaps)
+                           : classifier->Classify(images, &scores);
       } catch (const std::exception& e) {
         st = Status::Internal(std::string("unexpected exception: ") + e.what());
       }
@@ -371,7 +377,8 @@ struct Scanner::Impl {
           face.score = scores[i];
           ++job.v.timings.faces_classified;
           if (options.report_crops > 0)
-            Keep(job, {face.track_id, batch[i].slot, batch[i].face, scores[i], batch[i].crop});
+            Keep(job, {face.track_id, batch[i].slot, batch[i].face, scores[i], batch[i].crop,
+                       want_heatmaps ? heatmaps[i] : cv::Mat()});
         } else if (job.failure.ok()) {
           job.failure = st;
         }
@@ -416,6 +423,12 @@ struct Scanner::Impl {
       f.face = static_cast<int>(k.face);
       f.score = k.score;
       f.jpeg.assign(bytes.begin(), bytes.end());
+      if (!k.heatmap.empty()) {  // 8-bit grey over the crop's square, smoothly up-sampled
+        cv::Mat up, grey;
+        cv::resize(k.heatmap, up, k.crop.size(), 0, 0, cv::INTER_LINEAR);
+        up.convertTo(grey, CV_8U, 255.0);
+        if (cv::imencode(".png", grey, bytes)) f.heatmap_png.assign(bytes.begin(), bytes.end());
+      }
       out.push_back(std::move(f));
     }
     return out;
@@ -552,7 +565,7 @@ Result<std::unique_ptr<Scanner>> Scanner::Create(const ScanOptions& options) {
   if (options.classifier.flip_tta) impl->classifier = infer::WithFlipTta(std::move(impl->classifier));
   const infer::ModelMetadata& m = impl->classifier->metadata();
   impl->model = {m.name,    m.version,   impl->classifier->backend(),  impl->classifier->device(),
-                 m.trained, m.threshold, options.classifier.model_path};
+                 m.trained, m.threshold, options.classifier.model_path, impl->classifier->has_heatmaps()};
   if (!options.cache_dir.empty()) {
     ASSIGN_OR_RETURN(impl->cache, pipeline::ResultCache::Open(options, impl->model));
   }

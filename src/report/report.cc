@@ -171,11 +171,13 @@ double Round(double x, int digits) {
 json FaceToJson(const FaceResult& face) {
   json kp = json::array();
   for (const Point& p : face.keypoints) kp.push_back({R(p.x, 1), R(p.y, 1)});
-  return {{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
-          {"detector_score", R(face.detector_score, 4)},
-          {"score", R(face.score, 4)},
-          {"keypoints", kp},
-          {"track_id", face.track_id >= 0 ? json(face.track_id) : json(nullptr)}};
+  json j = {{"box", {R(face.box.x, 1), R(face.box.y, 1), R(face.box.w, 1), R(face.box.h, 1)}},
+            {"detector_score", R(face.detector_score, 4)},
+            {"score", R(face.score, 4)},
+            {"keypoints", kp},
+            {"track_id", face.track_id >= 0 ? json(face.track_id) : json(nullptr)}};
+  if (!face.heatmap.empty()) j["heatmap"] = face.heatmap;  // only faces scan --heatmaps wrote one for
+  return j;
 }
 
 json VideoToJson(const VideoVerdict& v) {

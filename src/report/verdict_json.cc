@@ -149,6 +149,11 @@ Status ReadFace(const json& j, const std::string& where, FaceResult* face) {
   for (size_t i = 0; i < face->keypoints.size(); ++i) {
     RETURN_IF_ERROR(ReadPoint((*kp)[i], where + ".keypoints[" + std::to_string(i) + "]", &face->keypoints[i]));
   }
+  if (const json* h = Field(j, "heatmap")) {  // optional: scan --heatmaps
+    if (!h->is_string() || h->get_ref<const std::string&>().empty())
+      return Bad(where + ".heatmap", "is not a file name");
+    face->heatmap = h->get<std::string>();
+  }
   return IndexOrNull(Field(j, "track_id"), where + ".track_id", kMaxInt, &face->track_id);
 }
 

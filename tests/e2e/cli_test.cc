@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -577,6 +579,81 @@ TEST_F(CliTest, JsonReportValidatesAgainstTheSchema) {
   EXPECT_TRUE(HasText(report, "videos/2/score"));
   EXPECT_TRUE(HasText(report, "videos/3/error"));
   EXPECT_TRUE(HasText(report, "videos/4/status"));
+}
+
+// scan --heatmaps DIR: per person its (at most) 3 most suspicious faces get a heatmap overlay and the raw grey map;
+// the JSON's faces[].heatmap names exactly those files; two videos of one name do not overwrite each other.
+TEST_F(CliTest, HeatmapsAreWrittenForTheMostSuspiciousFacesAndNamedInTheJson) {
+  REQUIRE_FACE_CLIP(clip);
+  const std::string heat_model = dir_ + "/heat.onnx";
+  ASSERT_EQ(RunCommand(Quote(MakeDevModelPath()) + " --heatmap " + Quote(heat_model)), 0);
+  const std::string out = dir_ + "/heatmaps";
+  CliResult r = Run({"scan", "--model", heat_model, "-n", "8", "--format", "json", "--heatmaps", out, clip, clip});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json doc = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  ASSERT_EQ(doc["videos"].size(), 2u);
+  std::vector<std::string> named;
+  for (const json& v : doc["videos"]) {
+    std::map<int, std::vector<double>> with, without;  // per track: scores of faces with / without a heatmap
+    for (const json& f : v["frames"]) {
+      if (!f["duplicate_of"].is_null()) continue;  // a repeat of an earlier frame: its faces were not classified again
+      for (const json& face : f["faces"]) {
+        if (face["track_id"].is_null()) continue;
+        const int track = face["track_id"];
+        if (face.contains("heatmap")) {
+          named.push_back(face["heatmap"]);
+          with[track].push_back(face["score"]);
+        } else {
+          without[track].push_back(face["score"]);
+        }
+      }
+    }
+    ASSERT_FALSE(with.empty()) << "no face got a heatmap";
+    for (const auto& [track, scores] : with) {
+      EXPECT_LE(scores.size(), 3u) << "track " << track;
+      const double weakest = *std::min_element(scores.begin(), scores.end());
+      for (double other : without[track]) EXPECT_LE(other, weakest + 1e-4) << "track " << track;
+    }
+  }
+  std::set<std::string> unique(named.begin(), named.end());
+  EXPECT_EQ(unique.size(), named.size()) << "the second video overwrote the first one's heatmaps";
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(out)) files += e.is_regular_file();
+  EXPECT_EQ(files, 2 * named.size()) << "an overlay and a grey map per named face, nothing else";
+  for (const std::string& path : named) {
+    ASSERT_EQ(path.rfind(out + "/", 0), 0u) << path;
+    const std::string mask_path = path.substr(0, path.size() - 4) + ".mask.png";
+    cv::Mat overlay = cv::imread(path, cv::IMREAD_UNCHANGED);
+    cv::Mat mask = cv::imread(mask_path, cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(overlay.empty()) << path;
+    ASSERT_FALSE(mask.empty()) << mask_path;
+    EXPECT_EQ(overlay.type(), CV_8UC3);
+    EXPECT_EQ(mask.type(), CV_8UC1);
+    EXPECT_EQ(overlay.size(), cv::Size(128, 128)) << "the model's input size";
+    EXPECT_EQ(mask.size(), overlay.size());
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(mask, &lo, &hi);
+    EXPECT_GT(hi - lo, 2) << "a flat heatmap";
+    // Red over the face in proportion to the map: where the map is full the pixel is (near) pure red.
+    cv::Point at;
+    cv::minMaxLoc(mask, nullptr, nullptr, nullptr, &at);
+    const cv::Vec3b px = overlay.at<cv::Vec3b>(at);
+    const double k = hi / 255.0;
+    EXPECT_GE(px[2], 255 * k - 3);
+    EXPECT_LE(px[0], 255 * (1 - k) + 3);
+  }
+  if (JsonschemaAvailable()) {
+    const std::string path = dir_ + "/heat-report.json";
+    ASSERT_TRUE(WriteFile(path, r.out));
+    std::string report;
+    EXPECT_EQ(ValidateAgainstSchema(path, &report), 0) << report;
+  }
+  // A model without a heatmap output is refused before anything is scanned: exit 2, and why.
+  CliResult refused = Scan({"-n", "2", "--heatmaps", dir_ + "/none", clip});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_TRUE(HasText(refused.err, "has no heatmap output"));
+  EXPECT_FALSE(fs::exists(dir_ + "/none"));
 }
 
 TEST_F(CliTest, SharedDataRealClipsInEveryFormat) {

@@ -111,6 +111,105 @@ TEST(ClassifierTest, FlipTtaAveragesTheCropAndItsMirror) {
   EXPECT_EQ(tta->Classify(wrong, &t).code(), Code::kInvalidArgument);
 }
 
+// A random conv model with the blend-heatmap output "mask" [N, 1, S/4, S/4].
+std::string MakeHeatmapModel(const std::string& name, int size) {
+  std::string path = TempDir() + "/" + name + ".onnx";
+  EXPECT_TRUE(WriteRandomConvModel(path, size, 11, /*heatmap=*/true).ok());
+  ModelMetadata meta;
+  meta.input_size = size;
+  meta.name = name;
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  return path;
+}
+
+std::vector<cv::Mat> RandomCrops(int n, int size, uint64_t seed) {
+  cv::RNG rng(seed);
+  std::vector<cv::Mat> crops;
+  for (int i = 0; i < n; ++i) {
+    cv::Mat m(size, size, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+    crops.push_back(m);
+  }
+  return crops;
+}
+
+TEST(ClassifierHeatmapTest, TheMaskOutputComesBackPerCropAndTheScoresDoNotChange) {
+  const std::string path = MakeHeatmapModel("heat", 48);
+  auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 4});
+  ASSERT_TRUE(cls.ok()) << cls.status().ToString();
+  EXPECT_TRUE((*cls)->has_heatmaps());
+  const std::vector<cv::Mat> crops = RandomCrops(7, 48, 21);  // two batches of 4 and 3
+  std::vector<float> plain, scores;
+  std::vector<cv::Mat> maps;
+  ASSERT_TRUE((*cls)->Classify(crops, &plain).ok());
+  ASSERT_TRUE((*cls)->ClassifyWithHeatmaps(crops, &scores, &maps).ok());
+  ASSERT_EQ(scores.size(), crops.size());
+  ASSERT_EQ(maps.size(), crops.size());
+  for (size_t i = 0; i < crops.size(); ++i) {
+    EXPECT_FLOAT_EQ(scores[i], plain[i]) << i;
+    ASSERT_EQ(maps[i].type(), CV_32F);
+    ASSERT_EQ(maps[i].rows, 12);  // 48 / 4
+    ASSERT_EQ(maps[i].cols, 12);
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(maps[i], &lo, &hi);
+    EXPECT_GE(lo, 0.0);
+    EXPECT_LE(hi, 1.0);
+    EXPECT_GT(hi - lo, 1e-4) << "a flat heatmap: the test proves nothing";
+  }
+  // Each crop's map is its own (batch position does not matter): crop 5 alone gives map 5.
+  std::vector<float> one;
+  std::vector<cv::Mat> one_map;
+  ASSERT_TRUE((*cls)->ClassifyWithHeatmaps({crops[5]}, &one, &one_map).ok());
+  EXPECT_LT(cv::norm(one_map[0], maps[5], cv::NORM_INF), 1e-5);
+  EXPECT_GT(cv::norm(maps[4], maps[5], cv::NORM_INF), 1e-4);
+}
+
+TEST(ClassifierHeatmapTest, FlipTtaAveragesTheMapWithTheMirrorsMapMirroredBack) {
+  const std::string path = MakeHeatmapModel("heat-tta", 48);
+  auto plain = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
+  auto inner = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
+  ASSERT_TRUE(plain.ok() && inner.ok());
+  std::unique_ptr<Classifier> tta = WithFlipTta(std::move(*inner));
+  EXPECT_TRUE(tta->has_heatmaps());
+  const std::vector<cv::Mat> crops = RandomCrops(3, 48, 4);
+  std::vector<cv::Mat> mirrors;
+  for (const cv::Mat& c : crops) {
+    cv::Mat f;
+    cv::flip(c, f, 1);
+    mirrors.push_back(f);
+  }
+  std::vector<float> s;
+  std::vector<cv::Mat> a, b, t;
+  ASSERT_TRUE((*plain)->ClassifyWithHeatmaps(crops, &s, &a).ok());
+  ASSERT_TRUE((*plain)->ClassifyWithHeatmaps(mirrors, &s, &b).ok());
+  ASSERT_TRUE(tta->ClassifyWithHeatmaps(crops, &s, &t).ok());
+  ASSERT_EQ(t.size(), crops.size());
+  for (size_t i = 0; i < crops.size(); ++i) {
+    cv::Mat back;
+    cv::flip(b[i], back, 1);
+    cv::Mat want = 0.5 * (a[i] + back);
+    EXPECT_LT(cv::norm(t[i], want, cv::NORM_INF), 1e-5) << i;
+    EXPECT_GT(cv::norm(a[i], back, cv::NORM_INF), 1e-4) << "mirror-symmetric maps: the test proves nothing";
+  }
+}
+
+TEST(ClassifierHeatmapTest, AModelWithoutTheOutputHasNoHeatmaps) {
+  std::string path = TempDir() + "/noheat.onnx";
+  ASSERT_TRUE(WriteRandomConvModel(path, 48, 5).ok());
+  ModelMetadata meta;
+  meta.input_size = 48;
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
+  ASSERT_TRUE(cls.ok());
+  EXPECT_FALSE((*cls)->has_heatmaps());
+  std::vector<float> s;
+  std::vector<cv::Mat> maps;
+  ASSERT_TRUE((*cls)->ClassifyWithHeatmaps(RandomCrops(2, 48, 1), &s, &maps).ok());
+  ASSERT_EQ(maps.size(), 2u);
+  EXPECT_TRUE(maps[0].empty() && maps[1].empty());
+  EXPECT_FALSE(WithFlipTta(std::move(*cls))->has_heatmaps());
+}
+
 TEST(ClassifierTest, CalibrationIsApplied) {
   ModelMetadata meta;
   meta.mean = {0, 0, 0};

@@ -32,6 +32,7 @@ VideoVerdict Rich() {
       face.score = 0.123456f + 0.5f * k;
       for (int p = 0; p < 6; ++p) face.keypoints[p] = {110.0f + p * 3.3f, 20.07f - p};
       face.track_id = k;
+      if (i == 0 && k == 1) face.heatmap = "heat/clip.t1.f0.face1.png";  // scan --heatmaps
       f.faces.push_back(face);
     }
     f.score = f.faces.back().score;
@@ -98,6 +99,9 @@ TEST(VerdictJsonTest, ReadsEveryField) {
   EXPECT_FLOAT_EQ(face.box.y, -3.5f);
   EXPECT_FLOAT_EQ(face.score, 0.6235f);  // 4 decimals
   EXPECT_FLOAT_EQ(face.keypoints[5].x, 126.5f);
+  EXPECT_EQ(face.heatmap, "heat/clip.t1.f0.face1.png");
+  EXPECT_EQ(v.frames[0].faces[0].heatmap, "") << "only the face that has one names a heatmap";
+  EXPECT_FALSE(VideoToJson(v)["frames"][0]["faces"][0].contains("heatmap"));
   EXPECT_FLOAT_EQ(*v.score, 0.6123f);
   EXPECT_EQ(v.label, "fake");
   EXPECT_FLOAT_EQ(v.threshold, 0.55f);
@@ -180,6 +184,8 @@ TEST(VerdictJsonTest, DamageIsRejectedNamingTheField) {
   ExpectRejected([](json& j) { j["frames"][0]["faces"][0]["box"][0] = 1e300; }, "frames[0].faces[0].box[0]");
   ExpectRejected([](json& j) { j["frames"][0]["faces"][0]["keypoints"].erase(0); }, "keypoints");
   ExpectRejected([](json& j) { j["frames"][0]["faces"][0]["track_id"] = -2; }, "track_id");
+  ExpectRejected([](json& j) { j["frames"][0]["faces"][1]["heatmap"] = 3; }, "frames[0].faces[1].heatmap");
+  ExpectRejected([](json& j) { j["frames"][0]["faces"][1]["heatmap"] = ""; }, "frames[0].faces[1].heatmap");
   ExpectRejected([](json& j) { j["top_frames"][0]["frame"] = 3; }, "top_frames[0].frame");
   ExpectRejected([](json& j) { j["identities"][0]["label"] = nullptr, j["identities"][0]["faces"] = "2"; },
                  "identities[0].faces");

@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "deepscan/scanner.h"
 #include "flags.h"
+#include "report/heatmaps.h"
 #include "report/html_report.h"
 #include "inputs.h"
 #include "report/progress.h"
@@ -33,13 +35,36 @@ std::string NowUtc() {
   return buf;
 }
 
+// --heatmaps DIR: each video's heatmap files (report/heatmaps.h), named after the video; a second
+// video of the same file name gets "-2", "-3"... Returns the files written, or the first error.
+Result<int> WriteAllHeatmaps(const std::string& dir, std::vector<VideoVerdict>* videos) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("cannot create " + dir + ": " + ec.message());
+  std::map<std::string, int> seen;
+  int total = 0;
+  for (VideoVerdict& v : *videos) {
+    std::string stem = fs::path(v.path).stem().string();
+    if (stem.empty()) stem = "video";
+    if (const int n = ++seen[stem]; n > 1) stem += "-" + std::to_string(n);
+    ASSIGN_OR_RETURN(int n, report::WriteHeatmaps(dir, stem, &v));
+    total += n;
+  }
+  return total;
+}
+
 int RunScan(ScanOptions options, const std::vector<std::string>& inputs, const std::string& format_name,
-            const std::string& output, bool recursive, bool no_progress) {
+            const std::string& output, bool recursive, bool no_progress, const std::string& heatmaps) {
   const bool html = format_name == "html";
-  if (html) options.report_crops = kReportCrops;
+  if (html || !heatmaps.empty()) options.report_crops = kReportCrops;
   auto scanner = Scanner::Create(options);
   if (!scanner.ok()) {
     return ReportFailure(scanner.status());
+  }
+  if (!heatmaps.empty() && !(*scanner)->model().heatmaps) {
+    std::cerr << "deepscan: --heatmaps: model '" << (*scanner)->model().name
+              << "' has no heatmap output (a model trained with the mask head has one: docs/training.md)\n";
+    return ExitCodeFor(Code::kInvalidArgument);
   }
   report::ScanReport rep;
   rep.model = (*scanner)->model();
@@ -64,6 +89,11 @@ int RunScan(ScanOptions options, const std::vector<std::string>& inputs, const s
       });
   bar.Update(static_cast<int>(files.size()), 0.0, "");
   bar.Finish();
+  if (!heatmaps.empty()) {
+    Result<int> n = WriteAllHeatmaps(heatmaps, &rep.videos);
+    if (!n.ok()) return ReportFailure(n.status());
+    spdlog::info("wrote {} heatmaps to {}", *n, heatmaps);
+  }
 
   report::Format format = format_name == "json"  ? report::Format::kJson
                           : format_name == "csv" ? report::Format::kCsv
@@ -110,7 +140,7 @@ RunFn AddScanCommand(CLI::App* app) {
   struct Args {
     ScanOptions options;
     std::vector<std::string> inputs;
-    std::string format = "text", output;
+    std::string format = "text", output, heatmaps;
     bool recursive = false, no_progress = false;
     TunedFlags tuned;
   };
@@ -124,12 +154,15 @@ RunFn AddScanCommand(CLI::App* app) {
       ->capture_default_str();
   scan->add_option("-o,--output", a->output, "write the report here instead of stdout");
   scan->add_flag("-r,--recursive", a->recursive, "descend into sub-directories");
+  scan->add_option("--heatmaps", a->heatmaps,
+                   "write the blend heatmaps of each person's 3 most suspicious faces into this folder "
+                   "(needs a model with a heatmap output; the JSON's faces[].heatmap names the files)");
   scan->add_flag("--no-progress", a->no_progress, "never draw the progress bar");
   return [scan, a]() -> int {
     if (!scan->parsed()) return -1;
     ApplyPolicyDefaults(*scan, &a->options);
     spdlog::info("{}", ApplyTunedSettings(*scan, a->tuned, &a->options));
-    return RunScan(a->options, a->inputs, a->format, a->output, a->recursive, a->no_progress);
+    return RunScan(a->options, a->inputs, a->format, a->output, a->recursive, a->no_progress, a->heatmaps);
   };
 }
 

@@ -104,6 +104,7 @@ int RunTrain(const TrainArgs& a) {
     std::printf("epoch %d  step %lld  train loss %.4f  val AUC %.4f  val log loss %.4f", s.epoch + 1,
                 static_cast<long long>(s.step), s.train_loss, s.val_auc, s.val_log_loss);
     if (s.fake_auc >= 0) std::printf("  generated-fake AUC %.4f (per clip %.4f)", s.fake_auc, s.fake_video_auc);
+    if (s.dev_video_auc >= 0) std::printf("  dev video AUC %.4f  selection %.4f", s.dev_video_auc, s.selection);
     std::printf("  %.0f s\n", s.seconds);
     std::fflush(stdout);
   };
