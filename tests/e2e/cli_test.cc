@@ -649,6 +649,17 @@ TEST_F(CliTest, HeatmapsAreWrittenForTheMostSuspiciousFacesAndNamedInTheJson) {
     std::string report;
     EXPECT_EQ(ValidateAgainstSchema(path, &report), 0) << report;
   }
+  // The HTML page draws one heatmap over each crop it shows (3 per person at most, the same faces).
+  const std::string page = dir_ + "/heat.html";
+  CliResult html = Run({"scan", "--model", heat_model, "-n", "8", "--format", "html", "-o", page, clip});
+  ASSERT_EQ(html.exit_code, 0) << html.err;
+  const std::string text = ReadFile(page);
+  size_t drawn = 0;
+  for (size_t at = text.find("<img class=\"heatmap\""); at != std::string::npos;
+       at = text.find("<img class=\"heatmap\"", at + 1))
+    ++drawn;
+  EXPECT_EQ(drawn, named.size() / 2) << "one heatmap per kept crop of the one video";
+  EXPECT_TRUE(HasText(text, "Red: where the model sees a blending boundary"));
   // A model without a heatmap output is refused before anything is scanned: exit 2, and why.
   CliResult refused = Scan({"-n", "2", "--heatmaps", dir_ + "/none", clip});
   EXPECT_EQ(refused.exit_code, 2);
