@@ -20,6 +20,7 @@
 #include "core/bounded_queue.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
+#include "train/sam.h"
 #include "train/sbi.h"
 #include "train/split.h"
 
@@ -239,6 +240,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   RETURN_IF_ERROR(ValidateModelSpec(c.model));
   if (c.pairs_per_batch < 1 || c.epochs < 1) return Status::InvalidArgument("pairs_per_batch and epochs must be >= 1");
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
+  if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
   c.batches.input_size = c.model.input_size;
   c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
@@ -362,16 +364,32 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       Batch& b = item->value();
       const double lr = LearningRate(c, step, total_steps);
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
-      ModelOutput out = model->forward(b.images.to(device));
-      torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, b.labels.to(device));
-      if (c.mask_weight > 0 && out.mask_logit.defined() && b.masks.defined()) {
-        loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, b.masks.to(device));
+      const torch::Tensor images = b.images.to(device), labels = b.labels.to(device);
+      const torch::Tensor masks = b.masks.defined() ? b.masks.to(device) : torch::Tensor();
+      auto loss_fn = [&] {
+        ModelOutput out = model->forward(images);
+        torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, labels);
+        if (c.mask_weight > 0 && out.mask_logit.defined() && masks.defined()) {
+          loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, masks);
+        }
+        return loss;
+      };
+      double l = 0;
+      if (c.sam_rho > 0) {
+        Result<double> r = SamStep(*model, loss_fn, *opt, c.sam_rho);
+        if (!r.ok()) {
+          failure = r.status();
+          break;
+        }
+        l = *r;
+      } else {
+        torch::Tensor loss = loss_fn();
+        opt->zero_grad();
+        loss.backward();
+        opt->step();
+        l = loss.item<double>();
       }
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
       ++step;
-      const double l = loss.item<double>();
       loss_sum += l;
       ++loss_n;
       if (cb.on_step) cb.on_step(step, total_steps, l, lr);
@@ -459,6 +477,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"lr", c.lr},
                       {"weight_decay", c.weight_decay},
                       {"momentum", c.momentum},
+                      {"sam_rho", c.sam_rho},
                       {"warmup_steps", c.warmup_steps},
                       {"mask_weight", c.mask_weight},
                       {"val_fraction", c.val_fraction},
@@ -509,6 +528,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.weight_decay = v;
       else if (k == "momentum")
         c.momentum = v;
+      else if (k == "sam_rho")
+        c.sam_rho = v;
       else if (k == "warmup_steps")
         c.warmup_steps = v;
       else if (k == "mask_weight")

@@ -41,6 +41,8 @@ struct TrainConfig {
   float lr = 1e-3f;
   float weight_decay = 1e-2f;
   float momentum = 0.9f;  // SGD only (Nesterov)
+  float sam_rho = 0.0f;   // > 0: sharpness-aware minimisation around the optimizer, this radius (train/sam.h;
+                          // 0.05 is the paper's default); each step then costs two passes
   int warmup_steps = 50;
   float mask_weight = 0.5f;   // weight of the dense blend-mask loss (needs model.mask_head)
   double val_fraction = 0.1;  // share of identity groups held out

@@ -43,6 +43,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--steps-per-epoch")) into->steps_per_epoch = f.steps_per_epoch;
   if (given("--pairs")) into->pairs_per_batch = f.pairs_per_batch;
   if (given("--optimizer")) into->optimizer = f.optimizer;
+  if (given("--sam")) into->sam_rho = f.sam_rho;
   if (given("--lr")) into->lr = f.lr;
   if (given("--weight-decay")) into->weight_decay = f.weight_decay;
   if (given("--warmup")) into->warmup_steps = f.warmup_steps;
@@ -147,6 +148,10 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--steps-per-epoch", f.steps_per_epoch, "steps per epoch (0 = one pass over the training rows)");
   cmd->add_option("--pairs", f.pairs_per_batch, "real/pseudo-fake pairs per batch");
   cmd->add_option("--optimizer", f.optimizer, "adamw | sgd")->check(CLI::IsMember({"adamw", "sgd"}));
+  cmd->add_option("--sam", f.sam_rho,
+                  "sharpness-aware minimisation around the optimizer with this radius (0 = off; 0.05 typical; "
+                  "two passes per step)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--lr", f.lr, "peak learning rate");
   cmd->add_option("--weight-decay", f.weight_decay, "weight decay");
   cmd->add_option("--warmup", f.warmup_steps, "linear warm-up steps");
