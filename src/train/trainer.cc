@@ -463,6 +463,28 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   return result;
 }
 
+Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& checkpoint) {
+  TrainConfig c = config;
+  ASSIGN_OR_RETURN(Model model, LoadCheckpoint(checkpoint));
+  c.model = model->spec();
+  c.batches.input_size = c.model.input_size;
+  c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  if (c.threads > 0) torch::set_num_threads(c.threads);
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> reader, CropStoreReader::Open(c.store, 1024));
+  Split split = SplitByGroup(reader->records(), c.val_fraction, c.seed);
+  split.val.erase(std::remove_if(split.val.begin(), split.val.end(),
+                                 [&](int64_t i) { return reader->records()[i].label != 0; }),
+                  split.val.end());
+  if (split.val.empty()) return Status::InvalidArgument("no held-out real crops in " + c.store);
+  ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
+  std::vector<int> labels;
+  for (int64_t i = 0; i < val.labels.size(0); ++i) labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
+  HeldOutScore s;
+  s.pairs = static_cast<int>(labels.size() / 2);
+  ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images), labels));
+  return s;
+}
+
 // ---- config <-> JSON ------------------------------------------------------------------------
 std::string TrainConfigToJson(const TrainConfig& c) {
   nlohmann::json j = {{"store", c.store},

@@ -88,6 +88,17 @@ struct TrainCallbacks {
 // Errors: kInvalidArgument (config), kIoError / kCorruptInput (store, checkpoints), kInvalidModel.
 Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
 
+// The held-out pseudo-fake AUC of a saved model (SaveCheckpoint's file, e.g. <out>/best.pt) on the
+// validation pairs that `config`'s recipe makes: the same identity split, rows and seed as Train's,
+// with config's SBI and mask options. So models trained with different recipes can be compared on
+// one set of pairs (Train's own val_auc uses each run's recipe). The model's spec comes from the file.
+// Errors: as CropStoreReader::Open and LoadCheckpoint; kInvalidArgument (no held-out real crop).
+struct HeldOutScore {
+  double auc = 0;
+  int pairs = 0;
+};
+Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& checkpoint);
+
 // Reads a TrainConfig from JSON (keys as the field names; "model": {...}); unknown keys are errors.
 Result<TrainConfig> TrainConfigFromJson(const std::string& json_text, TrainConfig base = {});
 std::string TrainConfigToJson(const TrainConfig& config);

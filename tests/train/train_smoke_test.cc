@@ -242,6 +242,14 @@ TEST(TrainSmokeTest, LossGoesDown) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(raw(a[i]), raw(b[i]), 1e-4);
   EXPECT_GT(r->val_rows, 0);
   EXPECT_GT(r->train_groups, 0);
+
+  // ScoreHeldOut re-measures the saved best model on the recipe's held-out pairs: the trainer's own
+  // figure for that epoch. Another recipe (ellipse vs landmark hull masks) makes other pairs.
+  auto again = ScoreHeldOut(c, c.out_dir + "/best.pt");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NEAR(again->auc, r->history[r->best_epoch].val_auc, 1e-6);
+  EXPECT_EQ(again->pairs, std::min<int>(c.val_pairs, static_cast<int>(r->val_rows)));
+  EXPECT_EQ(ScoreHeldOut(c, c.out_dir + "/absent.pt").status().code(), Code::kNotFound);
 }
 
 TEST(TrainSmokeTest, ResumeGivesTheSameWeights) {

@@ -24,6 +24,7 @@ struct TrainArgs {
   CLI::App* cmd = nullptr;
   bool no_progress = false;
   bool sbi_ratios = false;  // --sbi-blend-ratios
+  std::string score;        // --score CHECKPOINT: only measure it on the recipe's held-out pairs
 };
 
 // Copies each flag the user gave from `from` over `into`.
@@ -84,6 +85,14 @@ int RunTrain(const TrainArgs& a) {
   if (c.store.empty()) {
     std::cerr << "deepscan: no crop store: give --store or \"store\" in the config\n";
     return ExitCodeFor(Code::kInvalidArgument);
+  }
+  if (!a.score.empty()) {
+    auto s = train::ScoreHeldOut(c, a.score);
+    if (!s.ok()) return ReportFailure(s.status());
+    std::printf("%s: held-out pseudo-fake AUC %.4f (%d pairs; hull_p %.2f, sbi blend ratios %s, val_fraction %.2f, seed %u)\n",
+                a.score.c_str(), s->auc, s->pairs, c.batches.sbi.hull_p,
+                c.batches.sbi.alpha_choices.empty() ? "off" : "on", c.val_fraction, c.seed);
+    return 0;
   }
   const bool tty = !a.no_progress && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
@@ -175,6 +184,9 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
   cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
+  cmd->add_option("--score", a->score,
+                  "train nothing: measure this checkpoint (e.g. <out>/best.pt) on the held-out pseudo-fake pairs of "
+                  "the recipe the config and flags give (to compare models of different recipes on one set)");
   cmd->add_option("--stop-after-epochs", f.stop_after_epochs, "end this run after N epochs (resume later)");
   cmd->add_option("--name", f.model_name, "model name written to its metadata");
   cmd->add_option("--model-version", f.model_version, "model version written to its metadata");
