@@ -163,7 +163,12 @@ TEST_F(PipelineTest, KeepsEachIdentitysMostSuspiciousCropsOnlyWhenAsked) {
         ASSERT_LT(c.face, static_cast<int>(v.frames[c.frame].faces.size()));
         EXPECT_EQ(v.frames[c.frame].faces[c.face].score, c.score);
         EXPECT_EQ(v.frames[c.frame].faces[c.face].track_id, p.track_id);
-        EXPECT_TRUE(c.heatmap_png.empty()) << "the shipped model has no heatmap output";
+        // The shipped model exports its blend heatmap: a crop-sized 8-bit grey PNG that is not flat.
+        const cv::Mat heat =
+            cv::imdecode(std::vector<uchar>(c.heatmap_png.begin(), c.heatmap_png.end()), cv::IMREAD_UNCHANGED);
+        ASSERT_FALSE(heat.empty()) << "the shipped model has a heatmap output";
+        EXPECT_EQ(heat.type(), CV_8UC1);
+        EXPECT_EQ(heat.size(), cv::Size(128, 128));
         const cv::Mat img = cv::imdecode(std::vector<uchar>(c.jpeg.begin(), c.jpeg.end()), cv::IMREAD_COLOR);
         ASSERT_FALSE(img.empty()) << "a JPEG";
         EXPECT_EQ(img.cols, 128);

@@ -220,17 +220,17 @@ TEST(HtmlReportTest, ModelCardOfTheShippedModel) {
   ASSERT_FALSE(card.source.empty()) << "models/MODEL_CARD.md not found";
   EXPECT_NE(card.title.find("deepscan-sbi-mnv3s-128"), std::string::npos);
   ASSERT_GE(card.limits.size(), 3u);
-  EXPECT_EQ(card.limits[0].rfind("**Not for talking-head generators.**", 0), 0u) << card.limits[0];
+  EXPECT_EQ(card.limits[0].rfind("**Near chance on real face-swaps.**", 0), 0u) << card.limits[0];
   EXPECT_FALSE(card.intended_use.empty());
   bool calibration = false;
   for (const auto& [k, v] : card.facts)
-    calibration = calibration || (k == "threshold calibration" && v.find("0.95") != std::string::npos);
+    calibration = calibration || (k == "threshold calibration" && v.find("0.9") != std::string::npos);
   EXPECT_TRUE(calibration) << "facts of models/default.json";
 
   HtmlReport r = ReportOf({Scored("a.mp4", 0.2f)});
   r.card = card;
   const std::string html = RenderHtml(r);
-  EXPECT_NE(html.find("<li><strong>Not for talking-head generators.</strong>"), std::string::npos);
+  EXPECT_NE(html.find("<li><strong>Near chance on real face-swaps.</strong>"), std::string::npos);
   EXPECT_NE(html.find("Known limits"), std::string::npos);
 
   // Another model's card is never shown for it.
