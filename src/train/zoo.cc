@@ -308,6 +308,11 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
       torch::nn::init::zeros_(linear->bias);
     }
   }
+  if (v1 && mask_out) {
+    // The mask logits start small, like the linear heads': Kaiming fan-out on a 1-channel output
+    // gives logits of std ~8 whose gradients would first shake a pretrained trunk (train --init).
+    torch::nn::init::normal_(mask_out->weight, 0.0, 0.01);
+  }
 }
 
 torch::Tensor ZooNetImpl::Trunk(const torch::Tensor& input, torch::Tensor* tap) {

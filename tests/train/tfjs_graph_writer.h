@@ -23,6 +23,8 @@ struct GraphVariant {
   int wrong_stride_layer = -1; // this layer's stride doubled
   bool fused = false;          // _FusedConv2D / FusedDepthwiseConv2dNative with BiasAdd + Relu6
   bool reverse_stem = false;   // the stem reads B, G, R (its input channels reversed)
+  // The model.json's generatedBy; KnownPretrainedInput takes one naming HSE_FaceRec_tf for faceres.
+  std::string generated_by = "deepscan test";
 };
 
 struct TfjsGraphFiles {
@@ -117,7 +119,7 @@ inline TfjsGraphFiles GraphFromZoo(train::Model& m, const GraphVariant& v = {}) 
   nodes.push_back(
       {{"name", "global_pooling/Mean"}, {"op", "Mean"}, {"input", {at, "global_pooling/Mean/reduction_indices"}}});
   out.model = {{"format", "graph-model"},
-               {"generatedBy", "deepscan test"},
+               {"generatedBy", v.generated_by},
                {"modelTopology", {{"node", nodes}}},
                {"weightsManifest", {{{"paths", {"weights.bin"}}, {"weights", specs}}}}};
   return out;
