@@ -158,8 +158,7 @@ class Emitter {
     g_->AddNode("Conv", inputs, {name},
                 {IntsAttr("kernel_shape", {kh, kw}), IntsAttr("strides", {sh, sw}),
                  IntsAttr("pads", {top, left, bottom, right}),
-                 IntsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}),
-                 IntAttr("group", o.groups())});
+                 IntsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}), IntAttr("group", o.groups())});
     return name;
   }
 

@@ -116,8 +116,8 @@ class GraphWalker {
     const int64_t channels = l.depthwise ? l.filter->shape[2] * l.filter->shape[3] : l.filter->shape[3];
     std::string last = n.name;
     if (fused) {
-      std::vector<std::string> ops = n.attrs.count("fused_ops") ? n.attrs.at("fused_ops").strings
-                                                                : std::vector<std::string>{};
+      std::vector<std::string> ops =
+          n.attrs.count("fused_ops") ? n.attrs.at("fused_ops").strings : std::vector<std::string>{};
       if (ops.empty() || ops[0] != "BiasAdd") {
         return Status::InvalidModel("'" + n.name + "' fuses something other than BiasAdd first");
       }
@@ -269,8 +269,8 @@ Result<PretrainedInput> KnownPretrainedInput(const TfjsModel& graph) {
     in.description = "HSE faceres (keras 'caffe' preprocessing: BGR, 0..255 minus the ImageNet means)";
     return in;
   }
-  return Status::NotSupported("unknown input normalisation for this TF.js graph (generatedBy '" +
-                              graph.generated_by + "'); deepscan knows faceres (HSE_FaceRec_tf)");
+  return Status::NotSupported("unknown input normalisation for this TF.js graph (generatedBy '" + graph.generated_by +
+                              "'); deepscan knows faceres (HSE_FaceRec_tf)");
 }
 
 Result<TfjsInitReport> InitFromTfjs(Model& model, const TfjsModel& graph, const PretrainedInput& input) {

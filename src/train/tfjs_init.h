@@ -39,16 +39,16 @@ namespace deepscan::train {
 // What a pretrained graph expects of its input, in deepscan's terms (infer::ModelMetadata: RGB
 // scaled to [0, 1], then (x - mean) / std).
 struct PretrainedInput {
-  std::string name;                 // "faceres"
-  bool bgr = false;                 // the graph's first convolution reads B, G, R
-  std::array<float, 3> mean{};      // RGB order, [0, 1] units
-  std::array<float, 3> std{};       // RGB order
-  int native_size = 0;              // the input side it was trained at
-  std::string description;          // one line for logs and metadata
+  std::string name;             // "faceres"
+  bool bgr = false;             // the graph's first convolution reads B, G, R
+  std::array<float, 3> mean{};  // RGB order, [0, 1] units
+  std::array<float, 3> std{};   // RGB order
+  int native_size = 0;          // the input side it was trained at
+  std::string description;      // one line for logs and metadata
 };
 
 // The input normalisation of the graphs deepscan knows, recognised by their metadata and input:
-// faceres (generatedBy .../HSE_FaceRec_tf, input_1 [-1, 224, 224, 3]) was trained (HSE_FaceRec_tf,
+// faceres (generatedBy .../HSE_FaceRec_tf, a Placeholder "input_1") was trained (HSE_FaceRec_tf,
 // age_gender_train.py: keras imagenet_utils.preprocess_input, "caffe" mode) on BGR pixels in
 // 0..255 minus the ImageNet BGR means (103.939, 116.779, 123.68), no scaling: here bgr = true,
 // mean = (123.68, 116.779, 103.939) / 255, std = 1 / 255.
@@ -56,11 +56,11 @@ struct PretrainedInput {
 Result<PretrainedInput> KnownPretrainedInput(const TfjsModel& graph);
 
 struct TfjsInitReport {
-  int layers_loaded = 0;       // convolution layers copied onto the model
-  int layers_unused = 0;       // further convolution layers of the graph, beyond the arch
-  std::string last_node;       // the graph node whose output the model's last block reproduces
-  std::string features_node;   // the graph's pooling node the model's Features() reproduce
-                               // (e.g. "global_pooling/Mean"); empty when layers were left unused
+  int layers_loaded = 0;      // convolution layers copied onto the model
+  int layers_unused = 0;      // further convolution layers of the graph, beyond the arch
+  std::string last_node;      // the graph node whose output the model's last block reproduces
+  std::string features_node;  // the graph's pooling node the model's Features() reproduce
+                              // (e.g. "global_pooling/Mean"); empty when layers were left unused
 };
 
 // Copies `graph`'s weights onto `model` (arch "mobilenetv1" or "mobilenetv1_s16", width 1) as

@@ -155,8 +155,7 @@ struct WeightSpec {
 Result<WeightSpec> ParseWeightSpec(const json& w, const std::string& origin) {
   WeightSpec spec;
   if (!w.is_object()) return Status::InvalidModel(origin + ": a weightsManifest entry is not an object");
-  if (!w.contains("name") || !w["name"].is_string())
-    return Status::InvalidModel(origin + ": a weight without a name");
+  if (!w.contains("name") || !w["name"].is_string()) return Status::InvalidModel(origin + ": a weight without a name");
   spec.tensor.name = w["name"].get<std::string>();
   const std::string& name = spec.tensor.name;
   if (!w.contains("shape") || !w["shape"].is_array())

@@ -41,7 +41,7 @@ struct SeparableRow {
 };
 
 constexpr SeparableRow kMobileNetV1[] = {
-    {64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2},  {512, 1},
+    {64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2},  {512, 1},
     {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1},
 };
 constexpr int kMobileNetV1S16Blocks = 11;  // the last block at stride 16
@@ -99,8 +99,9 @@ std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t 
 Status ValidateModelSpec(const ModelSpec& spec) {
   const auto archs = KnownArchs();
   if (std::find(archs.begin(), archs.end(), spec.arch) == archs.end()) {
-    return Status::InvalidArgument("unknown arch '" + spec.arch +
-                                   "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0, mobilenetv1, mobilenetv1_s16)");
+    return Status::InvalidArgument(
+        "unknown arch '" + spec.arch +
+        "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0, mobilenetv1, mobilenetv1_s16)");
   }
   if (!(spec.width > 0.1f && spec.width <= 4.0f)) return Status::InvalidArgument("width must be in (0.1, 4]");
   if (spec.input_size < 32 || spec.input_size > 1024)

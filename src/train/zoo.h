@@ -161,7 +161,7 @@ class ZooNetImpl : public torch::nn::Module {
 
   ConvBnAct stem{nullptr};
   std::vector<InvertedResidual> blocks;  // also registered as the ModuleList "blocks"
-  ConvBnAct head_conv{nullptr};           // null for MobileNet v1 (the pool reads the last block)
+  ConvBnAct head_conv{nullptr};          // null for MobileNet v1 (the pool reads the last block)
   torch::nn::Linear pre_logits{nullptr};  // MobileNetV3 only (followed by hard-swish); null for EfficientNet
   torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear fc{nullptr};        // -> 1 logit

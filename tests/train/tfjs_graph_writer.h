@@ -10,19 +10,19 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "train/zoo.h"
 
 namespace deepscan::testing {
 
 struct GraphVariant {
-  bool plain_relu = false;     // Relu without the clip at 6
-  bool valid_padding = false;  // padding VALID on every convolution
-  int wrong_stride_layer = -1; // this layer's stride doubled
-  bool fused = false;          // _FusedConv2D / FusedDepthwiseConv2dNative with BiasAdd + Relu6
-  bool reverse_stem = false;   // the stem reads B, G, R (its input channels reversed)
+  bool plain_relu = false;      // Relu without the clip at 6
+  bool valid_padding = false;   // padding VALID on every convolution
+  int wrong_stride_layer = -1;  // this layer's stride doubled
+  bool fused = false;           // _FusedConv2D / FusedDepthwiseConv2dNative with BiasAdd + Relu6
+  bool reverse_stem = false;    // the stem reads B, G, R (its input channels reversed)
   // The model.json's generatedBy; KnownPretrainedInput takes one naming HSE_FaceRec_tf for faceres.
   std::string generated_by = "deepscan test";
 };

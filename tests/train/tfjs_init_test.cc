@@ -13,9 +13,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
-#include <torch/torch.h>
 
 #include "infer/classifier.h"
 #include "infer/model_metadata.h"
@@ -196,9 +196,11 @@ TEST(RecalibrateBatchNormTest, KeepsTheFunctionAndMatchesTrainMode) {
   m->eval();
   const float scale = std::max(1.0f, before.abs().max().item<float>());
   EXPECT_LE(MaxAbsDiff(m->Features(x), before), 1e-4f * scale);
-  EXPECT_LE(MaxAbsDiff(m->forward(x).mask_logit, mask_before), 1e-4f * std::max(1.0f, mask_before.abs().max().item<float>()));
+  EXPECT_LE(MaxAbsDiff(m->forward(x).mask_logit, mask_before),
+            1e-4f * std::max(1.0f, mask_before.abs().max().item<float>()));
   // The stem's running mean is the mean of its convolution over the images.
-  const torch::Tensor z = m->stem->conv(torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, 1, 0, 1})));
+  const torch::Tensor z =
+      m->stem->conv(torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, 1, 0, 1})));
   EXPECT_LE(MaxAbsDiff(m->stem->bn->running_mean, z.mean({0, 2, 3})), 1e-4f);
   // Train mode on the calibration images now computes what eval mode does.
   m->train();
@@ -208,9 +210,7 @@ TEST(RecalibrateBatchNormTest, KeepsTheFunctionAndMatchesTrainMode) {
 
 // ---- the real faceres weights ----------------------------------------------------------------
 
-std::string FaceresPath() {
-  return deepscan::testing::SourceDir() + "/third_party/pretrained/faceres/faceres.json";
-}
+std::string FaceresPath() { return deepscan::testing::SourceDir() + "/third_party/pretrained/faceres/faceres.json"; }
 
 // scripts/make-faceres-fixture.mjs's Pixel(), the fixture's input recipe.
 int Pixel(int k, int y, int x, int c) {
@@ -280,8 +280,8 @@ TEST(FaceresTest, LibTorchReproducesTensorFlowJs) {
         nonzero += want[k][j] > 0;
       }
     }
-    std::printf("[faceres] %-16s %s: %d of %zu reference values > 0, max %.3f; max |LibTorch - TF.js| = %.2e\n",
-                c.arch, c.key, nonzero, 2 * want[0].size(), max_ref, max_diff);
+    std::printf("[faceres] %-16s %s: %d of %zu reference values > 0, max %.3f; max |LibTorch - TF.js| = %.2e\n", c.arch,
+                c.key, nonzero, 2 * want[0].size(), max_ref, max_diff);
     EXPECT_GT(nonzero, 100) << "a reference of zeros proves little";
     EXPECT_LE(max_diff, 1e-3f) << c.arch;
   }
@@ -353,8 +353,9 @@ TEST(FaceresTest, DISABLED_SizeAndSpeedReport) {
           for (int r = 0; r < 5; ++r) {  // the fastest of 5 rounds: the machine is shared
             const auto t0 = std::chrono::steady_clock::now();
             ASSERT_TRUE((*cls)->Classify(many, &scores).ok());
-            best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                                          .count() / many.size());
+            best = std::min(
+                best,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / many.size());
           }
           std::printf("[speed] %-18s %3d px %-5s %6.2f MB  batch %d: %.2f ms/face\n", arch, size, mask ? "mask" : "",
                       mb, batch, best);

@@ -49,54 +49,53 @@ struct Fixture {
   Fixture() {
     std::string g1;
     for (float f : {1.5f, -2.0f, 0.25f, 3.0f, -0.125f, 1e-3f}) AppendFloat(&g1, f);  // w32 [2, 3]
-    for (uint16_t h : {0x3C00, 0xC000, 0x3555, 0x7BFF}) Append16(&g1, h);           // w16 [4]
-    for (uint8_t q : {0, 1, 200}) g1.push_back(static_cast<char>(q));              // wu8 [3]
-    for (uint16_t q : {0, 1000}) Append16(&g1, q);                                  // wu16 [2]
-    Append32(&g1, 7u);                                                              // wi32 [2]
+    for (uint16_t h : {0x3C00, 0xC000, 0x3555, 0x7BFF}) Append16(&g1, h);            // w16 [4]
+    for (uint8_t q : {0, 1, 200}) g1.push_back(static_cast<char>(q));                // wu8 [3]
+    for (uint16_t q : {0, 1000}) Append16(&g1, q);                                   // wu16 [2]
+    Append32(&g1, 7u);                                                               // wi32 [2]
     Append32(&g1, static_cast<uint32_t>(-3));
     // Split in the middle of the float16 tensor (bytes 24..31).
     shard1 = g1.substr(0, 27);
     shard2 = g1.substr(27);
     AppendFloat(&shard3, 42.0f);  // scalar, group 2
-    model = {
-        {"format", "graph-model"},
-        {"generatedBy", "test"},
-        {"convertedBy", "hand"},
-        {"modelTopology",
-         {{"node",
-           {{{"name", "x"}, {"op", "Placeholder"}},
-            {{"name", "w32"}, {"op", "Const"}, {"attr", {{"value", {{"tensor", json::object()}}}}}},
-            {{"name", "conv"},
-             {"op", "Conv2D"},
-             {"input", {"x", "w32:0", "^w16"}},
-             {"attr",
-              {{"strides", {{"list", {{"i", {"1", "2", "2", "1"}}}}}},
-               {"padding", {{"s", "U0FNRQ=="}}},       // "SAME"
-               {"data_format", {{"s", "TkhXQw=="}}},   // "NHWC"
-               {"use_cudnn_on_gpu", {{"b", true}}},
-               {"T", {{"type", "DT_FLOAT"}}},
-               {"epsilon", {{"f", 0.5}}},
-               {"num_args", {{"i", "1"}}},
-               {"fused_ops", {{"list", {{"s", {"Qmlhc0FkZA==", "UmVsdQ=="}}}}}}}}}}}}},
-        {"weightsManifest",
-         {{{"paths", {"group1-shard1of2.bin", "group1-shard2of2.bin"}},
-           {"weights",
-            {{{"name", "w32"}, {"shape", {2, 3}}, {"dtype", "float32"}},
-             {{"name", "w16"},
-              {"shape", {4}},
-              {"dtype", "float32"},
-              {"quantization", {{"dtype", "float16"}, {"original_dtype", "float32"}}}},
-             {{"name", "wu8"},
-              {"shape", {3}},
-              {"dtype", "float32"},
-              {"quantization", {{"dtype", "uint8"}, {"scale", 0.5}, {"min", -1.0}}}},
-             {{"name", "wu16"},
-              {"shape", {1, 2}},
-              {"dtype", "float32"},
-              {"quantization", {{"dtype", "uint16"}, {"scale", 0.001}, {"min", 2.0}}}},
-             {{"name", "wi32"}, {"shape", {2}}, {"dtype", "int32"}}}}},
-          {{"paths", {"group2-shard1of1.bin"}},
-           {"weights", {{{"name", "scalar"}, {"shape", json::array()}, {"dtype", "float32"}}}}}}}};
+    model = {{"format", "graph-model"},
+             {"generatedBy", "test"},
+             {"convertedBy", "hand"},
+             {"modelTopology",
+              {{"node",
+                {{{"name", "x"}, {"op", "Placeholder"}},
+                 {{"name", "w32"}, {"op", "Const"}, {"attr", {{"value", {{"tensor", json::object()}}}}}},
+                 {{"name", "conv"},
+                  {"op", "Conv2D"},
+                  {"input", {"x", "w32:0", "^w16"}},
+                  {"attr",
+                   {{"strides", {{"list", {{"i", {"1", "2", "2", "1"}}}}}},
+                    {"padding", {{"s", "U0FNRQ=="}}},      // "SAME"
+                    {"data_format", {{"s", "TkhXQw=="}}},  // "NHWC"
+                    {"use_cudnn_on_gpu", {{"b", true}}},
+                    {"T", {{"type", "DT_FLOAT"}}},
+                    {"epsilon", {{"f", 0.5}}},
+                    {"num_args", {{"i", "1"}}},
+                    {"fused_ops", {{"list", {{"s", {"Qmlhc0FkZA==", "UmVsdQ=="}}}}}}}}}}}}},
+             {"weightsManifest",
+              {{{"paths", {"group1-shard1of2.bin", "group1-shard2of2.bin"}},
+                {"weights",
+                 {{{"name", "w32"}, {"shape", {2, 3}}, {"dtype", "float32"}},
+                  {{"name", "w16"},
+                   {"shape", {4}},
+                   {"dtype", "float32"},
+                   {"quantization", {{"dtype", "float16"}, {"original_dtype", "float32"}}}},
+                  {{"name", "wu8"},
+                   {"shape", {3}},
+                   {"dtype", "float32"},
+                   {"quantization", {{"dtype", "uint8"}, {"scale", 0.5}, {"min", -1.0}}}},
+                  {{"name", "wu16"},
+                   {"shape", {1, 2}},
+                   {"dtype", "float32"},
+                   {"quantization", {{"dtype", "uint16"}, {"scale", 0.001}, {"min", 2.0}}}},
+                  {{"name", "wi32"}, {"shape", {2}}, {"dtype", "int32"}}}}},
+               {{"paths", {"group2-shard1of1.bin"}},
+                {"weights", {{{"name", "scalar"}, {"shape", json::array()}, {"dtype", "float32"}}}}}}}};
   }
 
   // Writes model.json and the shards into a fresh folder; returns model.json's path.

@@ -11,11 +11,11 @@
 #include "infer/registry.h"
 #include "synthetic_face.h"
 #include "test_env.h"
-#include "train/crop_store.h"
-#include "train/pair_batches.h"
-#include "train/extract.h"
-#include "train/sbi.h"
 #include "tfjs_graph_writer.h"
+#include "train/crop_store.h"
+#include "train/extract.h"
+#include "train/pair_batches.h"
+#include "train/sbi.h"
 #include "train/torch_classifier.h"
 #include "train/trainer.h"
 
@@ -303,8 +303,8 @@ TEST(TrainSmokeTest, InitStartsFromTheGraphAndRecordsIt) {
       r.keypoints = deepscan::testing::FaceKeypoints();
       r.source = "synthetic" + std::to_string(i / 3);
       r.group = "person:" + std::to_string(i / 3);
-      ASSERT_TRUE((*w)->Append(deepscan::testing::SyntheticFace(r.keypoints, deepscan::testing::kSyntheticSide, i), r)
-                      .ok());
+      ASSERT_TRUE(
+          (*w)->Append(deepscan::testing::SyntheticFace(r.keypoints, deepscan::testing::kSyntheticSide, i), r).ok());
     }
     ASSERT_TRUE((*w)->Close().ok());
   }
