@@ -246,6 +246,21 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
   c.batches.input_size = c.model.input_size;
   c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  // A pretrained start fixes the input normalisation of everything below.
+  std::optional<TfjsModel> init_graph;
+  nlohmann::json init_summary_json;  // model.json's "init" entry
+  PretrainedInput init_input;
+  if (!c.init.empty()) {
+    if (c.model.arch != "mobilenetv1" && c.model.arch != "mobilenetv1_s16") {
+      return Status::InvalidArgument("init (a TF.js MobileNet v1) needs arch mobilenetv1 or mobilenetv1_s16, not " +
+                                     c.model.arch);
+    }
+    ASSIGN_OR_RETURN(TfjsModel g, LoadTfjsModel(c.init));
+    ASSIGN_OR_RETURN(init_input, KnownPretrainedInput(g));
+    c.batches.mean = init_input.mean;
+    c.batches.std = init_input.std;
+    init_graph = std::move(g);
+  }
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 
@@ -271,17 +286,6 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   result.train_groups = static_cast<int>(split.train_groups.size());
   result.val_groups = static_cast<int>(split.val_groups.size());
 
-  // A pretrained start fixes the input normalisation of everything below.
-  std::optional<TfjsModel> init_graph;
-  nlohmann::json init_summary_json;  // model.json's "init" entry
-  PretrainedInput init_input;
-  if (!c.init.empty()) {
-    ASSIGN_OR_RETURN(TfjsModel g, LoadTfjsModel(c.init));
-    ASSIGN_OR_RETURN(init_input, KnownPretrainedInput(g));
-    c.batches.mean = init_input.mean;
-    c.batches.std = init_input.std;
-    init_graph = std::move(g);
-  }
 
   ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
   std::vector<int> val_labels;
