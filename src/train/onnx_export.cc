@@ -1,6 +1,8 @@
 #include "train/onnx_export.h"
 
 #include <cmath>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include <torch/nn/utils.h>
@@ -44,7 +46,8 @@ OnnxAttr FloatAttr(const std::string& name, float value) {
 // Emits graph nodes for the zoo's modules; every helper returns the name of its output value.
 class Emitter {
  public:
-  explicit Emitter(infer::OnnxGraph* g) : g_(g) {}
+  // `input` of spatial side `input_size`: the TF-"SAME" convolutions need each map's size.
+  Emitter(infer::OnnxGraph* g, const std::string& input, int64_t input_size) : g_(g) { side_[input] = input_size; }
 
   // Conv with the BatchNorm folded in: w' = w * s, b' = beta - mean * s, s = gamma / sqrt(var + eps).
   std::string ConvBnAct(const ConvBnActImpl& m, const std::string& x, const std::string& name) {
@@ -54,7 +57,7 @@ class Emitter {
         bn.weight.to(torch::kDouble) / torch::sqrt(bn.running_var.to(torch::kDouble) + bn.options.eps());
     torch::Tensor w = m.conv->weight.to(torch::kDouble) * scale.view({-1, 1, 1, 1});
     torch::Tensor b = bn.bias.to(torch::kDouble) - bn.running_mean.to(torch::kDouble) * scale;
-    const std::string y = Conv(m.conv->options, w, b, x, name);
+    const std::string y = Conv(m.conv->options, w, b, x, name, m.tf_same);
     return Activation(m.act, y, name);
   }
 
@@ -71,6 +74,14 @@ class Emitter {
       case Act::kSilu: {
         const std::string s = Node("Sigmoid", {x}, name + ".sigmoid");
         return Node("Mul", {x, s}, name + ".silu");
+      }
+      case Act::kRelu6: {
+        if (!relu6_bounds_) {  // Clip's bounds are inputs since opset 11: one shared pair
+          g_->AddInitializer("relu6.min", {}, {0.0f});
+          g_->AddInitializer("relu6.max", {}, {6.0f});
+          relu6_bounds_ = true;
+        }
+        return Node("Clip", {x, "relu6.min", "relu6.max"}, name + ".relu6");
       }
     }
     return x;
@@ -110,19 +121,34 @@ class Emitter {
     return y;
   }
 
+  // Element-wise and pooling nodes: the output keeps the first input's spatial side (if known).
   std::string Node(const std::string& op, const std::vector<std::string>& inputs, const std::string& out,
                    const std::vector<OnnxAttr>& attrs = {}) {
     g_->AddNode(op, inputs, {out}, attrs);
+    auto it = inputs.empty() ? side_.end() : side_.find(inputs[0]);
+    if (it != side_.end()) side_[out] = op == "GlobalAveragePool" ? 1 : it->second;
     return out;
   }
 
  private:
   std::string Conv(const torch::nn::detail::ConvNdOptions<2>& o, const torch::Tensor& w, const torch::Tensor& b,
-                   const std::string& x, const std::string& name) {
+                   const std::string& x, const std::string& name, bool tf_same = false) {
     const int64_t kh = (*o.kernel_size())[0], kw = (*o.kernel_size())[1];
-    // The zoo always gives explicit padding (never "same"/"valid").
+    const int64_t sh = (*o.stride())[0], sw = (*o.stride())[1];
+    // The zoo always gives explicit padding (never "same"/"valid"), or TF "SAME" from the input's size.
     const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-    const int64_t ph = pad ? (**pad)[0] : 0, pw = pad ? (**pad)[1] : 0;
+    int64_t top = pad ? (**pad)[0] : 0, left = pad ? (**pad)[1] : 0, bottom = top, right = left;
+    auto in_side = side_.find(x);
+    if (tf_same) {
+      // Square maps throughout (the zoo's input is square).
+      const int64_t side = in_side != side_.end() ? in_side->second : 0;
+      std::tie(top, bottom) = TfSamePadding(side, kh, sh);
+      std::tie(left, right) = TfSamePadding(side, kw, sw);
+    }
+    if (in_side != side_.end()) {
+      const int64_t dh = (*o.dilation())[0];
+      side_[name] = (in_side->second + top + bottom - dh * (kh - 1) - 1) / sh + 1;
+    }
     g_->AddInitializer(name + ".weight", Shape(w), ToVector(w));
     std::vector<std::string> inputs = {x, name + ".weight"};
     if (b.defined()) {
@@ -130,13 +156,15 @@ class Emitter {
       inputs.push_back(name + ".bias");
     }
     g_->AddNode("Conv", inputs, {name},
-                {IntsAttr("kernel_shape", {kh, kw}), IntsAttr("strides", {(*o.stride())[0], (*o.stride())[1]}),
-                 IntsAttr("pads", {ph, pw, ph, pw}), IntsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}),
-                 IntAttr("group", o.groups())});
+                {IntsAttr("kernel_shape", {kh, kw}), IntsAttr("strides", {sh, sw}),
+                 IntsAttr("pads", {top, left, bottom, right}),
+                 IntsAttr("dilations", {(*o.dilation())[0], (*o.dilation())[1]}), IntAttr("group", o.groups())});
     return name;
   }
 
   infer::OnnxGraph* g_;
+  std::map<std::string, int64_t> side_;  // spatial side of each value whose size is known
+  bool relu6_bounds_ = false;
 };
 
 }  // namespace
@@ -145,8 +173,8 @@ Status ExportOnnx(const Model& model, const infer::ModelMetadata& meta, const st
   const ModelSpec& spec = model->spec();
   const ZooNetImpl& net = *model;
   infer::OnnxGraph g;
-  Emitter e(&g);
   const int64_t s = spec.input_size;
+  Emitter e(&g, "input", s);
   g.AddInput("input", {-1, 3, s, s});
   std::string x = e.ConvBnAct(*net.stem, "input", "stem");
   std::string tap;  // the feature map the mask head reads
@@ -154,7 +182,7 @@ Status ExportOnnx(const Model& model, const infer::ModelMetadata& meta, const st
     x = e.Block(*net.blocks[i], x, "blocks." + std::to_string(i));
     if (static_cast<int>(i) == net.mask_tap) tap = x;
   }
-  x = e.ConvBnAct(*net.head_conv, x, "head_conv");
+  if (net.head_conv) x = e.ConvBnAct(*net.head_conv, x, "head_conv");
   x = e.Node("GlobalAveragePool", {x}, "pool");
   x = e.Node("Flatten", {x}, "features", {IntAttr("axis", 1)});
   if (net.pre_logits) {

@@ -3,7 +3,9 @@
 //
 // The exporter walks the zoo's own module structure block by block (no tracing): BatchNorm is
 // folded into the preceding convolution (in double precision), and the graph uses only Conv,
-// Relu, HardSwish, HardSigmoid, Sigmoid, Mul, Add, GlobalAveragePool, Flatten and Gemm (opset 17).
+// Relu, Clip (ReLU6), HardSwish, HardSigmoid, Sigmoid, Mul, Add, GlobalAveragePool, Flatten and
+// Gemm (opset 17). TF-"SAME" convolutions (MobileNet v1) get their asymmetric pads written out for
+// the model's input size.
 #ifndef DEEPSCAN_TRAIN_ONNX_EXPORT_H_
 #define DEEPSCAN_TRAIN_ONNX_EXPORT_H_
 

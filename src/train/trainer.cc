@@ -23,6 +23,8 @@
 #include "train/sam.h"
 #include "train/sbi.h"
 #include "train/split.h"
+#include "train/tfjs_init.h"
+#include "train/tfjs_model.h"
 
 namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
@@ -244,6 +246,21 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
   c.batches.input_size = c.model.input_size;
   c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  // A pretrained start fixes the input normalisation of everything below.
+  std::optional<TfjsModel> init_graph;
+  nlohmann::json init_summary_json;  // model.json's "init" entry
+  PretrainedInput init_input;
+  if (!c.init.empty()) {
+    if (c.model.arch != "mobilenetv1" && c.model.arch != "mobilenetv1_s16") {
+      return Status::InvalidArgument("init (a TF.js MobileNet v1) needs arch mobilenetv1 or mobilenetv1_s16, not " +
+                                     c.model.arch);
+    }
+    ASSIGN_OR_RETURN(TfjsModel g, LoadTfjsModel(c.init));
+    ASSIGN_OR_RETURN(init_input, KnownPretrainedInput(g));
+    c.batches.mean = init_input.mean;
+    c.batches.std = init_input.std;
+    init_graph = std::move(g);
+  }
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 
@@ -269,6 +286,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   result.train_groups = static_cast<int>(split.train_groups.size());
   result.val_groups = static_cast<int>(split.val_groups.size());
 
+
   ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
   std::vector<int> val_labels;
   for (int64_t i = 0; i < val.labels.size(0); ++i)
@@ -286,6 +304,33 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
 
   torch::manual_seed(c.seed);
   ASSIGN_OR_RETURN(Model model, MakeModel(c.model));
+  if (init_graph) {
+    ASSIGN_OR_RETURN(TfjsInitReport rep, InitFromTfjs(model, *init_graph, init_input));
+    init_graph.reset();  // the weights are in the model now
+    // BatchNorm around the statistics of a few training batches (the function is unchanged).
+    std::mt19937 rng(c.seed ^ 0xb17u);
+    std::vector<int64_t> order = split.train;
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<torch::Tensor> images;
+    for (size_t k = 0; k < 4; ++k) {
+      std::vector<int64_t> rows;
+      for (int i = 0; i < c.pairs_per_batch; ++i) rows.push_back(order[(k * c.pairs_per_batch + i) % order.size()]);
+      ASSIGN_OR_RETURN(Batch b, MakePairBatch(*reader, rows, c.batches, rng));
+      images.push_back(b.images);
+    }
+    RETURN_IF_ERROR(RecalibrateBatchNorm(model, images));
+    result.init_summary = init_input.name + " from " + c.init + ": " + std::to_string(rep.layers_loaded) +
+                          " conv layers loaded" +
+                          (rep.layers_unused ? ", " + std::to_string(rep.layers_unused) + " left unused" : "") +
+                          "; input " + init_input.description;
+    init_summary_json = {{"path", c.init},
+                         {"format", "tfjs-graph-model"},
+                         {"name", init_input.name},
+                         {"input", init_input.description},
+                         {"layers_loaded", rep.layers_loaded},
+                         {"layers_unused", rep.layers_unused},
+                         {"last_node", rep.last_node}};
+  }
   // CUDA when this LibTorch build and machine have it (Debian's build is CPU-only).
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   model->to(device);
@@ -458,6 +503,19 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   meta.trained = true;
   result.onnx_path = c.out_dir + "/model.onnx";
   RETURN_IF_ERROR(ExportOnnx(best_model, meta, result.onnx_path));
+  if (!c.init.empty()) {
+    // Which pretrained start the model came from (a resumed run names the init of its config).
+    if (init_summary_json.is_null()) init_summary_json = {{"path", c.init}, {"format", "tfjs-graph-model"}};
+    const std::string meta_path = infer::MetadataPathFor(result.onnx_path);
+    try {
+      std::ifstream in(meta_path);
+      nlohmann::json j = nlohmann::json::parse(in);
+      j["init"] = init_summary_json;
+      RETURN_IF_ERROR(WriteText(meta_path, j.dump(2) + "\n"));
+    } catch (const nlohmann::json::exception& e) {
+      return Status::IoError("cannot annotate " + meta_path + ": " + e.what());
+    }
+  }
   // The same weights for the LibTorch backend: model.pt shares model.json with model.onnx.
   RETURN_IF_ERROR(SaveCheckpoint(best_model, c.out_dir + "/model.pt"));
   return result;
@@ -492,6 +550,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"val_fakes_store", c.val_fakes_store},
                       {"dev_store", c.dev_store},
                       {"model", nlohmann::json::parse(ModelSpecToJson(c.model))},
+                      {"init", c.init},
                       {"pairs_per_batch", c.pairs_per_batch},
                       {"epochs", c.epochs},
                       {"steps_per_epoch", c.steps_per_epoch},
@@ -534,6 +593,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.dev_store = v;
       else if (k == "val_fakes_store")
         c.val_fakes_store = v;
+      else if (k == "init")
+        c.init = v;
       else if (k == "model") {
         ASSIGN_OR_RETURN(c.model, ModelSpecFromJson(v.dump()));
       } else if (k == "pairs_per_batch")

@@ -2,8 +2,12 @@
 //
 // In:  a CropStore of real faces (deepscan extract), a TrainConfig.
 // Out: in config.out_dir: last.pt / best.pt (SaveCheckpoint), optimizer.pt, state.json (epoch,
-//      step, history), and model.onnx + model.json (the best checkpoint exported, Platt-calibrated
-//      on the validation pairs).
+//      step, history, config), and model.onnx + model.json (the best checkpoint exported, Platt-
+//      calibrated on the validation pairs; with `init`, model.json's "init" entry names the
+//      pretrained start).
+// Init: with `init`, the model starts from the pretrained graph (InitFromTfjs), its BatchNorms
+//      re-expressed around the statistics of 4 training batches (RecalibrateBatchNorm), and every
+//      image is normalised the way that graph expects (KnownPretrainedInput).
 // How: an identity-disjoint split (SplitByGroup); each step takes P real crops and their P
 //      pseudo-fakes (MakePairBatch, produced on a background thread through a bounded queue);
 //      loss = BCE(logit) + mask_weight * BCE(mask logits, blend mask); AdamW or SGD with linear
@@ -33,6 +37,11 @@ struct TrainConfig {
                                        // for selection only: with it, the best epoch is the one with the best
                                        // mean of val_auc and dev_video_auc (docs/training.md, the selection rule)
   ModelSpec model;                     // architecture, width, input size, mask head
+  std::string init;                    // "" = the zoo's random initialisation; else a TF.js graph model's
+                                       // model.json (e.g. third_party/pretrained/faceres/faceres.json) to
+                                       // start the MobileNet v1 archs from (train/tfjs_init.h). It also sets
+                                       // the input normalisation (batches.mean/std, the model's metadata) to
+                                       // the one the pretrained weights were trained with
   BatchOptions batches;                // augmentation and synthesis (input/mask size set from `model`)
   int pairs_per_batch = 16;            // P: a batch holds P reals and their P pseudo-fakes
   int epochs = 10;
@@ -76,6 +85,7 @@ struct TrainResult {
   double calib_a = 1, calib_b = 0;
   int64_t train_rows = 0, val_rows = 0;
   int train_groups = 0, val_groups = 0;
+  std::string init_summary;  // with TrainConfig::init: what was loaded (one line); else empty
 };
 
 struct TrainCallbacks {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include <torch/nn/functional/padding.h>
 #include <torch/nn/init.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
@@ -28,9 +29,27 @@ torch::Tensor Activate(const torch::Tensor& x, Act act) {
     case Act::kRelu: return torch::relu(x);
     case Act::kHardSwish: return torch::hardswish(x);
     case Act::kSilu: return torch::silu(x);
+    case Act::kRelu6: return torch::hardtanh(x, 0.0, 6.0);
   }
   return x;
 }
+
+// One depthwise-separable block of MobileNet v1 (Howard et al. 2017, Table 1): pointwise output
+// channels and the depthwise stride, before width scaling.
+struct SeparableRow {
+  int out, stride;
+};
+
+constexpr SeparableRow kMobileNetV1[] = {
+    {64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2},  {512, 1},
+    {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1},
+};
+constexpr int kMobileNetV1S16Blocks = 11;  // the last block at stride 16
+// The mask head's hidden channels on MobileNet v1: its 512-channel tap would otherwise make a
+// 2.4 M-parameter 3x3 conv, more than the shipped-size budget leaves.
+constexpr int64_t kMobileNetV1MaskChannels = 64;
+
+bool IsMobileNetV1(const std::string& arch) { return arch == "mobilenetv1" || arch == "mobilenetv1_s16"; }
 
 // One row of a MobileNetV3 table (Howard et al. 2019, Tables 1 and 2), before width scaling.
 struct Bneck {
@@ -67,13 +86,22 @@ constexpr MbStage kEfficientNetB0[] = {
 
 }  // namespace
 
-std::vector<std::string> KnownArchs() { return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0"}; }
+std::vector<std::string> KnownArchs() {
+  return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16"};
+}
+
+std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t stride) {
+  const int64_t out = (size + stride - 1) / stride;
+  const int64_t total = std::max<int64_t>(0, (out - 1) * stride + kernel - size);
+  return {total / 2, total - total / 2};
+}
 
 Status ValidateModelSpec(const ModelSpec& spec) {
   const auto archs = KnownArchs();
   if (std::find(archs.begin(), archs.end(), spec.arch) == archs.end()) {
-    return Status::InvalidArgument("unknown arch '" + spec.arch +
-                                   "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0)");
+    return Status::InvalidArgument(
+        "unknown arch '" + spec.arch +
+        "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0, mobilenetv1, mobilenetv1_s16)");
   }
   if (!(spec.width > 0.1f && spec.width <= 4.0f)) return Status::InvalidArgument("width must be in (0.1, 4]");
   if (spec.input_size < 32 || spec.input_size > 1024)
@@ -87,18 +115,38 @@ Status ValidateModelSpec(const ModelSpec& spec) {
 // ---- building blocks ----------------------------------------------------------------------
 
 ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act,
-                             double bn_eps, double bn_momentum)
-    : act(act) {
+                             double bn_eps, double bn_momentum, bool tf_same)
+    : act(act), tf_same(tf_same) {
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
                                                        .stride(stride)
-                                                       .padding((kernel - 1) / 2)
+                                                       .padding(tf_same ? 0 : (kernel - 1) / 2)
                                                        .groups(groups)
                                                        .bias(false)));
   bn = register_module("bn",
                        torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
 }
 
-torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) { return Activate(bn(conv(x)), act); }
+torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
+  torch::Tensor z;
+  if (tf_same) {
+    const auto& o = conv->options;
+    const auto [top, bottom] = TfSamePadding(x.size(2), (*o.kernel_size())[0], (*o.stride())[0]);
+    const auto [left, right] = TfSamePadding(x.size(3), (*o.kernel_size())[1], (*o.stride())[1]);
+    namespace F = torch::nn::functional;
+    z = conv(F::pad(x, F::PadFuncOptions({left, right, top, bottom})));
+  } else {
+    z = conv(x);
+  }
+  if (record != nullptr) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor d = z.detach().to(torch::kDouble);
+    const torch::Tensor sum = d.sum({0, 2, 3}), sum_sq = (d * d).sum({0, 2, 3});
+    record->sum = record->sum.defined() ? record->sum + sum : sum;
+    record->sum_sq = record->sum_sq.defined() ? record->sum_sq + sum_sq : sum_sq;
+    record->count += z.size(0) * z.size(2) * z.size(3);
+  }
+  return Activate(bn(z), act);
+}
 
 SqueezeExciteImpl::SqueezeExciteImpl(int64_t channels, int64_t squeeze, Act inner, bool hard_gate)
     : inner(inner), hard_gate(hard_gate) {
@@ -113,14 +161,14 @@ torch::Tensor SqueezeExciteImpl::forward(const torch::Tensor& x) {
 }
 
 InvertedResidualImpl::InvertedResidualImpl(const BlockConfig& c)
-    : residual(c.stride == 1 && c.in == c.out), drop_path(c.drop_path), stride(c.stride) {
+    : residual(c.allow_residual && c.stride == 1 && c.in == c.out), drop_path(c.drop_path), stride(c.stride) {
   if (c.expanded != c.in) {
     expand = register_module("expand", ConvBnAct(c.in, c.expanded, 1, 1, 1, c.act, c.bn_eps, c.bn_momentum));
   }
-  depthwise = register_module(
-      "depthwise", ConvBnAct(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, c.act, c.bn_eps, c.bn_momentum));
+  depthwise = register_module("depthwise", ConvBnAct(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, c.act,
+                                                     c.bn_eps, c.bn_momentum, c.tf_same && c.stride > 1));
   if (c.squeeze > 0) se = register_module("se", SqueezeExcite(c.expanded, c.squeeze, c.se_inner, c.hard_gate));
-  project = register_module("project", ConvBnAct(c.expanded, c.out, 1, 1, 1, Act::kNone, c.bn_eps, c.bn_momentum));
+  project = register_module("project", ConvBnAct(c.expanded, c.out, 1, 1, 1, c.project_act, c.bn_eps, c.bn_momentum));
 }
 
 torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
@@ -145,11 +193,31 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
   auto ch = [w](int c) { return MakeDivisible(c * w); };
   block_list_ = register_module("blocks", torch::nn::ModuleList());
   std::vector<BlockConfig> configs;
-  const bool mobilenet = spec.arch != "efficientnet_b0";
+  const bool mobilenet = spec.arch != "efficientnet_b0";  // v1 and v3 (Keras/TF BatchNorm settings)
+  const bool v1 = IsMobileNetV1(spec.arch);
   const double bn_eps = mobilenet ? 1e-3 : 1e-5;
   const double bn_momentum = mobilenet ? 0.01 : 0.1;
   int64_t head_in = 0, head_out = 0, hidden = 0;
-  if (mobilenet) {
+  if (v1) {
+    const int rows = spec.arch == "mobilenetv1_s16" ? kMobileNetV1S16Blocks : static_cast<int>(std::size(kMobileNetV1));
+    int64_t in = ch(32);
+    for (int i = 0; i < rows; ++i) {
+      BlockConfig c;
+      c.in = in;
+      c.expanded = in;  // no expansion: depthwise then pointwise
+      c.out = ch(kMobileNetV1[i].out);
+      c.kernel = 3;
+      c.stride = kMobileNetV1[i].stride;
+      c.act = Act::kRelu6;
+      c.project_act = Act::kRelu6;
+      c.allow_residual = false;
+      c.tf_same = true;
+      configs.push_back(c);
+      in = c.out;
+    }
+    head_in = configs.back().out;
+    stem = register_module("stem", ConvBnAct(3, ch(32), 3, 2, 1, Act::kRelu6, bn_eps, bn_momentum, /*tf_same=*/true));
+  } else if (mobilenet) {
     const bool small = spec.arch == "mobilenetv3_small";
     const Bneck* table = small ? kMobileNetV3Small : kMobileNetV3Large;
     const size_t rows = small ? std::size(kMobileNetV3Small) : std::size(kMobileNetV3Large);
@@ -203,9 +271,12 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
     stride *= c.stride;
     if (stride == spec.mask_stride) mask_tap = static_cast<int>(i);
   }
-  head_conv = register_module("head_conv", ConvBnAct(head_in, head_out, 1, 1, 1,
-                                                     mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
-  int64_t fc_in = head_out;
+  int64_t fc_in = head_in;
+  if (head_out > 0) {
+    head_conv = register_module("head_conv", ConvBnAct(head_in, head_out, 1, 1, 1,
+                                                       mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
+    fc_in = head_out;
+  }
   if (hidden > 0) {
     pre_logits = register_module("pre_logits", torch::nn::Linear(head_out, hidden));
     fc_in = hidden;
@@ -214,7 +285,7 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
   fc = register_module("fc", torch::nn::Linear(fc_in, 1));
   if (spec.mask_head) {
     const int64_t tap_channels = configs[mask_tap].out;
-    const int64_t mid = std::max<int64_t>(16, tap_channels);
+    const int64_t mid = v1 ? kMobileNetV1MaskChannels : std::max<int64_t>(16, tap_channels);
     mask_conv = register_module("mask_conv", ConvBnAct(tap_channels, mid, 3, 1, 1, Act::kRelu, bn_eps, bn_momentum));
     mask_out = register_module("mask_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(mid, 1, 1)));
   }
@@ -238,16 +309,28 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
       torch::nn::init::zeros_(linear->bias);
     }
   }
+  if (v1 && mask_out) {
+    // The mask logits start small, like the linear heads': Kaiming fan-out on a 1-channel output
+    // gives logits of std ~8 whose gradients would first shake a pretrained trunk (train --init).
+    torch::nn::init::normal_(mask_out->weight, 0.0, 0.01);
+  }
 }
 
-ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
+torch::Tensor ZooNetImpl::Trunk(const torch::Tensor& input, torch::Tensor* tap) {
   torch::Tensor x = stem(input);
-  torch::Tensor tap;
   for (size_t i = 0; i < blocks.size(); ++i) {
     x = blocks[i](x);
-    if (static_cast<int>(i) == mask_tap) tap = x;
+    if (tap != nullptr && static_cast<int>(i) == mask_tap) *tap = x;
   }
-  x = head_conv(x).mean({2, 3});
+  if (head_conv) x = head_conv(x);
+  return x.mean({2, 3});
+}
+
+torch::Tensor ZooNetImpl::Features(const torch::Tensor& input) { return Trunk(input, nullptr); }
+
+ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
+  torch::Tensor tap;
+  torch::Tensor x = Trunk(input, &tap);
   if (pre_logits) x = torch::hardswish(pre_logits(x));
   ModelOutput out;
   out.logit = fc(dropout(x));

@@ -8,6 +8,13 @@
 //   "mobilenetv3_large"  Table 1; head 960 -> 1280 -> 1.                            4,203,313 params
 //   "efficientnet_b0"    Tan & Le 2019 (full B0, not Lite): MBConv with SE (sigmoid gate) and SiLU;
 //                        head 1280 -> 1.                                            4,008,829 params
+//   "mobilenetv1"        Howard et al. 2017 as Keras' MobileNet builds it (the layout of the
+//                        pretrained face MobileNet "faceres", train/tfjs_init.h): conv 3x3/2 then
+//                        13 depthwise-separable blocks (dw 3x3 -> BN -> ReLU6 -> pw 1x1 -> BN ->
+//                        ReLU6), TF "SAME" padding (asymmetric on stride 2: the extra row and
+//                        column at the bottom/right); no head conv: pool 1024 -> 1.  3,208,001 params
+//   "mobilenetv1_s16"    the same, stopped after the 11th block (512 channels, stride 16), so that
+//                        it fits the shipped-model budget (<= 10 MB); pool 512 -> 1. 1,613,633 params
 // The width multiplier scales every channel count (rounded to multiples of 8 as the references
 // do); the input size only fixes the declared input of the exported model and the mask size
 // (the networks are fully convolutional up to a global average pool).
@@ -17,11 +24,16 @@
 // style dense supervision). Only the logit is exported for inference.
 //
 // Input: RGB NCHW float, normalised as the model's metadata says (infer::PackNchw).
+//
+// Pretrained start: the MobileNet v1 archs can start from the face-description MobileNet that
+// @vladmandic/human ships as a TF.js graph model (`deepscan train --init faceres.json`,
+// train/tfjs_init.h, docs/training.md "Pretrained initialisation"); the others start random.
 #ifndef DEEPSCAN_TRAIN_ZOO_H_
 #define DEEPSCAN_TRAIN_ZOO_H_
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/nn/module.h>
@@ -49,24 +61,38 @@ struct ModelSpec {
   int mask_stride = 16;  // feature stride the mask head reads: 8 or 16
 };
 
-// "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0".
+// "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16".
 std::vector<std::string> KnownArchs();
 
 // Checks `spec`. Errors: kInvalidArgument naming the bad field.
 Status ValidateModelSpec(const ModelSpec& spec);
 
-enum class Act { kNone, kRelu, kHardSwish, kSilu };
+enum class Act { kNone, kRelu, kHardSwish, kSilu, kRelu6 };
 
-// Conv2d (no bias, "same" padding (k-1)/2) -> BatchNorm2d -> activation.
+// TF's "SAME" padding of one spatial axis: {before, after} for an input of `size`, so that the
+// output has ceil(size / stride) entries; the odd pixel goes after (ONNX's SAME_UPPER).
+std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t stride);
+
+// Per-channel sums of a BatchNorm's input (float64), gathered while ConvBnActImpl::record points
+// here (RecalibrateBatchNorm, train/tfjs_init.h).
+struct BnInputStats {
+  torch::Tensor sum, sum_sq;  // [C]; undefined before the first batch
+  int64_t count = 0;          // values summed per channel
+};
+
+// Conv2d (no bias) -> BatchNorm2d -> activation. Padding: symmetric (k-1)/2, or with `tf_same`
+// TF's "SAME" (TfSamePadding, computed from each input's size; conv->options then pads 0).
 class ConvBnActImpl : public torch::nn::Module {
  public:
   ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, double bn_eps,
-                double bn_momentum);
+                double bn_momentum, bool tf_same = false);
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
   Act act;
+  bool tf_same = false;
+  BnInputStats* record = nullptr;  // when set, forward adds its BatchNorm input's statistics here
 };
 TORCH_MODULE(ConvBnAct);
 
@@ -86,11 +112,16 @@ TORCH_MODULE(SqueezeExcite);
 
 // Inverted residual (MobileNetV3 bneck / EfficientNet MBConv):
 // [expand 1x1] -> depthwise kxk/stride -> [SE] -> project 1x1 (linear) [+ input].
+// With expanded == in, no SE, project_act ReLU6 and no residual: MobileNet v1's depthwise-
+// separable block (depthwise -> pointwise).
 struct BlockConfig {
   int64_t in = 0, expanded = 0, out = 0, kernel = 3, stride = 1;
   int64_t squeeze = 0;  // SE bottleneck channels; 0 = no SE
   Act act = Act::kRelu;
   Act se_inner = Act::kRelu;
+  Act project_act = Act::kNone;  // linear bottleneck; ReLU6 in MobileNet v1's pointwise conv
+  bool allow_residual = true;    // false: never add the input (MobileNet v1)
+  bool tf_same = false;          // TF "SAME" padding on the strided depthwise conv (MobileNet v1)
   bool hard_gate = true;
   double drop_path = 0.0;
   double bn_eps = 1e-5, bn_momentum = 0.1;
@@ -117,18 +148,20 @@ struct ModelOutput {
 };
 
 // The whole network. Submodules are public so that the exporter can walk them:
-// stem -> blocks... -> head_conv -> global average pool -> [pre_logits -> hard-swish]
+// stem -> blocks... -> [head_conv] -> global average pool -> [pre_logits -> hard-swish]
 // -> dropout -> fc -> logit; mask_conv -> mask_out read the output of blocks[mask_tap].
 class ZooNetImpl : public torch::nn::Module {
  public:
   // Precondition: ValidateModelSpec(spec).ok() (MakeModel checks it).
   explicit ZooNetImpl(const ModelSpec& spec);
   ModelOutput forward(const torch::Tensor& x);
+  // The pooled features the logit is computed from ([N, C], eval or train as the model is).
+  torch::Tensor Features(const torch::Tensor& x);
   const ModelSpec& spec() const { return spec_; }
 
   ConvBnAct stem{nullptr};
   std::vector<InvertedResidual> blocks;  // also registered as the ModuleList "blocks"
-  ConvBnAct head_conv{nullptr};
+  ConvBnAct head_conv{nullptr};          // null for MobileNet v1 (the pool reads the last block)
   torch::nn::Linear pre_logits{nullptr};  // MobileNetV3 only (followed by hard-swish); null for EfficientNet
   torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear fc{nullptr};        // -> 1 logit
@@ -137,6 +170,9 @@ class ZooNetImpl : public torch::nn::Module {
   int mask_tap = -1;                    // index into blocks
 
  private:
+  // stem -> blocks -> [head_conv] -> pool; `tap` (when given) gets blocks[mask_tap]'s output.
+  torch::Tensor Trunk(const torch::Tensor& input, torch::Tensor* tap);
+
   ModelSpec spec_;
   torch::nn::ModuleList block_list_{nullptr};
 };

@@ -206,7 +206,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"mobilenetv3_small_w1.0_128",
                            {.arch = "mobilenetv3_small", .width = 1.0f, .input_size = 128}},
                       Case{"mobilenetv3_large_w0.5_100_mask",
-                           {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}}),
+                           {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}},
+                      // TF-"SAME" pads: (0, 1) on even maps, (1, 1) on the odd ones 100 px gives (25, 13, 7).
+                      Case{"mobilenetv1_w0.5_96", {.arch = "mobilenetv1", .width = 0.5f, .input_size = 96}},
+                      Case{"mobilenetv1_s16_w1.0_100_mask",
+                           {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 100, .mask_head = true}},
+                      Case{"mobilenetv1_s16_w1.0_128", {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 128}}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = info.param.label;
       std::replace_if(

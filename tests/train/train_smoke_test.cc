@@ -5,14 +5,16 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "infer/registry.h"
 #include "synthetic_face.h"
 #include "test_env.h"
+#include "tfjs_graph_writer.h"
 #include "train/crop_store.h"
-#include "train/pair_batches.h"
 #include "train/extract.h"
+#include "train/pair_batches.h"
 #include "train/sbi.h"
 #include "train/torch_classifier.h"
 #include "train/trainer.h"
@@ -286,6 +288,80 @@ TEST(TrainSmokeTest, ResumeGivesTheSameWeights) {
   auto init = MakeModel(fresh.model);
   ASSERT_TRUE(init.ok());
   EXPECT_GT(((*init)->named_parameters()["fc.weight"] - pa["fc.weight"]).abs().max().item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace deepscan::train
+
+namespace deepscan::train {
+namespace {
+
+// --init: the model starts from a TF.js graph (here one written from a zoo model and named like
+// faceres, so that its input normalisation is known); the run trains with faceres' normalisation,
+// writes it into model.json with an "init" entry, keeps the init in state.json's config, resumes;
+// an arch the graph cannot initialise and a missing graph are refused before any step.
+TEST(TrainSmokeTest, InitStartsFromTheGraphAndRecordsIt) {
+  const std::string dir = deepscan::testing::TempDir();
+  const std::string store = dir + "/reals.h5";  // 16 identity groups of 3 synthetic faces
+  {
+    auto w = CropStoreWriter::Create(store, deepscan::testing::kSyntheticSide, 0.3f);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (int i = 0; i < 48; ++i) {
+      CropRecord r;
+      r.keypoints = deepscan::testing::FaceKeypoints();
+      r.source = "synthetic" + std::to_string(i / 3);
+      r.group = "person:" + std::to_string(i / 3);
+      ASSERT_TRUE(
+          (*w)->Append(deepscan::testing::SyntheticFace(r.keypoints, deepscan::testing::kSyntheticSide, i), r).ok());
+    }
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  auto src = MakeModel({.arch = "mobilenetv1_s16", .input_size = 64});
+  ASSERT_TRUE(src.ok());
+  std::filesystem::create_directories(dir + "/graph");
+  const std::string graph = deepscan::testing::WriteGraph(
+      deepscan::testing::GraphFromZoo(*src, {.generated_by = "https://github.com/HSE-asavchenko/HSE_FaceRec_tf"}),
+      dir + "/graph");
+
+  TrainConfig c = SmokeConfig(store, dir + "/run");
+  c.model.arch = "mobilenetv1_s16";
+  c.model.width = 1.0f;
+  c.init = graph;
+  c.epochs = 2;
+  c.stop_after_epochs = 1;
+  c.steps_per_epoch = 2;
+  auto r = Train(c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(r->init_summary.find("23 conv layers loaded"), std::string::npos) << r->init_summary;
+  std::ifstream meta_in(c.out_dir + "/model.json");
+  const nlohmann::json meta = nlohmann::json::parse(meta_in);
+  EXPECT_NEAR(meta.at("mean")[0].get<double>(), 123.68 / 255, 1e-6);
+  EXPECT_NEAR(meta.at("mean")[2].get<double>(), 103.939 / 255, 1e-6);
+  EXPECT_NEAR(meta.at("std")[1].get<double>(), 1.0 / 255, 1e-9);
+  EXPECT_EQ(meta.at("init").at("path"), graph);
+  EXPECT_EQ(meta.at("init").at("name"), "faceres");
+  EXPECT_EQ(meta.at("init").at("layers_loaded"), 23);
+  std::ifstream state_in(c.out_dir + "/state.json");
+  const nlohmann::json state = nlohmann::json::parse(state_in);
+  EXPECT_EQ(state.at("config").at("init"), graph);
+  auto back = TrainConfigFromJson(state.at("config").dump());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->init, graph);
+
+  c.resume = true;  // the second epoch from last.pt, the init named again in the export
+  c.stop_after_epochs = 0;
+  auto resumed = Train(c);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->history.size(), 2u);
+
+  TrainConfig v3 = SmokeConfig(store, dir + "/v3");
+  v3.init = graph;
+  EXPECT_EQ(Train(v3).status().code(), Code::kInvalidArgument);
+  TrainConfig missing = c;
+  missing.resume = false;
+  missing.out_dir = dir + "/missing";
+  missing.init = dir + "/absent/model.json";
+  EXPECT_EQ(Train(missing).status().code(), Code::kNotFound);
 }
 
 }  // namespace

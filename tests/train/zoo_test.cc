@@ -81,13 +81,18 @@ Model Make(const ModelSpec& spec) {
 TEST(ZooTest, ParameterCountsMatchThePublishedOnes) {
   // Exact: torchvision's counts with the 1000-way classifier replaced by a 1-logit one
   // (2,542,856 / 5,483,032 / 5,288,548 with 1000 classes). Published: 1.5M / 4.2M / 4.0M backbones.
+  // MobileNet v1: Keras' MobileNet(include_top=False) has 3,206,976 trainable parameters (4.2M
+  // with the 1000-way classifier, Howard et al. 2017, Table 8), + 1,025 for the 1-logit head; the
+  // s16 variant drops blocks 12 and 13 (1,594,368 parameters) and pools 512 channels.
   struct Row {
     const char* arch;
     int64_t exact;
     double published;
   } rows[] = {{"mobilenetv3_small", 1518881, 1.5e6},
               {"mobilenetv3_large", 4203313, 4.2e6},
-              {"efficientnet_b0", 4008829, 4.0e6}};
+              {"efficientnet_b0", 4008829, 4.0e6},
+              {"mobilenetv1", 3208001, 3.2e6},
+              {"mobilenetv1_s16", 1613633, 3.2e6 - 1.59e6}};
   for (const Row& r : rows) {
     Model m = Make({.arch = r.arch});
     const int64_t n = CountParameters(*m);

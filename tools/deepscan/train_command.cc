@@ -36,6 +36,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--val-fakes")) into->val_fakes_store = f.val_fakes_store;
   if (given("--dev-store")) into->dev_store = f.dev_store;
   if (given("--arch")) into->model.arch = f.model.arch;
+  if (given("--init")) into->init = f.init;
   if (given("--width")) into->model.width = f.model.width;
   if (given("--input-size")) into->model.input_size = f.model.input_size;
   if (given("--mask-head")) into->model.mask_head = f.model.mask_head;
@@ -118,8 +119,10 @@ int RunTrain(const TrainArgs& a) {
     std::printf("  %.0f s\n", s.seconds);
     std::fflush(stdout);
   };
-  std::printf("training %s (width %.2f, %d px%s) on %s -> %s\n", c.model.arch.c_str(), c.model.width,
-              c.model.input_size, c.model.mask_head ? ", mask head" : "", c.store.c_str(), c.out_dir.c_str());
+  std::printf("training %s (width %.2f, %d px%s%s%s) on %s -> %s\n", c.model.arch.c_str(), c.model.width,
+              c.model.input_size, c.model.mask_head ? ", mask head" : "", c.init.empty() ? "" : ", init ",
+              c.init.c_str(), c.store.c_str(), c.out_dir.c_str());
+  std::fflush(stdout);
   auto r = train::Train(c, cb);
   if (!r.ok()) {
     std::cerr << "\ndeepscan: " << r.status().ToString() << "\n";
@@ -130,6 +133,7 @@ int RunTrain(const TrainArgs& a) {
       "(Platt a=%.4f b=%.4f)\n",
       static_cast<long long>(r->train_rows), r->train_groups, static_cast<long long>(r->val_rows), r->val_groups,
       r->best_epoch + 1, r->onnx_path.c_str(), r->calib_a, r->calib_b);
+  if (!r->init_summary.empty()) std::printf("init: %s\n", r->init_summary.c_str());
   return 0;
 }
 
@@ -148,7 +152,12 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--dev-store", f.dev_store,
                   "crop store of the face-swap dev set (deepscan extract --manifest its MANIFEST.csv): selection only; the "
                   "best epoch is then the best mean of held-out pseudo-fake AUC and dev video AUC");
-  cmd->add_option("--arch", f.model.arch, "mobilenetv3_small | mobilenetv3_large | efficientnet_b0");
+  cmd->add_option("--arch", f.model.arch,
+                  "mobilenetv3_small | mobilenetv3_large | efficientnet_b0 | mobilenetv1 | mobilenetv1_s16");
+  cmd->add_option("--init", f.init,
+                  "start from pretrained weights: a TF.js graph model's model.json (mobilenetv1 archs; "
+                  "third_party/pretrained/faceres/faceres.json from scripts/setup.sh); also sets the input "
+                  "normalisation to the one it was trained with");
   cmd->add_option("--width", f.model.width, "channel width multiplier");
   cmd->add_option("--input-size", f.model.input_size, "network input side in pixels");
   cmd->add_option("--mask-head", f.model.mask_head, "auxiliary blend-mask head (true/false)");
