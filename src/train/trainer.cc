@@ -286,7 +286,6 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   result.train_groups = static_cast<int>(split.train_groups.size());
   result.val_groups = static_cast<int>(split.val_groups.size());
 
-
   ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
   std::vector<int> val_labels;
   for (int64_t i = 0; i < val.labels.size(0); ++i)
