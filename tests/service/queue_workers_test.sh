@@ -112,7 +112,7 @@ holds w2 && fail "w2 still holds entries after a clean stop"
 echo "w2 stopped (SIGTERM) after finishing entry $term_entry, exit 0"
 
 # 3. Restart Redis mid-run; w3 (alone now) reconnects.
-wait_for 90 test "$(done_count)" -ge 8 || fail "fewer than 8 entries done after 90 s"
+wait_for 240 test "$(done_count)" -ge 8 || fail "fewer than 8 entries done after 240 s (a loaded machine is slow, not wrong)"
 before=$(done_count)
 rc SHUTDOWN >/dev/null 2>&1
 wait "$redis_pid" 2>/dev/null
