@@ -35,7 +35,8 @@ std::string SmallStore(int photos) {
     if (in.label == 0 && in.name.find("observations") != std::string::npos) inputs.push_back(in);
     if (static_cast<int>(inputs.size()) >= photos) break;
   }
-  std::string path = std::filesystem::temp_directory_path() / ("deepscan-smoke-" + std::to_string(::getpid()) + ".h5");
+  // Shared by the tests of this process: in the process's test folder (TempDir's parent), removed with it.
+  const std::string path = (std::filesystem::path(deepscan::testing::TempDir()).parent_path() / "smoke.h5").string();
   auto w = CropStoreWriter::Create(path, 96, 0.3f);
   if (!w.ok()) return "";
   ExtractOptions o;
