@@ -77,6 +77,51 @@ Result<int> WriteOpenCvCompatibleCopy(const std::string& in, const std::string& 
     ++rewritten;
   }
 
+  // Clip(x, lo, hi) with constant bounds (ReLU6 in the MobileNet v1 archs): OpenCV 4.6 reads only the
+  // opset-6 attribute form, which ONNX Runtime refuses at opset 11+. Both read the same function as
+  // Relu(x - lo) + lo - Relu(x - hi) (for lo <= hi), so that is what the copy holds.
+  std::vector<onnx::NodeProto> nodes(graph->node().begin(), graph->node().end());
+  graph->clear_node();
+  int clips = 0;
+  auto scalar = [&](const std::string& name, float* v) {
+    auto it = initializers.find(name);
+    std::vector<float> f;
+    if (it == initializers.end() || !ReadFloats(*it->second, &f) || f.size() != 1) return false;
+    *v = f[0];
+    return true;
+  };
+  auto constant = [&](const std::string& name, float v) {
+    onnx::TensorProto* t = graph->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_float_data(v);
+  };
+  for (const onnx::NodeProto& node : nodes) {
+    float lo = 0, hi = 0;
+    if (node.op_type() != "Clip" || node.input_size() != 3 || !scalar(node.input(1), &lo) ||
+        !scalar(node.input(2), &hi) || lo > hi) {
+      *graph->add_node() = node;
+      continue;
+    }
+    const std::string p = "ocv_clip" + std::to_string(clips++) + "_", x = node.input(0);
+    constant(p + "lo", lo);
+    constant(p + "hi", hi);
+    auto add = [&](const char* op, std::vector<std::string> ins, const std::string& output) {
+      onnx::NodeProto* n = graph->add_node();
+      n->set_op_type(op);
+      n->set_name(p + output);
+      for (const std::string& i : ins) n->add_input(i);
+      n->add_output(output);
+    };
+    add("Sub", {x, p + "lo"}, p + "a");
+    add("Relu", {p + "a"}, p + "ra");
+    add("Add", {p + "ra", p + "lo"}, p + "b");
+    add("Sub", {x, p + "hi"}, p + "c");
+    add("Relu", {p + "c"}, p + "rc");
+    add("Sub", {p + "b", p + "rc"}, node.output(0));
+  }
+  rewritten += clips;
+
   std::ofstream f(out, std::ios::binary | std::ios::trunc);
   if (!f || !model.SerializeToOstream(&f)) return Status::IoError("cannot write " + out);
   f.close();

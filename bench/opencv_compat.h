@@ -5,6 +5,8 @@
 // (transB = 1), while ONNX defaults transB to 0 ([in, out]): it then refuses the bias
 // ("numOutput == blobs[1].total()"). The copy stores every such constant B transposed with
 // transB = 1, which computes the same function, so the peer runs the same classifier weights.
+// Its Clip accepts only the opset-6 attribute form; a Clip with constant bounds (ReLU6) becomes
+// Relu(x - lo) + lo - Relu(x - hi), the same function in any opset.
 #ifndef DEEPSCAN_BENCH_OPENCV_COMPAT_H_
 #define DEEPSCAN_BENCH_OPENCV_COMPAT_H_
 
@@ -15,8 +17,8 @@
 namespace deepscan::bench {
 
 // Writes to `out` the model `in` with every Gemm whose B is a 2-D float initializer and whose
-// transB is 0 rewritten as described above; other nodes are copied untouched. Returns how many
-// Gemm nodes were rewritten (0: `out` is an identical copy). Errors: kInvalidModel (unreadable
+// transB is 0, and every Clip with constant bounds, rewritten as described above; other nodes are
+// copied untouched. Returns how many nodes were rewritten (0: `out` is an identical copy). Errors: kInvalidModel (unreadable
 // model or unsupported initializer storage), kIoError.
 Result<int> WriteOpenCvCompatibleCopy(const std::string& in, const std::string& out);
 

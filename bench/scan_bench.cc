@@ -500,7 +500,7 @@ Result<std::string> PeerClassifier(const std::string& model, const std::string& 
   if (diff > 1e-4f) {
     return Status::Internal("the OpenCV-compatible copy scores differently (" + std::to_string(diff) + ")");
   }
-  spdlog::info("peer classifier: {} (Gemm transB rewritten for OpenCV 4.6; max score difference {:.2g})", copy, diff);
+  spdlog::info("peer classifier: {} (Gemm transB and Clip rewritten for OpenCV 4.6; max score difference {:.2g})", copy, diff);
   return copy;
 }
 
