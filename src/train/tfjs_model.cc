@@ -68,55 +68,40 @@ Result<float> JsonFloat(const json& v) {
   return Status::InvalidModel("expected a number, got " + v.dump());
 }
 
+// `v` itself, or its elements when it is an array (TF.js writes a list attribute either way).
+std::vector<json> OneOrMany(const json& v) { return v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v}; }
+
 Result<TfjsAttr> ParseAttr(const json& a) {
   TfjsAttr out;
   if (!a.is_object()) return Status::InvalidModel("an attribute is not an object");
   auto take = [&](const json& holder) -> Status {
     if (holder.contains("i")) {
-      const json& i = holder["i"];
-      if (i.is_array()) {
-        for (const json& v : i) {
-          ASSIGN_OR_RETURN(int64_t x, JsonInt(v));
-          out.ints.push_back(x);
-        }
-      } else {
-        ASSIGN_OR_RETURN(int64_t x, JsonInt(i));
+      for (const json& v : OneOrMany(holder["i"])) {
+        ASSIGN_OR_RETURN(int64_t x, JsonInt(v));
         out.ints.push_back(x);
       }
     }
     if (holder.contains("f")) {
-      const json& f = holder["f"];
-      if (f.is_array()) {
-        for (const json& v : f) {
-          ASSIGN_OR_RETURN(float x, JsonFloat(v));
-          out.floats.push_back(x);
-        }
-      } else {
-        ASSIGN_OR_RETURN(float x, JsonFloat(f));
+      for (const json& v : OneOrMany(holder["f"])) {
+        ASSIGN_OR_RETURN(float x, JsonFloat(v));
         out.floats.push_back(x);
       }
     }
     if (holder.contains("s")) {
-      const json& s = holder["s"];
-      std::vector<json> items = s.is_array() ? s.get<std::vector<json>>() : std::vector<json>{s};
-      for (const json& v : items) {
+      for (const json& v : OneOrMany(holder["s"])) {
         if (!v.is_string()) return Status::InvalidModel("a string attribute is not a string");
         ASSIGN_OR_RETURN(std::string d, DecodeBase64(v.get<std::string>()));
         out.strings.push_back(std::move(d));
       }
     }
     if (holder.contains("b")) {
-      const json& b = holder["b"];
-      std::vector<json> items = b.is_array() ? b.get<std::vector<json>>() : std::vector<json>{b};
-      for (const json& v : items) {
+      for (const json& v : OneOrMany(holder["b"])) {
         if (!v.is_boolean()) return Status::InvalidModel("a bool attribute is not a bool");
         out.ints.push_back(v.get<bool>() ? 1 : 0);
       }
     }
     if (holder.contains("type")) {
-      const json& t = holder["type"];
-      std::vector<json> items = t.is_array() ? t.get<std::vector<json>>() : std::vector<json>{t};
-      for (const json& v : items) {
+      for (const json& v : OneOrMany(holder["type"])) {
         if (v.is_string()) out.strings.push_back(v.get<std::string>());
       }
     }

@@ -116,6 +116,25 @@ Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vec
   return fv;
 }
 
+// AUC over clips: a clip (label, source) scores the mean of its crops' scores; -1 without both labels.
+double PerClipAuc(const std::vector<float>& scores, const std::vector<int>& labels,
+                  const std::vector<std::string>& sources) {
+  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    auto& a = clips[{labels[i], sources[i]}];
+    a.first += scores[i];
+    ++a.second;
+  }
+  std::vector<float> clip_scores;
+  std::vector<int> clip_labels;
+  for (const auto& [key, acc] : clips) {
+    clip_scores.push_back(static_cast<float>(acc.first / acc.second));
+    clip_labels.push_back(key.first);
+  }
+  auto auc = RocAuc(clip_scores, clip_labels);
+  return auc.ok() ? *auc : -1;
+}
+
 // Per-crop and per-source AUC of reals vs fakes.
 void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) {
   std::vector<float> real = Logits(model, fv.real_images), fake = Logits(model, fv.fake_images);
@@ -125,25 +144,9 @@ void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) 
   labels.insert(labels.end(), fake.size(), 1);
   auto auc = RocAuc(scores, labels);
   s->fake_auc = auc.ok() ? *auc : -1;
-  std::map<std::pair<int, std::string>, std::pair<double, int>> per_source;
-  for (size_t i = 0; i < real.size(); ++i) {
-    auto& a = per_source[{0, fv.real_sources[i]}];
-    a.first += real[i];
-    ++a.second;
-  }
-  for (size_t i = 0; i < fake.size(); ++i) {
-    auto& a = per_source[{1, fv.fake_sources[i]}];
-    a.first += fake[i];
-    ++a.second;
-  }
-  std::vector<float> vs;
-  std::vector<int> vl;
-  for (const auto& [key, acc] : per_source) {
-    vs.push_back(static_cast<float>(acc.first / acc.second));
-    vl.push_back(key.first);
-  }
-  auto vauc = RocAuc(vs, vl);
-  s->fake_video_auc = vauc.ok() ? *vauc : -1;
+  std::vector<std::string> sources = fv.real_sources;
+  sources.insert(sources.end(), fv.fake_sources.begin(), fv.fake_sources.end());
+  s->fake_video_auc = PerClipAuc(scores, labels, sources);
 }
 
 // The dev store's clips: crops resized to the input, with each crop's clip and label.
@@ -179,21 +182,7 @@ Result<DevValidation> LoadDevValidation(const std::string& path, const TrainConf
 
 // Per-clip AUC on the dev store: a clip's score is the mean logit of its crops.
 double DevVideoAuc(Model& model, const DevValidation& dv) {
-  const std::vector<float> z = Logits(model, dv.images);
-  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
-  for (size_t i = 0; i < z.size(); ++i) {
-    auto& a = clips[{dv.labels[i], dv.sources[i]}];
-    a.first += z[i];
-    ++a.second;
-  }
-  std::vector<float> scores;
-  std::vector<int> labels;
-  for (const auto& [key, acc] : clips) {
-    scores.push_back(static_cast<float>(acc.first / acc.second));
-    labels.push_back(key.first);
-  }
-  auto auc = RocAuc(scores, labels);
-  return auc.ok() ? *auc : -1;
+  return PerClipAuc(Logits(model, dv.images), dv.labels, dv.sources);
 }
 
 nlohmann::json StatsToJson(const EpochStats& s) {
@@ -237,6 +226,39 @@ Status WriteText(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+// The batch input and mask sizes that `c`'s model implies.
+void SizeBatchesForModel(TrainConfig* c) {
+  c->batches.input_size = c->model.input_size;
+  c->batches.mask_size =
+      c->model.mask_head ? (c->model.input_size + c->model.mask_stride - 1) / c->model.mask_stride : 0;
+}
+
+// The crop store and its identity split, real rows only on both sides (fake rows, if the store
+// has any, are never used as reals).
+struct RealSplit {
+  std::unique_ptr<CropStoreReader> reader;
+  Split split;
+};
+Result<RealSplit> OpenRealSplit(const TrainConfig& c) {
+  RealSplit r;
+  ASSIGN_OR_RETURN(r.reader, CropStoreReader::Open(c.store, 1024));
+  r.split = SplitByGroup(r.reader->records(), c.val_fraction, c.seed);
+  auto only_real = [&](std::vector<int64_t>& rows) {
+    rows.erase(std::remove_if(rows.begin(), rows.end(), [&](int64_t i) { return r.reader->records()[i].label != 0; }),
+               rows.end());
+  };
+  only_real(r.split.train);
+  only_real(r.split.val);
+  return r;
+}
+
+// A pair batch's labels as ints (0 real, 1 pseudo-fake).
+std::vector<int> PairLabels(const Batch& b) {
+  std::vector<int> labels;
+  for (int64_t i = 0; i < b.labels.size(0); ++i) labels.push_back(static_cast<int>(b.labels[i][0].item<float>()));
+  return labels;
+}
+
 Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   TrainConfig c = config;
   RETURN_IF_ERROR(ValidateModelSpec(c.model));
@@ -244,8 +266,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
   if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
-  c.batches.input_size = c.model.input_size;
-  c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  SizeBatchesForModel(&c);
   // A pretrained start fixes the input normalisation of everything below.
   std::optional<TfjsModel> init_graph;
   nlohmann::json init_summary_json;  // model.json's "init" entry
@@ -267,15 +288,9 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   std::error_code ec;
   fs::create_directories(c.out_dir, ec);
   if (ec) return Status::IoError("cannot create " + c.out_dir);
-  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> reader, CropStoreReader::Open(c.store, 1024));
-  Split split = SplitByGroup(reader->records(), c.val_fraction, c.seed);
-  // Only real crops train; fake rows (if the store has any) are never used as reals.
-  auto only_real = [&](std::vector<int64_t>& rows) {
-    rows.erase(std::remove_if(rows.begin(), rows.end(), [&](int64_t i) { return reader->records()[i].label != 0; }),
-               rows.end());
-  };
-  only_real(split.train);
-  only_real(split.val);
+  ASSIGN_OR_RETURN(RealSplit opened, OpenRealSplit(c));
+  std::unique_ptr<CropStoreReader> reader = std::move(opened.reader);
+  Split& split = opened.split;
   if (split.train.size() < static_cast<size_t>(c.pairs_per_batch) || split.val.empty()) {
     return Status::InvalidArgument("too few crops for training/validation (" + std::to_string(split.train.size()) +
                                    " / " + std::to_string(split.val.size()) + ")");
@@ -287,9 +302,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   result.val_groups = static_cast<int>(split.val_groups.size());
 
   ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
-  std::vector<int> val_labels;
-  for (int64_t i = 0; i < val.labels.size(0); ++i)
-    val_labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
+  const std::vector<int> val_labels = PairLabels(val);
   std::optional<FakeValidation> fake_val;
   if (!c.val_fakes_store.empty()) {
     ASSIGN_OR_RETURN(FakeValidation fv, LoadFakeValidation(*reader, split.val, c.val_fakes_store, c));
@@ -524,18 +537,12 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   TrainConfig c = config;
   ASSIGN_OR_RETURN(Model model, LoadCheckpoint(checkpoint));
   c.model = model->spec();
-  c.batches.input_size = c.model.input_size;
-  c.batches.mask_size = c.model.mask_head ? (c.model.input_size + c.model.mask_stride - 1) / c.model.mask_stride : 0;
+  SizeBatchesForModel(&c);
   if (c.threads > 0) torch::set_num_threads(c.threads);
-  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> reader, CropStoreReader::Open(c.store, 1024));
-  Split split = SplitByGroup(reader->records(), c.val_fraction, c.seed);
-  split.val.erase(std::remove_if(split.val.begin(), split.val.end(),
-                                 [&](int64_t i) { return reader->records()[i].label != 0; }),
-                  split.val.end());
-  if (split.val.empty()) return Status::InvalidArgument("no held-out real crops in " + c.store);
-  ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
-  std::vector<int> labels;
-  for (int64_t i = 0; i < val.labels.size(0); ++i) labels.push_back(static_cast<int>(val.labels[i][0].item<float>()));
+  ASSIGN_OR_RETURN(RealSplit r, OpenRealSplit(c));
+  if (r.split.val.empty()) return Status::InvalidArgument("no held-out real crops in " + c.store);
+  ASSIGN_OR_RETURN(Batch val, ValidationPairs(*r.reader, r.split.val, c));
+  const std::vector<int> labels = PairLabels(val);
   HeldOutScore s;
   s.pairs = static_cast<int>(labels.size() / 2);
   ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images), labels));

@@ -39,6 +39,17 @@ std::string TempDir() {
   return p.string();
 }
 
+std::vector<cv::Mat> RandomCrops(int n, int size, uint64_t seed) {
+  cv::RNG rng(seed);
+  std::vector<cv::Mat> crops;
+  for (int i = 0; i < n; ++i) {
+    cv::Mat m(size, size, CV_8UC3);
+    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
+    crops.push_back(m);
+  }
+  return crops;
+}
+
 cv::Mat NumberedFrame(int number, int width, int height) {
   cv::Mat m(height, width, CV_8UC3, cv::Scalar(128, 128, 128));
   const int bw = width / 4, bh = height / 4;

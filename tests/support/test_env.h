@@ -2,6 +2,7 @@
 #ifndef DEEPSCAN_TESTS_SUPPORT_TEST_ENV_H_
 #define DEEPSCAN_TESTS_SUPPORT_TEST_ENV_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ std::string TempDir();
 
 // Frames whose pixels encode their own number: a 4x4 grid of black/white blocks, 16 bits.
 cv::Mat NumberedFrame(int number, int width, int height);
+
+// `n` square BGR crops of side `size`, each pixel uniform in 0..255 (cv::RNG seeded with `seed`).
+std::vector<cv::Mat> RandomCrops(int n, int size, uint64_t seed);
 // Reads the number back from a decoded (possibly rotated back upright) frame; -1 if unreadable.
 int ReadFrameNumber(const cv::Mat& bgr);
 

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "report/base64.h"
 #include "train/zoo.h"
 
 namespace deepscan::testing {
@@ -44,20 +45,7 @@ inline TfjsGraphFiles GraphFromZoo(train::Model& m, const GraphVariant& v = {}) 
     specs.push_back({{"name", name}, {"shape", c.sizes().vec()}, {"dtype", "float32"}});
     out.weights.append(reinterpret_cast<const char*>(c.data_ptr<float>()), sizeof(float) * c.numel());
   };
-  auto b64 = [](const std::string& s) {
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string r;
-    unsigned acc = 0;
-    int bits = 0;
-    for (unsigned char ch : s) {
-      acc = (acc << 8) | ch;
-      bits += 8;
-      while (bits >= 6) r.push_back(t[(acc >> (bits -= 6)) & 63]);
-    }
-    if (bits > 0) r.push_back(t[(acc << (6 - bits)) & 63]);
-    while (r.size() % 4) r.push_back('=');
-    return r;
-  };
+  auto b64 = [](const std::string& s) { return report::Base64(s); };
   nodes.push_back({{"name", "input_1"}, {"op", "Placeholder"}});
   add_const("six", torch::tensor(6.0f).reshape({}));
   add_const("zero", torch::tensor(0.0f).reshape({}));

@@ -29,6 +29,7 @@ namespace deepscan {
 namespace {
 
 using testing::DetectorPath;
+using testing::RandomCrops;
 using testing::ReadFrameNumber;
 using testing::SourceDir;
 using testing::TempDir;
@@ -80,17 +81,6 @@ std::vector<std::vector<float>> RunOnce(const infer::OrtModel& model, const std:
   Status st = model.Run(input.data(), shape, &outputs, &shapes);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return outputs;
-}
-
-std::vector<cv::Mat> RandomCrops(int n, int size, int seed) {
-  cv::RNG rng(seed);
-  std::vector<cv::Mat> crops;
-  for (int i = 0; i < n; ++i) {
-    cv::Mat m(size, size, CV_8UC3);
-    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
-    crops.push_back(m);
-  }
-  return crops;
 }
 
 // First in this file on purpose: the warning is said once per process, and CTest runs each test

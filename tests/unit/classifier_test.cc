@@ -12,6 +12,7 @@
 namespace deepscan::infer {
 namespace {
 
+using deepscan::testing::RandomCrops;
 using deepscan::testing::TempDir;
 
 // Writes a mean-colour model with its metadata; returns the ONNX path.
@@ -46,20 +47,21 @@ TEST(ClassifierTest, ScoresMatchTheHandComputedValue) {
   EXPECT_NEAR(scores[2], Sigmoid(2 * -1 - 1 * -1 + 0.5 * -1 + 0.25), 1e-5);
 }
 
-TEST(ClassifierTest, BatchingDoesNotChangeScores) {
-  std::string dir = TempDir();
-  std::string path = dir + "/conv.onnx";
-  ASSERT_TRUE(WriteRandomConvModel(path, 48, 7).ok());
+// Writes WriteRandomConvModel (with the heatmap output "mask" [N, 1, S/4, S/4] when asked) and its
+// metadata; returns the ONNX path.
+std::string MakeConvModel(const std::string& name, int size, uint32_t seed, bool heatmap = false) {
+  std::string path = TempDir() + "/" + name + ".onnx";
+  EXPECT_TRUE(WriteRandomConvModel(path, size, seed, heatmap).ok());
   ModelMetadata meta;
-  meta.input_size = 48;
+  meta.input_size = size;
+  meta.name = name;
   std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
-  cv::RNG rng(3);
-  std::vector<cv::Mat> crops;
-  for (int i = 0; i < 11; ++i) {
-    cv::Mat m(48, 48, CV_8UC3);
-    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
-    crops.push_back(m);
-  }
+  return path;
+}
+
+TEST(ClassifierTest, BatchingDoesNotChangeScores) {
+  const std::string path = MakeConvModel("conv", 48, 7);
+  const std::vector<cv::Mat> crops = RandomCrops(11, 48, 3);
   std::vector<float> one, many;
   auto a = CreateClassifier({.model_path = path, .max_batch = 1});
   auto b = CreateClassifier({.model_path = path, .max_batch = 4});  // 4 + 4 + 3
@@ -74,12 +76,7 @@ TEST(ClassifierTest, BatchingDoesNotChangeScores) {
 // Flip TTA: each score is the mean of the crop's and its mirror's (checked against the inner
 // classifier on explicit mirrors), with the inner model's metadata, in one call per batch.
 TEST(ClassifierTest, FlipTtaAveragesTheCropAndItsMirror) {
-  std::string path = TempDir() + "/tta.onnx";
-  ASSERT_TRUE(WriteRandomConvModel(path, 48, 5).ok());
-  ModelMetadata meta;
-  meta.input_size = 48;
-  meta.name = "tta";
-  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  const std::string path = MakeConvModel("tta", 48, 5);
   auto plain = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
   auto inner = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
   ASSERT_TRUE(plain.ok() && inner.ok());
@@ -111,30 +108,8 @@ TEST(ClassifierTest, FlipTtaAveragesTheCropAndItsMirror) {
   EXPECT_EQ(tta->Classify(wrong, &t).code(), Code::kInvalidArgument);
 }
 
-// A random conv model with the blend-heatmap output "mask" [N, 1, S/4, S/4].
-std::string MakeHeatmapModel(const std::string& name, int size) {
-  std::string path = TempDir() + "/" + name + ".onnx";
-  EXPECT_TRUE(WriteRandomConvModel(path, size, 11, /*heatmap=*/true).ok());
-  ModelMetadata meta;
-  meta.input_size = size;
-  meta.name = name;
-  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
-  return path;
-}
-
-std::vector<cv::Mat> RandomCrops(int n, int size, uint64_t seed) {
-  cv::RNG rng(seed);
-  std::vector<cv::Mat> crops;
-  for (int i = 0; i < n; ++i) {
-    cv::Mat m(size, size, CV_8UC3);
-    rng.fill(m, cv::RNG::UNIFORM, 0, 256);
-    crops.push_back(m);
-  }
-  return crops;
-}
-
 TEST(ClassifierHeatmapTest, TheMaskOutputComesBackPerCropAndTheScoresDoNotChange) {
-  const std::string path = MakeHeatmapModel("heat", 48);
+  const std::string path = MakeConvModel("heat", 48, 11, /*heatmap=*/true);
   auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 4});
   ASSERT_TRUE(cls.ok()) << cls.status().ToString();
   EXPECT_TRUE((*cls)->has_heatmaps());
@@ -165,7 +140,7 @@ TEST(ClassifierHeatmapTest, TheMaskOutputComesBackPerCropAndTheScoresDoNotChange
 }
 
 TEST(ClassifierHeatmapTest, FlipTtaAveragesTheMapWithTheMirrorsMapMirroredBack) {
-  const std::string path = MakeHeatmapModel("heat-tta", 48);
+  const std::string path = MakeConvModel("heat-tta", 48, 11, /*heatmap=*/true);
   auto plain = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
   auto inner = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
   ASSERT_TRUE(plain.ok() && inner.ok());
@@ -194,11 +169,7 @@ TEST(ClassifierHeatmapTest, FlipTtaAveragesTheMapWithTheMirrorsMapMirroredBack) 
 }
 
 TEST(ClassifierHeatmapTest, AModelWithoutTheOutputHasNoHeatmaps) {
-  std::string path = TempDir() + "/noheat.onnx";
-  ASSERT_TRUE(WriteRandomConvModel(path, 48, 5).ok());
-  ModelMetadata meta;
-  meta.input_size = 48;
-  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  const std::string path = MakeConvModel("noheat", 48, 5);
   auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 8});
   ASSERT_TRUE(cls.ok());
   EXPECT_FALSE((*cls)->has_heatmaps());
