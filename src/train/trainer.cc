@@ -252,6 +252,21 @@ Result<RealSplit> OpenRealSplit(const TrainConfig& c) {
   return r;
 }
 
+// With `c->init`: the TF.js graph it names, checked against the arch, and its input normalisation
+// set on c's batches (into `*input` too). Without: no graph.
+Result<std::optional<TfjsModel>> LoadInit(TrainConfig* c, PretrainedInput* input) {
+  if (c->init.empty()) return std::optional<TfjsModel>();
+  if (c->model.arch != "mobilenetv1" && c->model.arch != "mobilenetv1_s16") {
+    return Status::InvalidArgument("init (a TF.js MobileNet v1) needs arch mobilenetv1 or mobilenetv1_s16, not " +
+                                   c->model.arch);
+  }
+  ASSIGN_OR_RETURN(TfjsModel g, LoadTfjsModel(c->init));
+  ASSIGN_OR_RETURN(*input, KnownPretrainedInput(g));
+  c->batches.mean = input->mean;
+  c->batches.std = input->std;
+  return std::optional<TfjsModel>(std::move(g));
+}
+
 // A pair batch's labels as ints (0 real, 1 pseudo-fake).
 std::vector<int> PairLabels(const Batch& b) {
   std::vector<int> labels;
@@ -268,20 +283,9 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
   SizeBatchesForModel(&c);
   // A pretrained start fixes the input normalisation of everything below.
-  std::optional<TfjsModel> init_graph;
   nlohmann::json init_summary_json;  // model.json's "init" entry
   PretrainedInput init_input;
-  if (!c.init.empty()) {
-    if (c.model.arch != "mobilenetv1" && c.model.arch != "mobilenetv1_s16") {
-      return Status::InvalidArgument("init (a TF.js MobileNet v1) needs arch mobilenetv1 or mobilenetv1_s16, not " +
-                                     c.model.arch);
-    }
-    ASSIGN_OR_RETURN(TfjsModel g, LoadTfjsModel(c.init));
-    ASSIGN_OR_RETURN(init_input, KnownPretrainedInput(g));
-    c.batches.mean = init_input.mean;
-    c.batches.std = init_input.std;
-    init_graph = std::move(g);
-  }
+  ASSIGN_OR_RETURN(std::optional<TfjsModel> init_graph, LoadInit(&c, &init_input));
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 
@@ -538,6 +542,8 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   ASSIGN_OR_RETURN(Model model, LoadCheckpoint(checkpoint));
   c.model = model->spec();
   SizeBatchesForModel(&c);
+  PretrainedInput init_input;  // a model started from a pretrained graph reads crops its way
+  RETURN_IF_ERROR(LoadInit(&c, &init_input).status());
   if (c.threads > 0) torch::set_num_threads(c.threads);
   ASSIGN_OR_RETURN(RealSplit r, OpenRealSplit(c));
   if (r.split.val.empty()) return Status::InvalidArgument("no held-out real crops in " + c.store);

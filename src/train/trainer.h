@@ -101,7 +101,9 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callb
 // The held-out pseudo-fake AUC of a saved model (SaveCheckpoint's file, e.g. <out>/best.pt) on the
 // validation pairs that `config`'s recipe makes: the same identity split, rows and seed as Train's,
 // with config's SBI and mask options. So models trained with different recipes can be compared on
-// one set of pairs (Train's own val_auc uses each run's recipe). The model's spec comes from the file.
+// one set of pairs (Train's own val_auc uses each run's recipe). The model's spec comes from the file;
+// the input normalisation from config's `init` when set (as Train sets it), so give a pretrained
+// run's init with its checkpoint.
 // Errors: as CropStoreReader::Open and LoadCheckpoint; kInvalidArgument (no held-out real crop).
 struct HeldOutScore {
   double auc = 0;

@@ -354,6 +354,10 @@ TEST(TrainSmokeTest, InitStartsFromTheGraphAndRecordsIt) {
   auto resumed = Train(c);
   ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
   EXPECT_EQ(resumed->history.size(), 2u);
+  // ScoreHeldOut packs the crops as the run did (the init's normalisation): the trainer's own figure.
+  auto again = ScoreHeldOut(c, c.out_dir + "/best.pt");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NEAR(again->auc, resumed->history[resumed->best_epoch].val_auc, 1e-6);
 
   TrainConfig v3 = SmokeConfig(store, dir + "/v3");
   v3.init = graph;
