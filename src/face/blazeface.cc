@@ -128,32 +128,38 @@ Result<std::unique_ptr<BlazeFaceDetector>> BlazeFaceDetector::Create(const Detec
   return d;
 }
 
-Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, std::vector<Detection>* out) {
-  const int in_size = input_size_;
+double BlazeFaceInput(const cv::Mat& bgr, const cv::Rect& roi, int in_size, cv::Mat* canvas, float* nhwc) {
   const int side = std::max(roi.width, roi.height);
   const double scale = static_cast<double>(in_size) / side;
-  // Letterbox: the visible part of `roi` goes top-left into the black canvas.
-  canvas_.setTo(cv::Scalar::all(0));
+  canvas->create(in_size, in_size, CV_8UC3);
+  canvas->setTo(cv::Scalar::all(0));
   cv::Rect vis = roi & cv::Rect(0, 0, bgr.cols, bgr.rows);
-  if (vis.empty()) return Status::Ok();
+  if (vis.empty()) return 0;
   int dx = static_cast<int>(std::lround((vis.x - roi.x) * scale));
   int dy = static_cast<int>(std::lround((vis.y - roi.y) * scale));
   int dw = std::clamp(static_cast<int>(std::lround(vis.width * scale)), 1, in_size - dx);
   int dh = std::clamp(static_cast<int>(std::lround(vis.height * scale)), 1, in_size - dy);
-  cv::Mat dst = canvas_(cv::Rect(dx, dy, dw, dh));
+  cv::Mat dst = (*canvas)(cv::Rect(dx, dy, dw, dh));
   // Area averaging when shrinking; bicubic when enlarging (frames under the input size), as
   // bilinear blurs small faces enough to cost them confidence.
   cv::resize(bgr(vis), dst, dst.size(), 0, 0, scale < 1 ? cv::INTER_AREA : cv::INTER_CUBIC);
   // BGR uint8 -> RGB float in [-1, 1], NHWC.
-  float* p = input_.data();
+  float* p = nhwc;
   for (int y = 0; y < in_size; ++y) {
-    const uint8_t* row = canvas_.ptr<uint8_t>(y);
+    const uint8_t* row = canvas->ptr<uint8_t>(y);
     for (int x = 0; x < in_size; ++x, row += 3, p += 3) {
       p[0] = row[2] * (2.0f / 255.0f) - 1.0f;
       p[1] = row[1] * (2.0f / 255.0f) - 1.0f;
       p[2] = row[0] * (2.0f / 255.0f) - 1.0f;
     }
   }
+  return scale;
+}
+
+Status BlazeFaceDetector::DetectRegion(const cv::Mat& bgr, const cv::Rect& roi, std::vector<Detection>* out) {
+  const int in_size = input_size_;
+  const int side = std::max(roi.width, roi.height);
+  if (BlazeFaceInput(bgr, roi, in_size, &canvas_, input_.data()) == 0) return Status::Ok();
   RETURN_IF_ERROR(model_->Run(input_.data(), {1, in_size, in_size, 3}, &outputs_, &shapes_));
   std::copy(outputs_[score_output_[0]].begin(), outputs_[score_output_[0]].end(), scores_.begin());
   std::copy(outputs_[score_output_[1]].begin(), outputs_[score_output_[1]].end(), scores_.begin() + kAnchorsFine);

@@ -44,6 +44,14 @@ std::vector<Point> BlazeFaceAnchors();
 // input coordinates, keeping those whose sigmoid score reaches `threshold`.
 std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regressors, int input_size, float threshold);
 
+// BlazeFace's input for the square region `roi` of `bgr` (it may extend past the frame: the
+// outside is black): letterboxed into `canvas` (in_size x in_size BGR, reused when already that
+// size), the visible part top-left, area-averaged when shrunk, bicubic when enlarged, then written
+// to `nhwc` (in_size x in_size x 3 floats) as RGB in [-1, 1]. Returns the scale (in_size / roi
+// side), or 0 when no part of roi is in the frame (nothing written). The detector and the INT8
+// calibration of detectors (compress/calibration_data.h) share it.
+double BlazeFaceInput(const cv::Mat& bgr, const cv::Rect& roi, int in_size, cv::Mat* canvas, float* nhwc);
+
 // Intersection over union of two boxes; 0 when either is empty.
 float IoU(const Box& a, const Box& b);
 

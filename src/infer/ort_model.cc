@@ -68,8 +68,11 @@ Ort::SessionOptions BaseSessionOptions(const OrtModelOptions& options) {
   so.SetIntraOpNumThreads(std::max(1, options.threads));
   so.SetInterOpNumThreads(1);
   so.SetExecutionMode(ExecutionMode::ORT_SEQUENTIAL);
-  so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
+  so.SetGraphOptimizationLevel(options.optimize ? GraphOptimizationLevel::ORT_ENABLE_ALL
+                                                : GraphOptimizationLevel::ORT_DISABLE_ALL);
   so.AddConfigEntry("session.intra_op.allow_spinning", "0");
+  if (!options.optimized_model_path.empty()) so.SetOptimizedModelFilePath(options.optimized_model_path.c_str());
+  if (!options.profile_prefix.empty()) so.EnableProfiling(options.profile_prefix.c_str());
   return so;
 }
 
@@ -216,6 +219,15 @@ const std::vector<TensorSpec>& OrtModel::inputs() const { return impl_->inputs; 
 const std::vector<TensorSpec>& OrtModel::outputs() const { return impl_->outputs; }
 const std::string& OrtModel::provider() const { return impl_->provider; }
 const std::string& OrtModel::fallback_reason() const { return impl_->fallback_reason; }
+
+Result<std::string> OrtModel::EndProfiling() {
+  try {
+    Ort::AllocatorWithDefaultOptions alloc;
+    return std::string(impl_->session->EndProfilingAllocated(alloc).get());
+  } catch (const Ort::Exception& e) {
+    return Status::InvalidModel(std::string("ONNX Runtime profiling: ") + e.what());
+  }
+}
 
 Result<std::unique_ptr<OrtModel>> OrtModel::Load(const std::string& path, const OrtModelOptions& options) {
   const std::string& want = options.provider;

@@ -37,6 +37,14 @@ struct OrtModelOptions {
   int max_batch = 0;             // TensorRT: largest batch Run() will see when the model's batch
                                  // dimension is dynamic (one engine for 1..max_batch); 0 = unknown
   std::string trt_cache_dir;     // TensorRT engine/timing cache; "" = DefaultTrtCacheDir()
+  bool optimize = true;              // false: ORT runs the graph as written, no fusions (a QDQ
+                                     // model then runs as float with exact fake quantisation)
+  std::string optimized_model_path;  // when set, ORT writes the graph it will run (after its
+                                     // optimisations and fusions) here: for checks, e.g. that a QDQ
+                                     // model got integer kernels (compress/quantize.h)
+  std::string profile_prefix;        // when set, ORT profiles every run and writes
+                                     // <prefix>_<date>.json (Chrome trace format: one event per
+                                     // kernel with its op and duration): EndProfiling()
 };
 
 // Every provider name OrtModelOptions::provider accepts.
@@ -58,6 +66,10 @@ class OrtModel {
   const std::string& provider() const;
   // Why the requested provider is not the one in effect; empty when it is.
   const std::string& fallback_reason() const;
+
+  // With OrtModelOptions::profile_prefix: ends profiling, writes the profile and returns its
+  // path ("" when profiling is off). Errors: kInvalidModel.
+  Result<std::string> EndProfiling();
 
   // Runs the model on one float tensor `input` of `shape` (the first input) and returns every
   // output as a flat float vector with its shape. `outputs` and `shapes` are resized and reused,

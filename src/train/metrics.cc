@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <numeric>
 
 #include <opencv2/core.hpp>
@@ -339,6 +340,24 @@ Status WriteRocPlot(std::span<const RocSeries> series, const std::string& title,
   }
   if (!written) return Status::IoError("WriteRocPlot: cannot write " + path);
   return Status::Ok();
+}
+
+double PerClipAuc(const std::vector<float>& scores, const std::vector<int>& labels,
+                  const std::vector<std::string>& sources) {
+  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
+  for (size_t i = 0; i < scores.size() && i < labels.size() && i < sources.size(); ++i) {
+    auto& a = clips[{labels[i], sources[i]}];
+    a.first += scores[i];
+    ++a.second;
+  }
+  std::vector<float> clip_scores;
+  std::vector<int> clip_labels;
+  for (const auto& [key, acc] : clips) {
+    clip_scores.push_back(static_cast<float>(acc.first / acc.second));
+    clip_labels.push_back(key.first);
+  }
+  auto auc = RocAuc(clip_scores, clip_labels);
+  return auc.ok() ? *auc : -1;
 }
 
 }  // namespace deepscan::train

@@ -28,6 +28,11 @@ Result<double> RocAuc(std::span<const float> scores, std::span<const int> labels
 // Mean binary cross-entropy of probabilities, each clipped to [eps, 1 - eps] first (natural log).
 Result<double> LogLoss(std::span<const float> probabilities, std::span<const int> labels, double eps = 1e-7);
 
+// AUC over clips: each (label, source) pair is one clip scoring the mean of its crops' scores.
+// -1 without both labels among the clips. `scores`, `labels` and `sources` run in parallel.
+double PerClipAuc(const std::vector<float>& scores, const std::vector<int>& labels,
+                  const std::vector<std::string>& sources);
+
 struct ConfusionMatrix {
   int64_t tp = 0;  // fake predicted fake
   int64_t fp = 0;  // real predicted fake

@@ -116,25 +116,6 @@ Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vec
   return fv;
 }
 
-// AUC over clips: a clip (label, source) scores the mean of its crops' scores; -1 without both labels.
-double PerClipAuc(const std::vector<float>& scores, const std::vector<int>& labels,
-                  const std::vector<std::string>& sources) {
-  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
-  for (size_t i = 0; i < scores.size(); ++i) {
-    auto& a = clips[{labels[i], sources[i]}];
-    a.first += scores[i];
-    ++a.second;
-  }
-  std::vector<float> clip_scores;
-  std::vector<int> clip_labels;
-  for (const auto& [key, acc] : clips) {
-    clip_scores.push_back(static_cast<float>(acc.first / acc.second));
-    clip_labels.push_back(key.first);
-  }
-  auto auc = RocAuc(clip_scores, clip_labels);
-  return auc.ok() ? *auc : -1;
-}
-
 // Per-crop and per-source AUC of reals vs fakes.
 void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) {
   std::vector<float> real = Logits(model, fv.real_images), fake = Logits(model, fv.fake_images);

@@ -26,6 +26,7 @@ RunFn AddServeCommand(CLI::App* app);      // serve_command.cc
 RunFn AddSubmitCommand(CLI::App* app);     // queue_command.cc
 RunFn AddWorkerCommand(CLI::App* app);     // queue_command.cc
 RunFn AddStatusCommand(CLI::App* app);     // queue_command.cc
+RunFn AddQuantizeCommand(CLI::App* app);   // quantize_command.cc
 RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools

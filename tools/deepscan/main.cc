@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
       argc, argv, "deepscan: find manipulated faces in videos",
       {deepscan::tools::AddScanCommand, deepscan::tools::AddExtractCommand, deepscan::tools::AddEvalCommand,
        deepscan::tools::AddCalibrateCommand, deepscan::tools::AddBenchCommand, deepscan::tools::AddServeCommand,
-       deepscan::tools::AddSubmitCommand, deepscan::tools::AddWorkerCommand, deepscan::tools::AddStatusCommand},
+       deepscan::tools::AddSubmitCommand, deepscan::tools::AddWorkerCommand, deepscan::tools::AddStatusCommand,
+       deepscan::tools::AddQuantizeCommand},
       ListTorchCommands);
 }

@@ -1,0 +1,166 @@
+// `deepscan quantize`: static INT8 (QDQ) export of a classifier or a BlazeFace detector
+// (compress/quantize.h), calibrated on real data the variant is not judged on.
+//   deepscan quantize --model models/default.onnx --calib-store .cache/real_crops.h5 -o models/default-int8.onnx
+//   deepscan quantize --detector third_party/models/face_detection_back_256x256_barracuda.onnx
+//       --calib-videos ../shared/data/videos/real -o models/blazeface-back-int8.onnx  (one command)
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "compress/calibration_data.h"
+#include "compress/quantize.h"
+#include "deepscan/options.h"
+
+namespace deepscan::tools {
+namespace {
+
+struct QuantizeArgs {
+  std::string model, detector, out, store, method, show_ops;
+  std::vector<std::string> videos;
+  int samples = 0;  // 0 = 256 crops for a classifier, 200 inputs for a detector
+  int frames_per_clip = 4;
+  double percentile = 99.99;
+  bool per_tensor = false;
+  int threads = 1;
+  std::vector<std::string> keep_float;
+  int max_float_layers = -1;  // -1: compress::{Classifier,Detector}QuantizeOptions
+  double target_error = -1;
+};
+
+// --show-ops: the operators ORT runs for a model after its optimisations.
+int ShowOps(const std::string& path) {
+  auto ops = compress::OptimizedOpCounts(path, 1);
+  if (!ops.ok()) return ReportFailure(ops.status());
+  for (const auto& [op, n] : *ops) std::printf("%5d  %s\n", n, op.empty() || op[0] != ':' ? op.c_str() : op.c_str() + 1);
+  return 0;
+}
+
+int Run(const QuantizeArgs& a) {
+  namespace fs = std::filesystem;
+  if (!a.show_ops.empty()) return ShowOps(a.show_ops);
+  if (a.out.empty()) return ReportFailure(Status::InvalidArgument("-o is required"));
+  if (a.model.empty() == a.detector.empty()) {
+    return ReportFailure(Status::InvalidArgument("give one of --model (a classifier) or --detector (BlazeFace)"));
+  }
+  const bool classifier = !a.model.empty();
+  const std::string in = classifier ? a.model : a.detector;
+  if (fs::absolute(in).lexically_normal() == fs::absolute(a.out).lexically_normal()) {
+    return ReportFailure(Status::InvalidArgument("-o must differ from the input model"));
+  }
+  Result<std::vector<compress::CalibrationSample>> samples = Status::Internal("unset");
+  int skipped = 0;
+  if (classifier) {
+    if (a.store.empty()) return ReportFailure(Status::InvalidArgument("--calib-store is required with --model"));
+    samples = compress::ClassifierSamples(a.model, a.store, a.samples > 0 ? a.samples : 256);
+  } else {
+    if (a.videos.empty()) return ReportFailure(Status::InvalidArgument("--calib-videos is required with --detector"));
+    samples = compress::DetectorSamples(a.detector, a.videos, a.frames_per_clip, a.samples > 0 ? a.samples : 200,
+                                        &skipped);
+  }
+  if (!samples.ok()) return ReportFailure(samples.status());
+  compress::QuantizeOptions o = classifier
+                                   ? compress::ClassifierQuantizeOptions()
+                                   : compress::DetectorQuantizeOptions(static_cast<int>((*samples)[0].shape[1]));
+  if (!a.method.empty()) {
+    auto method = compress::ParseCalibrationMethod(a.method);
+    if (!method.ok()) return ReportFailure(method.status());
+    o.method = *method;
+  }
+  o.percentile = a.percentile;
+  o.per_channel = !a.per_tensor;
+  o.threads = a.threads;
+  o.keep_float = a.keep_float;
+  if (a.max_float_layers >= 0) o.max_float_layers = a.max_float_layers;
+  if (a.target_error >= 0) o.target_error = a.target_error;
+  auto rep = compress::QuantizeStatic(in, a.out, *samples, o);
+  if (!rep.ok()) return ReportFailure(rep.status());
+  if (classifier) {
+    nlohmann::json q = {{"format", "QDQ"},
+                        {"weights", o.per_channel ? "int8 symmetric per channel" : "int8 symmetric per tensor"},
+                        {"activations", "uint8 asymmetric"},
+                        {"calibration", compress::CalibrationMethodName(o.method)},
+                        {"samples", rep->samples},
+                        {"calibration_set", a.store},
+                        {"source_model", in}};
+    if (o.method == compress::CalibrationMethod::kPercentile) q["percentile"] = o.percentile;
+    Status s = compress::WriteVariantMetadata(in, a.out, "-int8", "quantization", q.dump());
+    if (!s.ok()) {
+      std::error_code ec;
+      fs::remove(a.out, ec);
+      return ReportFailure(s);
+    }
+  }
+  std::printf("%s -> %s: %d operators quantised (%d int8 weight tensors, %d QDQ activations), %lld calibration "
+              "inputs (%s)%s\n",
+              in.c_str(), a.out.c_str(), rep->quantized_nodes, rep->weight_tensors, rep->activation_tensors,
+              static_cast<long long>(rep->samples), compress::CalibrationMethodName(o.method),
+              skipped ? (", " + std::to_string(skipped) + " inputs unreadable").c_str() : "");
+  std::printf("size %.2f MB -> %.2f MB; output difference from float on the calibration inputs: max %.4g, mean %.4g\n",
+              rep->bytes_in / 1e6, rep->bytes_out / 1e6, rep->max_output_diff, rep->mean_output_diff);
+  std::printf("error against float (%s): %.4g all INT8%s, %.4g as written\n",
+              classifier ? "mean relative output error" : "detection disagreement", rep->error_all_int8,
+              rep->float_layers ? (", " + std::to_string(rep->float_layers) + " operators kept float").c_str() : "",
+              rep->error);
+  for (const auto& sen : rep->sensitivity) std::printf("  sensitivity %.4g  %s\n", sen.error, sen.node.c_str());
+  for (const auto& out : rep->outputs) {
+    std::printf("  output %s: float range [%.4g, %.4g], |int8 - float| max %.4g, mean %.4g\n", out.name.c_str(), out.min,
+                out.max, out.max_diff, out.mean_diff);
+  }
+  for (const auto& f : rep->float_nodes) std::printf("left in float: %s\n", f.c_str());
+  auto ops = compress::OptimizedOpCounts(a.out, 1);
+  if (ops.ok()) {
+    std::string integer;
+    for (const auto& [op, n] : *ops) {
+      if (op.find("QLinear") != std::string::npos || op.find("QGemm") != std::string::npos ||
+          op.find("Integer") != std::string::npos) {
+        integer += " " + op + " x" + std::to_string(n);
+      }
+    }
+    std::printf("ONNX Runtime (CPU) runs integer kernels:%s\n", integer.empty() ? " none" : integer.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+RunFn AddQuantizeCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand("quantize", "static INT8 (QDQ) export of a classifier or a BlazeFace detector");
+  cmd->fallthrough();
+  auto a = std::make_shared<QuantizeArgs>();
+  cmd->add_option("--model", a->model, "classifier ONNX (its metadata JSON beside it)");
+  cmd->add_option("--detector", a->detector, "BlazeFace ONNX (back 256 or front 128)");
+  cmd->add_option("-o,--output", a->out, "where to write the INT8 model (and, for a classifier, its JSON)");
+  cmd->add_option("--show-ops", a->show_ops, "only list the operators ONNX Runtime runs for this model (after its fusions)");
+  cmd->add_option("--calib-store", a->store, "classifier: crop store whose real crops calibrate (deepscan extract)");
+  cmd->add_option("--calib-videos", a->videos, "detector: video clips, photos or folders of them");
+  cmd->add_option("--samples", a->samples, "calibration inputs (default 256 crops / 200 detector inputs)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--frames-per-clip", a->frames_per_clip, "detector: frames taken from each clip")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--method", a->method, "activation ranges: minmax | percentile (default) | entropy");
+  cmd->add_option("--percentile", a->percentile, "percentile method: share of |x| covered, in %")
+      ->check(CLI::Range(50.0, 100.0))
+      ->capture_default_str();
+  cmd->add_flag("--per-tensor", a->per_tensor, "one weight scale per tensor (default: per output channel)");
+  cmd->add_option("--keep-float", a->keep_float, "operators whose name contains this stay float (repeatable)");
+  cmd->add_option("--max-float-layers", a->max_float_layers,
+                  "mixed precision: keep up to this many of the most INT8-sensitive operators float "
+                  "(default 16 for a detector, 0 for a classifier)")
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--target-error", a->target_error,
+                  "stop keeping operators float at this error (default: detection disagreement 0.02 for a detector)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--threads", a->threads, "ONNX Runtime threads for calibration")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  return [cmd, a]() -> int {
+    if (!cmd->parsed()) return -1;
+    return Run(*a);
+  };
+}
+
+}  // namespace deepscan::tools
