@@ -204,6 +204,8 @@ OutputError DetectorOutputError(int input_size, float threshold) {
 QuantizeOptions ClassifierQuantizeOptions() {
   QuantizeOptions o;
   o.method = CalibrationMethod::kPercentile;
+  o.max_float_layers = 4;
+  o.target_error = 0.1;
   return o;
 }
 
@@ -211,6 +213,7 @@ QuantizeOptions DetectorQuantizeOptions(int input_size) {
   QuantizeOptions o;
   o.method = CalibrationMethod::kPercentile;
   o.max_float_layers = 16;
+  o.pad_channels = 16;
   o.target_error = 0.02;
   o.error = DetectorOutputError(input_size, DetectorOptions{}.score_threshold);
   return o;

@@ -12,11 +12,12 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 #include <unistd.h>
 
+#include "compress/onnx_io.h"
+#include "compress/pad_channels.h"
 #include "infer/ort_model.h"
 
 namespace deepscan::compress {
@@ -57,34 +58,6 @@ struct TempFile {
   }
 };
 
-Result<onnx::ModelProto> ReadModel(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::InvalidModel("cannot open model " + path);
-  onnx::ModelProto m;
-  if (!m.ParseFromIstream(&f)) return Status::InvalidModel(path + ": not an ONNX model");
-  if (!m.has_graph() || m.graph().node_size() == 0) return Status::InvalidModel(path + ": the ONNX model has no graph");
-  return m;
-}
-
-Status WriteModel(const onnx::ModelProto& m, const std::string& path) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !m.SerializeToOstream(&out)) return Status::IoError("cannot write " + path);
-  out.close();
-  if (!out) return Status::IoError("cannot write " + path);
-  return Status::Ok();
-}
-
-std::vector<float> FloatsOf(const onnx::TensorProto& t) {
-  std::vector<float> v;
-  if (!t.raw_data().empty()) {
-    v.resize(t.raw_data().size() / sizeof(float));
-    std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(float));
-  } else {
-    v.assign(t.float_data().begin(), t.float_data().end());
-  }
-  return v;
-}
-
 void AddTensor(onnx::GraphProto* g, const std::string& name, int type, const std::vector<int64_t>& dims,
                const void* data, size_t bytes) {
   onnx::TensorProto* t = g->add_initializer();
@@ -114,22 +87,6 @@ onnx::NodeProto MakeNode(const std::string& op, const std::vector<std::string>& 
     a->set_i(axis);
   }
   return n;
-}
-
-const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return &a;
-  return nullptr;
-}
-
-int64_t IntAttr(const onnx::NodeProto& n, const std::string& name, int64_t def) {
-  const auto* a = Attr(n, name);
-  return a ? a->i() : def;
-}
-
-float FloatAttr(const onnx::NodeProto& n, const std::string& name, float def) {
-  const auto* a = Attr(n, name);
-  return a ? a->f() : def;
 }
 
 // Running statistics of one tensor over the calibration runs.
@@ -617,11 +574,7 @@ Result<Rewrite> BuildQdq(const onnx::ModelProto& model, const Planner& planner, 
   }
   *rw.model.mutable_graph() = std::move(out_graph);
   rw.model.set_producer_name("deepscan quantize");
-  try {
-    onnx::checker::check_model(rw.model);
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("the QDQ model fails the ONNX checker: ") + e.what());
-  }
+  RETURN_IF_ERROR(CheckModel(rw.model, "the QDQ model"));
   return rw;
 }
 
@@ -671,7 +624,15 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
   if (o.percentile <= 0 || o.percentile > 100) return Status::InvalidArgument("percentile must be in (0, 100]");
   if (o.bins < 256 || o.bins > 1 << 16) return Status::InvalidArgument("histogram bins must be in [256, 65536]");
   if (o.max_float_layers < 0) return Status::InvalidArgument("max_float_layers must be >= 0");
-  ASSIGN_OR_RETURN(onnx::ModelProto model, ReadModel(in_path));
+  TempFile padded{o.pad_channels > 1 ? TempPath("padded") : ""};
+  int tensors_padded = 0;
+  if (o.pad_channels > 1) {
+    ASSIGN_OR_RETURN(PadReport pad, PadChannels(in_path, padded.path, o.pad_channels));
+    tensors_padded = pad.tensors_padded;
+  }
+  // The float model the INT8 one is built from and judged against.
+  const std::string& float_path = padded.path.empty() ? in_path : padded.path;
+  ASSIGN_OR_RETURN(onnx::ModelProto model, ReadModel(float_path));
   RETURN_IF_ERROR(CheckOpset(&model, in_path));
   const onnx::GraphProto& g = model.graph();
   std::string input_name;
@@ -716,7 +677,7 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
 
   const size_t checked = std::min<size_t>(samples.size(), 64);
   std::vector<std::vector<int64_t>> shapes;
-  ASSIGN_OR_RETURN(Outputs reference, RunAll(in_path, samples, checked, o.threads, &shapes));
+  ASSIGN_OR_RETURN(Outputs reference, RunAll(float_path, samples, checked, o.threads, &shapes));
   const OutputError error = o.error ? o.error : OutputError(MeanRelativeError);
   TempFile probe{TempPath("candidate")};
   // The error of the QDQ model of `plan` on the checked samples.
@@ -729,6 +690,7 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
 
   QuantizeReport report;
   report.samples = static_cast<int64_t>(samples.size());
+  report.tensors_padded = tensors_padded;
   Plan chosen = full;
   ASSIGN_OR_RETURN(report.error, measure(full));
   report.error_all_int8 = report.error;
@@ -751,12 +713,25 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
     for (int k = 1; k <= most; k = k == most ? most + 1 : std::min(2 * k, most)) {
       kept.clear();
       for (int j = 0; j < k; ++j) kept.insert(sens[j].second);
+      // A float operator between two INT8 ones is quantised again by ORT (its QDQ
+      // WeightBiasQuantization pass fuses DQ -> Conv -> Q whatever the weights), with weights of
+      // its own choosing: float ones must form runs. Runs of up to 2 INT8 operators between
+      // float ones (in graph order) go float as well.
+      const auto& order = full.compute_nodes;
+      int last_float = -1;
+      for (int p = 0; p < static_cast<int>(order.size()); ++p) {
+        if (!kept.count(order[p])) continue;
+        if (last_float >= 0 && p - last_float - 1 <= 2) {
+          for (int q = last_float + 1; q < p; ++q) kept.insert(order[q]);
+        }
+        last_float = p;
+      }
       Plan mixed = planner.Make([&](int i, const onnx::NodeProto& n) { return !kept.count(i) && !requested_float(n); },
                                 "kept float: among the most sensitive to INT8");
       ASSIGN_OR_RETURN(double e, measure(mixed));
       chosen = mixed;
       report.error = e;
-      report.float_layers = k;
+      report.float_layers = static_cast<int>(kept.size());
       if (e <= o.target_error) break;
     }
   }

@@ -75,8 +75,15 @@ struct QuantizeOptions {
   // stay float. With
   // max_float_layers > 0 and an all-INT8 error above target_error, each quantisable operator is
   // quantised alone to measure its error (one-at-a-time sensitivity), and the most sensitive 1, 2,
-  // 4, ... (at most max_float_layers) stay float until the error reaches target_error.
+  // 4, ... (at most max_float_layers) stay float until the error reaches target_error, with the
+  // up-to-2 INT8 operators between two float ones (in graph order) made float too: ORT quantises
+  // a lone float operator between INT8 ones again by itself (QDQ weight quantisation), so float
+  // operators must form runs to stay float.
   std::vector<std::string> keep_float;
+  // With pad_channels > 1, the model is first widened to multiples of that many channels
+  // (compress/pad_channels.h: zero channels, the same function) so that ORT's fast INT8 kernels
+  // apply; 16 suits x86. 0: as it is.
+  int pad_channels = 0;
   int max_float_layers = 0;
   double target_error = 0;
   OutputError error;  // empty: MeanRelativeError
@@ -99,6 +106,7 @@ struct QuantizeReport {
   double error = 0;           // OutputError of the written model (on up to 64 samples)
   double error_all_int8 = 0;  // the same with every quantisable operator INT8
   int float_layers = 0;       // operators kept float by the sensitivity search
+  int tensors_padded = 0;     // feature maps widened by pad_channels
   struct Sensitivity {        // the most sensitive operators, most first (when searched)
     std::string node;
     double error = 0;

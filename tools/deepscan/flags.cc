@@ -38,6 +38,10 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       ->capture_default_str();
   app->add_option("--detector", o->detector.model_path, "BlazeFace ONNX file (back 256 or front 128)")
       ->capture_default_str();
+  app->add_option("--profile", "settings bundle: default | edge (the INT8 classifier models/default-int8.onnx, no "
+                               "tiling, a whole-frame search every 8th sampled frame; flags given win)")
+      ->check(CLI::IsMember({"default", "edge"}))
+      ->default_str("default");
   o->detector.refind_model_path = DefaultRefindDetectorPath();
   app->add_option("--refind-detector", o->detector.refind_model_path,
                   "BlazeFace ONNX file for re-finding known faces in crops (\"\" = the --detector one)")
@@ -131,7 +135,18 @@ void AddTunedFlags(CLI::App* app, TunedFlags* flags) {
   app->add_flag("--no-tuned", flags->disabled, "ignore the tuned settings");
 }
 
+std::string DefaultInt8ModelPath() { return HomeDir() + "/models/default-int8.onnx"; }
+
 void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* o) {
+  const CLI::Option* profile = app.get_option_no_throw("--profile");
+  if (profile && profile->count() > 0 && profile->as<std::string>() == "edge") {
+    // The smallest good variants and the cheapest settings that keep the verdicts (docs/compression.md).
+    if (app.count("--model") == 0 && std::filesystem::exists(DefaultInt8ModelPath())) {
+      o->classifier.model_path = DefaultInt8ModelPath();
+    }
+    if (app.count("--tiling") == 0 && app.count("--no-tiling") == 0) o->detector.tiling = false;
+    if (app.count("--detect-every") == 0) o->detector.detect_every = 8;
+  }
   // Keyframe triage is for speed: no tiles unless asked (the first whole-frame search of a
   // 1080p frame with tiles costs 9 network runs, as much as the rest of a triage scan).
   if (o->sampling.policy == SamplingPolicy::kKeyframes && app.count("--tiling") == 0 && app.count("--no-tiling") == 0) {

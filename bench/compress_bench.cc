@@ -1,0 +1,355 @@
+// compress_bench: the Pareto table of the compressed variants (docs/compression.md), every figure
+// measured in this one run.
+//
+// Classifier variants of --model: float, all-INT8, `deepscan quantize`'s default (mixed precision),
+// and INT8 with the k most INT8-sensitive operators kept float (k in --float-layers; runs filled),
+// quantised here on the real crops of --store. For
+// each: pseudo-fake AUC on held-out identities (self-blended fakes of the store's validation
+// groups, the trainer's split), video AUC and log loss on the face-swap dev set (--dev-store: a
+// clip scores the mean calibrated P(fake) of its crops), file size, and ms per face in ONNX Runtime
+// at batch 1 on 1 and 2 threads and per face in batches of 32 on 2 threads.
+// Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
+// disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
+// and ms per network run (1 thread).
+// Writes <out>/pareto.json and <out>/pareto.png (dev AUC against ms per face). The scan-level
+// ratio to the decode floor of a detector variant comes from scan_bench --detector.
+// It measures; it asserts nothing.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "compress/calibration_data.h"
+#include "compress/quantize.h"
+#include "face/blazeface.h"
+#include "imglab.h"
+#include "infer/ort_model.h"
+#include "infer/registry.h"
+#include "train/crop_store.h"
+#include "train/metrics.h"
+#include "train/sbi.h"
+#include "train/split.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace deepscan;
+
+struct Config {
+  std::string model = DEEPSCAN_SOURCE_DIR "/models/default.onnx";
+  std::string store = DEEPSCAN_SOURCE_DIR "/.cache/calib_real_crops.h5";
+  std::string dev_store = DEEPSCAN_SOURCE_DIR "/.cache/dev_crops.h5";
+  std::string data = DEEPSCAN_SOURCE_DIR "/../shared/data";
+  std::string back = DEEPSCAN_SOURCE_DIR "/third_party/models/face_detection_back_256x256_barracuda.onnx";
+  std::string front = DEEPSCAN_SOURCE_DIR "/third_party/models/face_detection_front_128x128_barracuda.onnx";
+  std::string out = "bench-out/compress";
+  std::vector<int> float_layers = {8};
+  double val_fraction = 0.1;  // the trainer's split (configs/train-default.json)
+  uint32_t seed = 1;
+  int reps = 200;  // timed runs per latency figure
+};
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void Die(const Status& s) {
+  std::fprintf(stderr, "compress_bench: %s\n", s.ToString().c_str());
+  std::exit(1);
+}
+template <typename T>
+T Must(Result<T> r) {
+  if (!r.ok()) Die(r.status());
+  return std::move(*r);
+}
+
+cv::Mat Resized(const cv::Mat& crop, int side) {
+  cv::Mat out;
+  cv::resize(crop, out, cv::Size(side, side), 0, 0, side < crop.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+// Held-out real crops and a self-blended fake of each (fixed seed), at the model's input size.
+struct PseudoSet {
+  std::vector<cv::Mat> real, fake;
+};
+PseudoSet MakePseudoSet(const Config& c, int side) {
+  auto store = Must(train::CropStoreReader::Open(c.store, 16));
+  train::Split split = train::SplitByGroup(store->records(), c.val_fraction, c.seed);
+  std::mt19937 rng(c.seed);
+  train::SbiOptions sbi;
+  sbi.alpha_choices = train::kSbiBlendRatios;
+  PseudoSet s;
+  cv::Mat crop;
+  for (int64_t row : split.val) {
+    const auto& rec = store->records()[row];
+    if (rec.label != 0) continue;
+    if (!store->Read(row, &crop).ok()) continue;
+    auto blend = train::MakeSelfBlended(crop, rec.keypoints, sbi, rng, rec.landmarks ? &*rec.landmarks : nullptr);
+    if (!blend.ok()) continue;
+    s.real.push_back(Resized(crop, side));
+    s.fake.push_back(Resized(blend->image, side));
+  }
+  return s;
+}
+
+struct DevSet {
+  std::vector<cv::Mat> crops;
+  std::vector<int> labels;
+  std::vector<std::string> sources;
+};
+DevSet LoadDev(const std::string& path, int side) {
+  auto store = Must(train::CropStoreReader::Open(path, 16));
+  DevSet d;
+  cv::Mat crop;
+  for (int64_t i = 0; i < store->size(); ++i) {
+    if (!store->Read(i, &crop).ok()) continue;
+    d.crops.push_back(Resized(crop, side));
+    d.labels.push_back(store->records()[i].label);
+    d.sources.push_back(store->records()[i].source);
+  }
+  return d;
+}
+
+std::vector<float> Score(const std::string& model, const std::vector<cv::Mat>& crops) {
+  auto cls = Must(infer::CreateClassifier({.model_path = model, .threads = 2, .max_batch = 32}));
+  std::vector<float> scores;
+  if (!cls->Classify(crops, &scores).ok()) Die(Status::Internal("scoring failed: " + model));
+  return scores;
+}
+
+// ms per face: `batch` crops per call, `threads` ORT threads.
+double MsPerFace(const std::string& model, const std::vector<cv::Mat>& pool, int threads, int batch, int reps) {
+  auto cls = Must(infer::CreateClassifier({.model_path = model, .threads = threads, .max_batch = batch}));
+  std::vector<cv::Mat> crops(pool.begin(), pool.begin() + std::min<size_t>(batch, pool.size()));
+  std::vector<float> scores;
+  for (int i = 0; i < 5; ++i) (void)cls->Classify(crops, &scores);
+  const int calls = std::max(5, reps / batch * 4);
+  const double t0 = Now();
+  for (int i = 0; i < calls; ++i) (void)cls->Classify(crops, &scores);
+  return (Now() - t0) * 1e3 / (static_cast<double>(calls) * crops.size());
+}
+
+struct ClassifierRow {
+  std::string name, path;
+  double pseudo_auc = 0, dev_auc = 0, dev_logloss = 0, mb = 0, ms1 = 0, ms2 = 0, ms32 = 0, error = 0;
+  int float_layers = 0;
+};
+
+ClassifierRow MeasureClassifier(const Config& c, const std::string& name, const std::string& path,
+                                const PseudoSet& pseudo, const DevSet& dev) {
+  ClassifierRow r;
+  r.name = name;
+  r.path = path;
+  r.mb = fs::file_size(path) / 1e6;
+  std::vector<float> real = Score(path, pseudo.real), fake = Score(path, pseudo.fake);
+  std::vector<float> s = real;
+  s.insert(s.end(), fake.begin(), fake.end());
+  std::vector<int> l(real.size(), 0);
+  l.insert(l.end(), fake.size(), 1);
+  r.pseudo_auc = train::RocAuc(s, l).ok() ? *train::RocAuc(s, l) : -1;
+  std::vector<float> d = Score(path, dev.crops);
+  r.dev_auc = train::PerClipAuc(d, dev.labels, dev.sources);
+  std::map<std::pair<int, std::string>, std::pair<double, int>> clips;
+  for (size_t i = 0; i < d.size(); ++i) {
+    auto& a = clips[{dev.labels[i], dev.sources[i]}];
+    a.first += d[i];
+    ++a.second;
+  }
+  std::vector<float> p;
+  std::vector<int> y;
+  for (const auto& [k, a] : clips) p.push_back(static_cast<float>(a.first / a.second)), y.push_back(k.first);
+  r.dev_logloss = train::LogLoss(p, y).ok() ? *train::LogLoss(p, y) : -1;
+  r.ms1 = MsPerFace(path, dev.crops, 1, 1, c.reps);
+  r.ms2 = MsPerFace(path, dev.crops, 2, 1, c.reps);
+  r.ms32 = MsPerFace(path, dev.crops, 2, 32, c.reps * 4);
+  return r;
+}
+
+struct DetectorRow {
+  std::string name;
+  int found = 0, total = 0;
+  double ms = 0, kb = 0, error = 0;
+  int float_layers = 0;
+};
+
+DetectorRow MeasureDetector(const Config& c, const std::string& name, const std::string& path) {
+  DetectorRow r;
+  r.name = name;
+  r.kb = fs::file_size(path) / 1e3;
+  DetectorOptions o;
+  o.model_path = path;
+  auto det = Must(face::BlazeFaceDetector::Create(o, 1));
+  const std::string dir = c.data + "/images/dlib/faces/";
+  for (const char* xml : {"training.xml", "testing.xml"}) {
+    for (const auto& image : testing::ReadImglab(dir + xml)) {
+      cv::Mat img = cv::imread(dir + image.file, cv::IMREAD_COLOR);
+      std::vector<Box> faces;
+      for (const auto& f : image.faces) faces.push_back(f.box);
+      auto dets = Must(det->Detect(img));
+      r.found += static_cast<int>(testing::GreedyMatch(faces, dets, 0.5f).size());
+      r.total += static_cast<int>(faces.size());
+    }
+  }
+  // One network run on a letterboxed frame.
+  infer::OrtModelOptions oo;
+  auto m = Must(infer::OrtModel::Load(path, oo));
+  const int side = static_cast<int>(m->inputs()[0].shape[1]);
+  cv::Mat canvas, frame = cv::imread(dir + "2008_001009.jpg", cv::IMREAD_COLOR);
+  if (frame.empty()) frame = cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 110, 130));
+  std::vector<float> input(static_cast<size_t>(side) * side * 3);
+  face::BlazeFaceInput(frame, cv::Rect(0, 0, std::max(frame.cols, frame.rows), std::max(frame.cols, frame.rows)), side,
+                       &canvas, input.data());
+  std::vector<std::vector<float>> outs;
+  std::vector<std::vector<int64_t>> shapes;
+  for (int i = 0; i < 10; ++i) (void)m->Run(input.data(), {1, side, side, 3}, &outs, &shapes);
+  const double t0 = Now();
+  for (int i = 0; i < c.reps; ++i) (void)m->Run(input.data(), {1, side, side, 3}, &outs, &shapes);
+  r.ms = (Now() - t0) * 1e3 / c.reps;
+  return r;
+}
+
+// dev AUC (y) against ms per face in batches of 32 (x), one labelled point per variant.
+void Plot(const std::vector<ClassifierRow>& rows, const std::string& path) {
+  const int w = 720, h = 480, m = 70;
+  cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
+  double xmax = 0, ylo = 1, yhi = 0;
+  for (const auto& r : rows) xmax = std::max(xmax, r.ms32), ylo = std::min(ylo, r.dev_auc), yhi = std::max(yhi, r.dev_auc);
+  xmax *= 1.15;
+  ylo = std::floor(ylo * 50 - 1) / 50;
+  yhi = std::ceil(yhi * 50 + 1) / 50;
+  auto px = [&](double x, double y) {
+    return cv::Point(m + static_cast<int>((w - 2 * m) * x / xmax),
+                     h - m - static_cast<int>((h - 2 * m) * (y - ylo) / (yhi - ylo)));
+  };
+  cv::line(img, px(0, ylo), px(xmax, ylo), cv::Scalar(0, 0, 0));
+  cv::line(img, px(0, ylo), px(0, yhi), cv::Scalar(0, 0, 0));
+  char buf[64];
+  for (int k = 0; k <= 4; ++k) {
+    const double x = xmax * k / 4, y = ylo + (yhi - ylo) * k / 4;
+    std::snprintf(buf, sizeof buf, "%.2f", x);
+    cv::putText(img, buf, px(x, ylo) + cv::Point(-12, 20), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0));
+    std::snprintf(buf, sizeof buf, "%.3f", y);
+    cv::putText(img, buf, px(0, y) + cv::Point(-52, 4), cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0, 0, 0));
+  }
+  cv::putText(img, "ms per face (ONNX Runtime, batch 32, 2 threads)", cv::Point(w / 2 - 170, h - 20),
+              cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
+  cv::putText(img, "face-swap dev video AUC", cv::Point(10, 30), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
+  for (const auto& r : rows) {
+    cv::circle(img, px(r.ms32, r.dev_auc), 5, cv::Scalar(200, 80, 0), cv::FILLED);
+    cv::putText(img, r.name, px(r.ms32, r.dev_auc) + cv::Point(8, -6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(60, 60, 60));
+  }
+  cv::imwrite(path, img);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  CLI::App app{"compress_bench: the Pareto table of compressed classifier and detector variants"};
+  app.add_option("--model", c.model, "float classifier (metadata beside it)")->capture_default_str();
+  app.add_option("--store", c.store, "crop store of real faces: calibration and held-out pseudo-fakes")
+      ->capture_default_str();
+  app.add_option("--dev-store", c.dev_store, "crop store of the face-swap dev set (deepscan extract --manifest "
+                                             "../shared/data/videos/faceswap-dev/MANIFEST.csv --frames 16)")
+      ->capture_default_str();
+  app.add_option("--data", c.data, "shared data (real clips, annotated photos)")->capture_default_str();
+  app.add_option("--float-layers", c.float_layers, "mixed-precision classifier variants to build")->capture_default_str();
+  app.add_option("--reps", c.reps, "timed runs per latency figure")->capture_default_str();
+  app.add_option("-o,--out", c.out, "where the INT8 models, pareto.json and pareto.png go")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  for (const auto& p : {c.model, c.store, c.dev_store, c.back, c.front}) {
+    if (!fs::exists(p)) Die(Status::NotFound(p + " (see the header of bench/compress_bench.cc)"));
+  }
+  fs::create_directories(c.out);
+  const int side = Must(infer::LoadModelMetadata(c.model)).input_size;
+
+  // Classifier variants.
+  std::printf("building classifier variants of %s ...\n", c.model.c_str());
+  auto samples = Must(compress::ClassifierSamples(c.model, c.store, 256));
+  std::vector<std::pair<std::string, std::string>> variants = {{"fp32", c.model}};
+  std::map<std::string, std::pair<double, int>> built;  // name -> (error, float layers)
+  auto build = [&](const std::string& name, compress::QuantizeOptions o) {
+    const std::string out = c.out + "/" + fs::path(c.model).stem().string() + "-" + name + ".onnx";
+    const double t0 = Now();
+    auto rep = Must(compress::QuantizeStatic(c.model, out, samples, o));
+    Status s = compress::WriteVariantMetadata(c.model, out, "-" + name, "quantization", "{\"bench\": true}");
+    if (!s.ok()) Die(s);
+    std::printf("  %-10s %.1f s, relative output error %.4f, %d operators float by sensitivity\n", name.c_str(),
+                Now() - t0, rep.error, rep.float_layers);
+    variants.push_back({name, out});
+    built[name] = {rep.error, rep.float_layers};
+  };
+  compress::QuantizeOptions all = compress::ClassifierQuantizeOptions();
+  all.max_float_layers = 0;
+  build("int8-all", all);
+  build("int8", compress::ClassifierQuantizeOptions());  // what `deepscan quantize` writes
+  for (int k : c.float_layers) {
+    compress::QuantizeOptions o = compress::ClassifierQuantizeOptions();
+    o.max_float_layers = k;
+    o.target_error = 0;  // exactly k
+    build("int8-f" + std::to_string(k), o);
+  }
+  PseudoSet pseudo = MakePseudoSet(c, side);
+  DevSet dev = LoadDev(c.dev_store, side);
+  std::printf("pseudo-fake set: %zu held-out real crops + as many self-blended fakes; dev set: %zu crops\n",
+              pseudo.real.size(), dev.crops.size());
+  std::vector<ClassifierRow> rows;
+  for (const auto& [name, path] : variants) {
+    rows.push_back(MeasureClassifier(c, name, path, pseudo, dev));
+    if (built.count(name)) rows.back().error = built[name].first, rows.back().float_layers = built[name].second;
+  }
+
+  // Detector variants.
+  std::printf("building detector variants ...\n");
+  std::vector<DetectorRow> drows;
+  for (const auto& [name, path] : std::vector<std::pair<std::string, std::string>>{{"back-256", c.back},
+                                                                                  {"front-128", c.front}}) {
+    drows.push_back(MeasureDetector(c, name + " fp32", path));
+    auto dsamples = Must(compress::DetectorSamples(path, {c.data + "/videos/real"}, 2, 200));
+    const std::string out = c.out + "/blazeface-" + name + "-int8.onnx";
+    const double t0 = Now();
+    auto rep = Must(compress::QuantizeStatic(path, out, dsamples,
+                                             compress::DetectorQuantizeOptions(static_cast<int>(dsamples[0].shape[1]))));
+    std::printf("  %s int8: %.1f s, detection disagreement %.4f (all INT8 %.4f), %d operators float\n", name.c_str(),
+                Now() - t0, rep.error, rep.error_all_int8, rep.float_layers);
+    drows.push_back(MeasureDetector(c, name + " int8", out));
+    drows.back().error = rep.error;
+    drows.back().float_layers = rep.float_layers;
+  }
+
+  // The table.
+  std::printf("\n| classifier | pseudo-fake AUC (held-out ids) | dev video AUC | dev log loss | MB | ms/face 1 thr | "
+              "ms/face 2 thr | ms/face batch 32 | float ops | output error |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  nlohmann::json j;
+  for (const auto& r : rows) {
+    std::printf("| %s | %.4f | %.4f | %.4f | %.2f | %.3f | %.3f | %.3f | %d | %.4f |\n", r.name.c_str(), r.pseudo_auc,
+                r.dev_auc, r.dev_logloss, r.mb, r.ms1, r.ms2, r.ms32, r.float_layers, r.error);
+    j["classifiers"].push_back({{"name", r.name},         {"path", r.path},       {"pseudo_auc", r.pseudo_auc},
+                                {"dev_video_auc", r.dev_auc}, {"dev_log_loss", r.dev_logloss}, {"mb", r.mb},
+                                {"ms_per_face_1_thread", r.ms1}, {"ms_per_face_2_threads", r.ms2},
+                                {"ms_per_face_batch32", r.ms32}, {"float_layers", r.float_layers},
+                                {"output_error", r.error}});
+  }
+  std::printf("\n| detector | recall (dlib, IoU >= 0.5) | ms per run (1 thread) | KB | float ops | detection "
+              "disagreement |\n|---|---|---|---|---|---|\n");
+  for (const auto& r : drows) {
+    std::printf("| %s | %d/%d = %.3f | %.3f | %.0f | %d | %.4f |\n", r.name.c_str(), r.found, r.total,
+                r.total ? double(r.found) / r.total : 0.0, r.ms, r.kb, r.float_layers, r.error);
+    j["detectors"].push_back({{"name", r.name}, {"found", r.found}, {"total", r.total}, {"ms_per_run", r.ms},
+                              {"kb", r.kb}, {"float_layers", r.float_layers}, {"disagreement", r.error}});
+  }
+  std::ofstream(c.out + "/pareto.json") << j.dump(2) << "\n";
+  Plot(rows, c.out + "/pareto.png");
+  std::printf("\nwrote %s/pareto.json and %s/pareto.png\n", c.out.c_str(), c.out.c_str());
+  return 0;
+}
