@@ -243,9 +243,11 @@ void Plot(const std::vector<ClassifierRow>& rows, const std::string& path) {
   cv::putText(img, "ms per face (ONNX Runtime, batch 32, 2 threads)", cv::Point(w / 2 - 170, h - 20),
               cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
   cv::putText(img, "face-swap dev video AUC", cv::Point(10, 30), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
-  for (const auto& r : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
     cv::circle(img, px(r.ms32, r.dev_auc), 5, cv::Scalar(200, 80, 0), cv::FILLED);
-    cv::putText(img, r.name, px(r.ms32, r.dev_auc) + cv::Point(8, -6), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+    // Labels alternate above and below their points, so neighbours do not overwrite each other.
+    cv::putText(img, r.name, px(r.ms32, r.dev_auc) + cv::Point(8, i % 2 ? 18 : -8), cv::FONT_HERSHEY_SIMPLEX, 0.45,
                 cv::Scalar(60, 60, 60));
   }
   cv::imwrite(path, img);

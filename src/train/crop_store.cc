@@ -3,6 +3,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <list>
@@ -215,6 +216,8 @@ int64_t CropStoreReader::cache_hits() const { return impl_->hits; }
 int64_t CropStoreReader::cache_misses() const { return impl_->misses; }
 
 Result<std::unique_ptr<CropStoreReader>> CropStoreReader::Open(const std::string& path, size_t cache_crops) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return Status::NotFound("no such crop store: " + path);
   auto impl = std::make_unique<Impl>();
   impl->capacity = std::max<size_t>(1, cache_crops);
   try {

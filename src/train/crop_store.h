@@ -73,7 +73,8 @@ class CropStoreWriter {
 
 class CropStoreReader {
  public:
-  // Opens `path`; `cache_crops` decoded crops are kept in an LRU. Errors: kCorruptInput (not a crop store,
+  // Opens `path`; `cache_crops` decoded crops are kept in an LRU. Errors: kNotFound (no such file),
+  // kCorruptInput (not a crop store,
   // missing or inconsistent datasets), kNotSupported (written by a newer deepscan: a format_version above
   // kCropStoreFormatVersion).
   static Result<std::unique_ptr<CropStoreReader>> Open(const std::string& path, size_t cache_crops = 512);

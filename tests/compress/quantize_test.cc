@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/calibration_data.h"
+#include "compress/pad_channels.h"
 #include "compress/quantize.h"
 #include "infer/model_metadata.h"
 #include "infer/onnx_graph.h"
@@ -178,6 +179,79 @@ TEST_F(QuantizeTest, BadInputFailsClearlyAndWritesNothing) {
   ASSERT_TRUE(QuantizeStatic(model_, once, RandomSamples(4, 5), {}).ok());
   EXPECT_EQ(QuantizeStatic(once, out, RandomSamples(4, 5), {}).status().code(), Code::kInvalidModel);
   EXPECT_FALSE(fs::exists(out));
+}
+
+// A BlazeFace-shaped graph: 12-channel blocks (depthwise, pointwise, residual Add, Relu), a
+// max-pooled shortcut widened by a Concat of zeros to 18 channels, a stride-2 depthwise branch,
+// and a 2-channel head. Channel counts that are not multiples of 16 everywhere.
+Status WriteBlazeLikeModel(const std::string& path) {
+  std::mt19937 rng(3);
+  auto randn = [&](size_t n, float scale) {
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = d(rng);
+    return v;
+  };
+  infer::OnnxGraph g;
+  g.AddInput("input", {1, 3, 16, 16});
+  auto conv = [&](const std::string& in, const std::string& out, int cin, int cout, int k, int stride, int group) {
+    const int pad = k / 2;
+    g.AddInitializer(out + ".w", {cout, cin / group, k, k}, randn(static_cast<size_t>(cout) * cin / group * k * k, 0.3f));
+    g.AddInitializer(out + ".b", {cout}, randn(cout, 0.1f));
+    g.AddNode("Conv", {in, out + ".w", out + ".b"}, {out},
+              {{.name = "kernel_shape", .ints = {k, k}},
+               {.name = "strides", .ints = {stride, stride}},
+               {.name = "pads", .ints = {pad, pad, pad, pad}},
+               {.name = "group", .ints = {group}, .scalar = true}});
+  };
+  conv("input", "c0", 3, 12, 3, 1, 1);
+  g.AddNode("Relu", {"c0"}, {"r0"});
+  conv("r0", "dw1", 12, 12, 3, 1, 12);
+  conv("dw1", "pw1", 12, 12, 1, 1, 1);
+  g.AddNode("Add", {"r0", "pw1"}, {"a1"});
+  g.AddNode("Relu", {"a1"}, {"r1"});
+  g.AddNode("MaxPool", {"r1"}, {"mp"}, {{.name = "kernel_shape", .ints = {2, 2}}, {.name = "strides", .ints = {2, 2}}});
+  g.AddInt64Initializer("zeros_shape", {1, 6, 8, 8});
+  g.AddNode("ConstantOfShape", {"zeros_shape"}, {"zeros"});
+  g.AddNode("Concat", {"mp", "zeros"}, {"short"}, {{.name = "axis", .ints = {1}, .scalar = true}});
+  conv("r1", "dw2", 12, 12, 3, 2, 12);
+  conv("dw2", "pw2", 12, 18, 1, 1, 1);
+  g.AddNode("Add", {"short", "pw2"}, {"a2"});
+  g.AddNode("Relu", {"a2"}, {"r2"});
+  conv("r2", "head", 18, 2, 1, 1, 1);
+  g.AddOutput("head", {1, 2, 8, 8});
+  return g.Save(path);
+}
+
+TEST(PadChannelsTest, WidensToMultiplesWithTheSameOutputs) {
+  const std::string dir = deepscan::testing::TempDir();
+  const std::string in = dir + "/blaze.onnx", out = dir + "/blaze-padded.onnx";
+  ASSERT_TRUE(WriteBlazeLikeModel(in).ok());
+  auto rep = PadChannels(in, out, 16);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  // c0, r0, dw1, pw1, a1, r1, mp, short, dw2, pw2, a2, r2: every map except the head output.
+  EXPECT_EQ(rep->tensors_padded, 12);
+  EXPECT_EQ(rep->convs_changed, 6);
+  auto samples = RandomSamples(4, 9, 16);
+  for (const auto& s : samples) {
+    Outputs a = RunModel(in, s), b = RunModel(out, s);
+    ASSERT_EQ(a.outputs.size(), 1u);
+    ASSERT_EQ(b.shapes, a.shapes);
+    for (size_t i = 0; i < a.outputs[0].size(); ++i) EXPECT_NEAR(a.outputs[0][i], b.outputs[0][i], 1e-4);
+  }
+  // Quantised with padding: the same function, integer kernels throughout.
+  QuantizeOptions o;
+  o.pad_channels = 16;
+  auto q = QuantizeStatic(in, dir + "/blaze-int8.onnx", RandomSamples(16, 10, 16), o);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->tensors_padded, 12);
+  EXPECT_LT(q->error, 0.1);
+  // Already multiples: nothing to do.
+  auto again = PadChannels(out, dir + "/twice.onnx", 16);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->tensors_padded, 0);
+  EXPECT_EQ(PadChannels(in, out, 1).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(PadChannels(dir + "/absent.onnx", out, 16).status().code(), Code::kInvalidModel);
 }
 
 TEST(DetectorOutputErrorTest, ComparesDecodedFaces) {

@@ -916,6 +916,48 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_TRUE(HasText(version.out, "deepscan 0."));
 }
 
+// `deepscan quantize` (docs/compression.md): bad input gets its exit code and writes nothing;
+// --show-ops lists the integer kernels of the shipped INT8 model; --profile edge scans with it.
+TEST_F(CliTest, QuantizeBadInputAndEdgeProfile) {
+  const std::string out = dir_ + "/q/never.onnx";
+  fs::create_directories(dir_ + "/q");
+  const std::string model = deepscan::testing::SourceDir() + "/models/default.onnx";
+  std::ofstream(dir_ + "/q/junk.onnx") << "not a model";
+  std::ofstream(dir_ + "/q/junk.h5") << "not a store";
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"quantize", "--model", model, "-o", out}, 2},                                       // no calibration data
+           {{"quantize", "--model", model, "--detector", model, "-o", out}, 2},                   // both kinds at once
+           {{"quantize", "--model", model, "--calib-store", dir_ + "/q/absent.h5", "-o", out}, 10},  // store missing
+           {{"quantize", "--model", model, "--calib-store", dir_ + "/q/junk.h5", "-o", out}, 12},    // not a store
+           {{"quantize", "--model", dir_ + "/q/junk.onnx", "--calib-store", dir_ + "/q/junk.h5", "-o", out}, 20},
+           {{"quantize", "--detector", dir_ + "/q/junk.onnx", "--calib-videos", dir_, "-o", out}, 20},
+           {{"quantize", "--model", model, "--calib-store", dir_ + "/q/junk.h5", "--method", "kl", "-o", out}, 2},
+       }) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    SCOPED_TRACE(joined);
+    CliResult r = Run(c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+    EXPECT_TRUE(HasText(r.err, "deepscan")) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+  }
+  const std::string int8 = deepscan::testing::SourceDir() + "/models/default-int8.onnx";
+  if (!fs::exists(int8)) return;
+  CliResult ops = Run({"quantize", "--show-ops", int8});
+  EXPECT_EQ(ops.exit_code, 0) << ops.err;
+  EXPECT_TRUE(HasText(ops.out, "com.microsoft:QLinearConv")) << ops.out;
+  // No --model: the profile picks the shipped INT8 classifier.
+  CliResult edge = Run({"scan", "--profile", "edge", "-n", "2", "--format", "json", NoFaceClip()});
+  EXPECT_EQ(edge.exit_code, 0) << edge.err;
+  json doc = json::parse(edge.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << edge.out;
+  EXPECT_EQ(doc["model"]["name"], "deepscan-sbi-faceres-v1s16-128-int8") << edge.out;
+}
+
 TEST_F(CliTest, ReportFileAndUnwritableReport) {
   const std::string clip = NoFaceClip();
   const std::string report = dir_ + "/out/report.json";

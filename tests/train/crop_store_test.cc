@@ -238,7 +238,7 @@ TEST(CropStoreTest, NotAStoreIsAClearError) {
   std::ofstream(path) << "not hdf5";
   auto r = CropStoreReader::Open(path);
   EXPECT_EQ(r.status().code(), Code::kCorruptInput);
-  EXPECT_EQ(CropStoreReader::Open(path + ".missing").status().code(), Code::kCorruptInput);
+  EXPECT_EQ(CropStoreReader::Open(path + ".missing").status().code(), Code::kNotFound);
 }
 
 }  // namespace

@@ -38,8 +38,9 @@ void AddScanFlags(CLI::App* app, ScanOptions* o) {
       ->capture_default_str();
   app->add_option("--detector", o->detector.model_path, "BlazeFace ONNX file (back 256 or front 128)")
       ->capture_default_str();
-  app->add_option("--profile", "settings bundle: default | edge (the INT8 classifier models/default-int8.onnx, no "
-                               "tiling, a whole-frame search every 8th sampled frame; flags given win)")
+  app->add_option("--profile", "settings bundle: default | edge (the INT8 models/default-int8.onnx and "
+                               "models/blazeface-back-int8.onnx, no tiling, a whole-frame search every 8th sampled "
+                               "frame; flags given win)")
       ->check(CLI::IsMember({"default", "edge"}))
       ->default_str("default");
   o->detector.refind_model_path = DefaultRefindDetectorPath();
@@ -136,6 +137,7 @@ void AddTunedFlags(CLI::App* app, TunedFlags* flags) {
 }
 
 std::string DefaultInt8ModelPath() { return HomeDir() + "/models/default-int8.onnx"; }
+std::string DefaultInt8DetectorPath() { return HomeDir() + "/models/blazeface-back-int8.onnx"; }
 
 void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* o) {
   const CLI::Option* profile = app.get_option_no_throw("--profile");
@@ -143,6 +145,9 @@ void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* o) {
     // The smallest good variants and the cheapest settings that keep the verdicts (docs/compression.md).
     if (app.count("--model") == 0 && std::filesystem::exists(DefaultInt8ModelPath())) {
       o->classifier.model_path = DefaultInt8ModelPath();
+    }
+    if (app.count("--detector") == 0 && std::filesystem::exists(DefaultInt8DetectorPath())) {
+      o->detector.model_path = DefaultInt8DetectorPath();
     }
     if (app.count("--tiling") == 0 && app.count("--no-tiling") == 0) o->detector.tiling = false;
     if (app.count("--detect-every") == 0) o->detector.detect_every = 8;

@@ -17,14 +17,15 @@ std::string HomeDir();
 std::string DefaultDetectorPath();
 std::string DefaultRefindDetectorPath();
 std::string DefaultModelPath();
-std::string DefaultInt8ModelPath();  // models/default-int8.onnx (deepscan quantize, --profile edge)
+std::string DefaultInt8ModelPath();     // models/default-int8.onnx (deepscan quantize, --profile edge)
+std::string DefaultInt8DetectorPath();  // models/blazeface-back-int8.onnx (the same)
 
 // Registers the scan flags on `app`, writing into `options`.
 void AddScanFlags(CLI::App* app, ScanOptions* options);
 
 // After parsing: defaults that depend on other flags (keyframe triage does not tile unless
-// --tiling is given; --profile edge picks the INT8 classifier, no tiling, detect-every 8 for
-// every one of those flags not given).
+// --tiling is given; --profile edge picks the INT8 classifier and detector, no tiling,
+// detect-every 8 for every one of those flags not given).
 void ApplyPolicyDefaults(const CLI::App& app, ScanOptions* options);
 
 // Where `deepscan bench --tune` settings come from (pipeline/tuning.h).

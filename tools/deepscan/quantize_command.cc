@@ -75,6 +75,10 @@ int Run(const QuantizeArgs& a) {
   namespace fs = std::filesystem;
   if (!a.show_ops.empty()) return ShowOps(a.show_ops, a.profile_runs);
   if (a.out.empty()) return ReportFailure(Status::InvalidArgument("-o is required"));
+  if (!a.method.empty()) {
+    auto method = compress::ParseCalibrationMethod(a.method);
+    if (!method.ok()) return ReportFailure(method.status());
+  }
   if (a.model.empty() == a.detector.empty()) {
     return ReportFailure(Status::InvalidArgument("give one of --model (a classifier) or --detector (BlazeFace)"));
   }
@@ -97,11 +101,7 @@ int Run(const QuantizeArgs& a) {
   compress::QuantizeOptions o = classifier
                                    ? compress::ClassifierQuantizeOptions()
                                    : compress::DetectorQuantizeOptions(static_cast<int>((*samples)[0].shape[1]));
-  if (!a.method.empty()) {
-    auto method = compress::ParseCalibrationMethod(a.method);
-    if (!method.ok()) return ReportFailure(method.status());
-    o.method = *method;
-  }
+  if (!a.method.empty()) o.method = *compress::ParseCalibrationMethod(a.method);  // checked above
   o.percentile = a.percentile;
   o.per_channel = !a.per_tensor;
   o.threads = a.threads;
