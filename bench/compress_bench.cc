@@ -8,6 +8,8 @@
 // groups, the trainer's split), video AUC and log loss on the face-swap dev set (--dev-store: a
 // clip scores the mean calibrated P(fake) of its crops), file size, and ms per face in ONNX Runtime
 // at batch 1 on 1 and 2 threads and per face in batches of 32 on 2 threads.
+// FP16 copies (for GPUs; on this CPU ORT casts back to float where it has no half kernels) are
+// measured beside them.
 // Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
 // disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
 // and ms per network run (1 thread).
@@ -28,6 +30,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "compress/calibration_data.h"
+#include "compress/fp16.h"
 #include "compress/quantize.h"
 #include "face/blazeface.h"
 #include "imglab.h"
@@ -301,6 +304,13 @@ int main(int argc, char** argv) {
     o.target_error = 0;  // exactly k
     build("int8-f" + std::to_string(k), o);
   }
+  {
+    const std::string out = c.out + "/" + fs::path(c.model).stem().string() + "-fp16.onnx";
+    Must(compress::ConvertToFp16(c.model, out));
+    Status s = compress::WriteVariantMetadata(c.model, out, "-fp16", "precision", "{\"bench\": true}");
+    if (!s.ok()) Die(s);
+    variants.push_back({"fp16 (for GPUs)", out});
+  }
   PseudoSet pseudo = MakePseudoSet(c, side);
   DevSet dev = LoadDev(c.dev_store, side);
   std::printf("pseudo-fake set: %zu held-out real crops + as many self-blended fakes; dev set: %zu crops\n",
@@ -327,6 +337,9 @@ int main(int argc, char** argv) {
     drows.push_back(MeasureDetector(c, name + " int8", out));
     drows.back().error = rep.error;
     drows.back().float_layers = rep.float_layers;
+    const std::string half = c.out + "/blazeface-" + name + "-fp16.onnx";
+    Must(compress::ConvertToFp16(path, half));
+    drows.push_back(MeasureDetector(c, name + " fp16 (for GPUs)", half));
   }
 
   // The table.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/calibration_data.h"
+#include "compress/fp16.h"
 #include "compress/pad_channels.h"
 #include "compress/quantize.h"
 #include "infer/model_metadata.h"
@@ -252,6 +253,23 @@ TEST(PadChannelsTest, WidensToMultiplesWithTheSameOutputs) {
   EXPECT_EQ(again->tensors_padded, 0);
   EXPECT_EQ(PadChannels(in, out, 1).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(PadChannels(dir + "/absent.onnx", out, 16).status().code(), Code::kInvalidModel);
+}
+
+TEST_F(QuantizeTest, Fp16CopyKeepsTheInterfaceAndTheOutputs) {
+  const std::string out = dir_ + "/conv-fp16.onnx";
+  auto rep = ConvertToFp16(model_, out);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->initializers, 8);  // weights and biases of the 3 convolutions and the Gemm
+  EXPECT_EQ(rep->clamped, 0);
+  EXPECT_LT(rep->bytes_out, rep->bytes_in * 6 / 10);
+  for (const auto& s : RandomSamples(4, 11)) {
+    Outputs f = RunModel(model_, s), h = RunModel(out, s);  // ORT on the CPU casts where it has no half kernel
+    ASSERT_EQ(h.shapes, f.shapes);
+    for (size_t k = 0; k < f.outputs.size(); ++k)
+      for (size_t i = 0; i < f.outputs[k].size(); ++i) EXPECT_NEAR(f.outputs[k][i], h.outputs[k][i], 0.01);
+  }
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  EXPECT_EQ(ConvertToFp16(dir_ + "/absent.onnx", out).status().code(), Code::kInvalidModel);
 }
 
 TEST(DetectorOutputErrorTest, ComparesDecodedFaces) {

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "compress/calibration_data.h"
+#include "compress/fp16.h"
 #include "compress/quantize.h"
 #include "deepscan/options.h"
 #include "infer/ort_model.h"
@@ -27,6 +28,7 @@ struct QuantizeArgs {
   int profile_runs = 0;
   double percentile = 99.99;
   bool per_tensor = false;
+  bool fp16 = false;
   int threads = 1;
   std::vector<std::string> keep_float;
   int pad_channels = -1;      // -1: compress::{Classifier,Detector}QuantizeOptions
@@ -86,6 +88,23 @@ int Run(const QuantizeArgs& a) {
   const std::string in = classifier ? a.model : a.detector;
   if (fs::absolute(in).lexically_normal() == fs::absolute(a.out).lexically_normal()) {
     return ReportFailure(Status::InvalidArgument("-o must differ from the input model"));
+  }
+  if (a.fp16) {
+    auto rep = compress::ConvertToFp16(in, a.out);
+    if (!rep.ok()) return ReportFailure(rep.status());
+    if (classifier) {
+      Status s = compress::WriteVariantMetadata(in, a.out, "-fp16", "precision",
+                                                nlohmann::json{{"format", "fp16"}, {"source_model", in}}.dump());
+      if (!s.ok()) {
+        std::error_code ec;
+        fs::remove(a.out, ec);
+        return ReportFailure(s);
+      }
+    }
+    std::printf("%s -> %s: FP16, %d initializers halved (%d values clamped to +-65504), %.2f MB -> %.2f MB; inputs "
+                "and outputs stay float\n",
+                in.c_str(), a.out.c_str(), rep->initializers, rep->clamped, rep->bytes_in / 1e6, rep->bytes_out / 1e6);
+    return 0;
   }
   Result<std::vector<compress::CalibrationSample>> samples = Status::Internal("unset");
   int skipped = 0;
@@ -162,7 +181,8 @@ int Run(const QuantizeArgs& a) {
 }  // namespace
 
 RunFn AddQuantizeCommand(CLI::App* app) {
-  CLI::App* cmd = app->add_subcommand("quantize", "static INT8 (QDQ) export of a classifier or a BlazeFace detector");
+  CLI::App* cmd =
+      app->add_subcommand("quantize", "static INT8 (QDQ) or FP16 export of a classifier or a BlazeFace detector");
   cmd->fallthrough();
   auto a = std::make_shared<QuantizeArgs>();
   cmd->add_option("--model", a->model, "classifier ONNX (its metadata JSON beside it)");
@@ -182,6 +202,7 @@ RunFn AddQuantizeCommand(CLI::App* app) {
   cmd->add_option("--percentile", a->percentile, "percentile method: share of |x| covered, in %")
       ->check(CLI::Range(50.0, 100.0))
       ->capture_default_str();
+  cmd->add_flag("--fp16", a->fp16, "write an FP16 copy instead (for GPUs; no calibration data needed)");
   cmd->add_flag("--per-tensor", a->per_tensor, "one weight scale per tensor (default: per output channel)");
   cmd->add_option("--keep-float", a->keep_float, "operators whose name contains this stay float (repeatable)");
   cmd->add_option("--pad-channels", a->pad_channels,
