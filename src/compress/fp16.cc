@@ -66,6 +66,16 @@ Result<Fp16Report> ConvertToFp16(const std::string& in_path, const std::string& 
     ++rep.initializers;
   }
   for (auto& n : *g->mutable_node()) {
+    if (n.op_type() == "ConstantOfShape" && !Attr(n, "value")) {
+      // Its default value is a float 0: make it a half 0, or it would feed float into half ops.
+      auto* a = n.add_attribute();
+      a->set_name("value");
+      a->set_type(onnx::AttributeProto::TENSOR);
+      onnx::TensorProto* t = a->mutable_t();
+      t->set_data_type(onnx::TensorProto::FLOAT);
+      t->add_dims(1);
+      t->add_float_data(0.0f);
+    }
     for (auto& a : *n.mutable_attribute()) {
       if (a.type() == onnx::AttributeProto::TENSOR && a.t().data_type() == onnx::TensorProto::FLOAT) {
         ToHalf(a.mutable_t(), &rep.clamped);  // Constant, ConstantOfShape values

@@ -252,6 +252,12 @@ TEST(PadChannelsTest, WidensToMultiplesWithTheSameOutputs) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->tensors_padded, 0);
   EXPECT_EQ(PadChannels(in, out, 1).status().code(), Code::kInvalidArgument);
+  // The FP16 copy of this graph (ConstantOfShape without a value: a float zero by default) runs.
+  const std::string half = dir + "/blaze-fp16.onnx";
+  ASSERT_TRUE(ConvertToFp16(in, half).ok());
+  Outputs f = RunModel(in, samples[0]), h = RunModel(half, samples[0]);
+  ASSERT_EQ(h.outputs.size(), 1u);
+  for (size_t i = 0; i < f.outputs[0].size(); ++i) EXPECT_NEAR(f.outputs[0][i], h.outputs[0][i], 0.02);
   EXPECT_EQ(PadChannels(dir + "/absent.onnx", out, 16).status().code(), Code::kInvalidModel);
 }
 
