@@ -36,6 +36,7 @@
 #include "imglab.h"
 #include "infer/ort_model.h"
 #include "infer/registry.h"
+#include "train/augment.h"
 #include "train/crop_store.h"
 #include "train/metrics.h"
 #include "train/sbi.h"
@@ -74,12 +75,6 @@ T Must(Result<T> r) {
   return std::move(*r);
 }
 
-cv::Mat Resized(const cv::Mat& crop, int side) {
-  cv::Mat out;
-  cv::resize(crop, out, cv::Size(side, side), 0, 0, side < crop.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
-  return out;
-}
-
 // Held-out real crops and a self-blended fake of each (fixed seed), at the model's input size.
 struct PseudoSet {
   std::vector<cv::Mat> real, fake;
@@ -98,8 +93,8 @@ PseudoSet MakePseudoSet(const Config& c, int side) {
     if (!store->Read(row, &crop).ok()) continue;
     auto blend = train::MakeSelfBlended(crop, rec.keypoints, sbi, rng, rec.landmarks ? &*rec.landmarks : nullptr);
     if (!blend.ok()) continue;
-    s.real.push_back(Resized(crop, side));
-    s.fake.push_back(Resized(blend->image, side));
+    s.real.push_back(train::ResizeSquare(crop, side));
+    s.fake.push_back(train::ResizeSquare(blend->image, side));
   }
   return s;
 }
@@ -115,7 +110,7 @@ DevSet LoadDev(const std::string& path, int side) {
   cv::Mat crop;
   for (int64_t i = 0; i < store->size(); ++i) {
     if (!store->Read(i, &crop).ok()) continue;
-    d.crops.push_back(Resized(crop, side));
+    d.crops.push_back(train::ResizeSquare(crop, side));
     d.labels.push_back(store->records()[i].label);
     d.sources.push_back(store->records()[i].source);
   }

@@ -13,6 +13,7 @@
 #include "infer/classifier.h"
 #include "infer/model_metadata.h"
 #include "pipeline/face_finder.h"
+#include "train/augment.h"
 #include "train/crop_store.h"
 #include "train/extract.h"
 #include "video/sampler.h"
@@ -65,15 +66,14 @@ Result<std::vector<CalibrationSample>> ClassifierSamples(const std::string& mode
   const int side = meta.input_size;
   std::vector<CalibrationSample> samples;
   samples.reserve(n);
-  cv::Mat crop, resized;
+  cv::Mat crop;
   for (size_t k = 0; k < n; ++k) {
     const int64_t row = real[k * real.size() / n];  // evenly over the store
     RETURN_IF_ERROR(store->Read(row, &crop));
-    cv::resize(crop, resized, cv::Size(side, side), 0, 0, side < crop.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
     CalibrationSample s;
     s.shape = {1, 3, side, side};
     s.data.resize(static_cast<size_t>(3) * side * side);
-    RETURN_IF_ERROR(infer::PackNchw({resized}, 0, 1, meta, s.data.data()));
+    RETURN_IF_ERROR(infer::PackNchw({train::ResizeSquare(crop, side)}, 0, 1, meta, s.data.data()));
     samples.push_back(std::move(s));
   }
   return samples;
@@ -102,13 +102,7 @@ Result<std::vector<CalibrationSample>> DetectorSamples(const std::string& detect
     const int side = std::max(bgr.cols, bgr.rows);
     add(bgr, cv::Rect(0, 0, side, side));
     ASSIGN_OR_RETURN(std::vector<face::Detection> faces, det->Detect(bgr, false, nullptr));
-    for (const auto& f : faces) {
-      const float s = std::max(f.box.w, f.box.h) * pipeline::kRefindContext;
-      const int px = std::max(16, static_cast<int>(std::lround(s)));
-      const float cx = f.box.x + f.box.w / 2, cy = f.box.y + f.box.h / 2;
-      add(bgr, cv::Rect(static_cast<int>(std::lround(cx - px / 2.0f)), static_cast<int>(std::lround(cy - px / 2.0f)),
-                        px, px));
-    }
+    for (const auto& f : faces) add(bgr, face::RefindRegion(f.box, pipeline::kRefindContext));
     return Status::Ok();
   };
   int bad = 0;
@@ -171,7 +165,8 @@ OutputError DetectorOutputError(int input_size, float threshold) {
       std::vector<float> scores(out[score[0]]), regs(out[box[0]]);
       scores.insert(scores.end(), out[score[1]].begin(), out[score[1]].end());
       regs.insert(regs.end(), out[box[1]].begin(), out[box[1]].end());
-      return face::WeightedNms(face::DecodeBlazeFace(scores.data(), regs.data(), input_size, thr), 0.3f);
+      return face::WeightedNms(face::DecodeBlazeFace(scores.data(), regs.data(), input_size, thr),
+                               DetectorOptions{}.nms_iou);
     };
     double err = 0;
     int faces = 0;

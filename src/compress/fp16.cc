@@ -88,13 +88,10 @@ Result<Fp16Report> ConvertToFp16(const std::string& in_path, const std::string& 
   // The interface stays float: a Cast to half after each float input, to float before each output.
   std::unordered_map<std::string, std::string> renamed;  // float input -> its half copy
   std::vector<onnx::NodeProto> head;
-  for (const auto& v : g->input()) {
-    if (v.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT) continue;
-    bool is_init = false;
-    for (const auto& t : g->initializer()) is_init = is_init || t.name() == v.name();
-    if (is_init) continue;
-    renamed[v.name()] = v.name() + "/fp16";
-    head.push_back(CastNode(v.name(), v.name() + "/fp16", onnx::TensorProto::FLOAT16));
+  for (const onnx::ValueInfoProto* v : RuntimeInputs(*g)) {
+    if (v->type().tensor_type().elem_type() != onnx::TensorProto::FLOAT) continue;
+    renamed[v->name()] = v->name() + "/fp16";
+    head.push_back(CastNode(v->name(), v->name() + "/fp16", onnx::TensorProto::FLOAT16));
   }
   std::unordered_map<std::string, std::string> outputs;  // float output -> the half tensor producing it
   for (const auto& v : g->output()) {

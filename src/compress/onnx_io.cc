@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <unordered_set>
 
 #include <onnx/checker.h>
 
@@ -33,27 +34,36 @@ Status CheckModel(const onnx::ModelProto& model, const std::string& what) {
   return Status::Ok();
 }
 
-std::vector<float> FloatsOf(const onnx::TensorProto& t) {
-  std::vector<float> v;
+namespace {
+
+// An initializer's values: its raw bytes when set, else its typed repeated field.
+template <typename T, typename Field>
+std::vector<T> ValuesOf(const onnx::TensorProto& t, const Field& typed) {
+  std::vector<T> v;
   if (!t.raw_data().empty()) {
-    v.resize(t.raw_data().size() / sizeof(float));
-    std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(float));
+    v.resize(t.raw_data().size() / sizeof(T));
+    std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(T));
   } else {
-    v.assign(t.float_data().begin(), t.float_data().end());
+    v.assign(typed.begin(), typed.end());
   }
   return v;
 }
 
-std::vector<int64_t> Int64sOf(const onnx::TensorProto& t) {
-  std::vector<int64_t> v;
-  if (!t.raw_data().empty()) {
-    v.resize(t.raw_data().size() / sizeof(int64_t));
-    std::memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(int64_t));
-  } else {
-    v.assign(t.int64_data().begin(), t.int64_data().end());
+}  // namespace
+
+std::vector<const onnx::ValueInfoProto*> RuntimeInputs(const onnx::GraphProto& g) {
+  std::unordered_set<std::string> inits;
+  for (const auto& t : g.initializer()) inits.insert(t.name());
+  std::vector<const onnx::ValueInfoProto*> out;
+  for (const auto& v : g.input()) {
+    if (!inits.count(v.name())) out.push_back(&v);
   }
-  return v;
+  return out;
 }
+
+std::vector<float> FloatsOf(const onnx::TensorProto& t) { return ValuesOf<float>(t, t.float_data()); }
+
+std::vector<int64_t> Int64sOf(const onnx::TensorProto& t) { return ValuesOf<int64_t>(t, t.int64_data()); }
 
 const onnx::AttributeProto* Attr(const onnx::NodeProto& n, const std::string& name) {
   for (const auto& a : n.attribute())

@@ -20,6 +20,10 @@ Status WriteModel(const onnx::ModelProto& model, const std::string& path);
 // Runs onnx::checker on `model`. Errors: kInternal (a pass produced an invalid graph).
 Status CheckModel(const onnx::ModelProto& model, const std::string& what);
 
+// The graph inputs fed at run time: those that are not also initializers (older exporters list
+// every initializer among the inputs), in order.
+std::vector<const onnx::ValueInfoProto*> RuntimeInputs(const onnx::GraphProto& g);
+
 // The values of a FLOAT initializer (raw_data or float_data).
 std::vector<float> FloatsOf(const onnx::TensorProto& t);
 // The values of an INT64 initializer.

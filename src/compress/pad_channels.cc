@@ -57,9 +57,9 @@ class Padder {
     for (int i = 0; i < g_->node_size(); ++i) {
       onnx::NodeProto* n = g_->mutable_node(i);
       if (n->op_type() == "Conv") {
-        if (RewriteConv(n, i)) ++rep.convs_changed;
+        if (RewriteConv(n)) ++rep.convs_changed;
       } else if (n->op_type() == "Concat") {
-        RewriteConcat(n, i);
+        RewriteConcat(n);
       }
     }
     g_->clear_value_info();  // widths changed; ORT infers them again
@@ -159,7 +159,7 @@ class Padder {
     return name;
   }
 
-  bool RewriteConv(onnx::NodeProto* n, int) {
+  bool RewriteConv(onnx::NodeProto* n) {
     const int64_t in_w = Width(n->input(0)), out_w = Width(n->output(0));
     const onnx::TensorProto& w = *Init(n->input(1));
     const int64_t m = w.dims(0), c = w.dims(1), kh = w.dims(2), kw = w.dims(3);
@@ -186,7 +186,7 @@ class Padder {
     return true;
   }
 
-  void RewriteConcat(onnx::NodeProto* n, int) {
+  void RewriteConcat(onnx::NodeProto* n) {
     const onnx::NodeProto* zeros = ZeroPad(*n);
     if (!zeros || (!pad_.count(n->input(0)) && !pad_.count(n->output(0)))) return;
     const int64_t z = Width(n->output(0)) - Width(n->input(0));
@@ -204,9 +204,7 @@ class Padder {
     shape[1] = z;
     const std::string name =
         NewInitializer(zeros->input(0), onnx::TensorProto::INT64, {4}, shape.data(), shape.size() * sizeof(int64_t));
-    for (int i = 0; i < g_->node_size(); ++i) {
-      if (&g_->node(i) == zeros) g_->mutable_node(i)->set_input(0, name);
-    }
+    g_->mutable_node(producer_.at(n->input(1)))->set_input(0, name);
   }
 
   void DropUnused() {

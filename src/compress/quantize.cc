@@ -131,11 +131,9 @@ class Planner {
  public:
   explicit Planner(const onnx::ModelProto& model) : g_(model.graph()) {
     for (const auto& t : g_.initializer()) init_[t.name()] = &t;
-    for (const auto& v : g_.input()) graph_inputs_.insert(v.name());
     for (const auto& v : g_.output()) graph_outputs_.insert(v.name());
     for (int i = 0; i < g_.node_size(); ++i) {
       const auto& n = g_.node(i);
-      for (const auto& o : n.output()) producer_[o] = i;
       for (const auto& in : n.input())
         if (!in.empty()) consumers_[in].push_back(i);
     }
@@ -165,7 +163,6 @@ class Planner {
     return it != type_.end() && it->second == onnx::TensorProto::FLOAT;
   }
   bool IsGraphOutput(const std::string& t) const { return graph_outputs_.count(t) > 0; }
-  bool IsGraphInput(const std::string& t) const { return graph_inputs_.count(t) > 0 && !IsInitializer(t); }
   const std::vector<int>& Consumers(const std::string& t) const {
     static const std::vector<int> none;
     auto it = consumers_.find(t);
@@ -267,8 +264,7 @@ class Planner {
  private:
   const onnx::GraphProto& g_;
   std::unordered_map<std::string, const onnx::TensorProto*> init_;
-  std::unordered_set<std::string> graph_inputs_, graph_outputs_;
-  std::unordered_map<std::string, int> producer_;
+  std::unordered_set<std::string> graph_outputs_;
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_map<std::string, int> type_;
 };
@@ -323,7 +319,6 @@ Result<std::unordered_map<std::string, TensorStats>> Calibrate(const onnx::Model
   infer::OrtModelOptions ort;
   ort.threads = o.threads;
   ASSIGN_OR_RETURN(std::unique_ptr<infer::OrtModel> session, infer::OrtModel::Load(tmp.path, ort));
-  std::vector<int> index_of_output;  // per model output: index into to_run-stat name, or -1
   std::vector<TensorStats*> slot;
   for (const auto& spec : session->outputs()) {
     auto it = stats.find(spec.name);
@@ -333,21 +328,19 @@ Result<std::unordered_map<std::string, TensorStats>> Calibrate(const onnx::Model
   std::vector<std::vector<float>> outs;
   std::vector<std::vector<int64_t>> shapes;
   for (int pass = 0; pass < (o.method == CalibrationMethod::kMinMax ? 1 : 2); ++pass) {
+    // Pass 0 takes the ranges; pass 1 the |x| histograms over them.
+    auto add = [&](TensorStats* st, const std::vector<float>& v) {
+      if (pass == 0)
+        st->AddRange(v.data(), v.size());
+      else
+        st->AddHistogram(v.data(), v.size(), o.bins);
+    };
     for (const auto& s : samples) {
       RETURN_IF_ERROR(session->Run(s.data.data(), s.shape, &outs, &shapes));
       for (size_t i = 0; i < outs.size(); ++i) {
-        if (!slot[i]) continue;
-        if (pass == 0)
-          slot[i]->AddRange(outs[i].data(), outs[i].size());
-        else
-          slot[i]->AddHistogram(outs[i].data(), outs[i].size(), o.bins);
+        if (slot[i]) add(slot[i], outs[i]);
       }
-      if (input_stats) {
-        if (pass == 0)
-          input_stats->AddRange(s.data.data(), s.data.size());
-        else
-          input_stats->AddHistogram(s.data.data(), s.data.size(), o.bins);
-      }
+      if (input_stats) add(input_stats, s.data);
     }
   }
   return stats;
@@ -636,14 +629,11 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
   RETURN_IF_ERROR(CheckOpset(&model, in_path));
   const onnx::GraphProto& g = model.graph();
   std::string input_name;
-  for (const auto& v : g.input()) {
-    bool is_init = false;
-    for (const auto& t : g.initializer()) is_init = is_init || t.name() == v.name();
-    if (is_init) continue;
-    if (v.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT) {
-      return Status::InvalidModel(in_path + ": input " + v.name() + " is not float");
+  for (const onnx::ValueInfoProto* v : RuntimeInputs(g)) {
+    if (v->type().tensor_type().elem_type() != onnx::TensorProto::FLOAT) {
+      return Status::InvalidModel(in_path + ": input " + v->name() + " is not float");
     }
-    if (input_name.empty()) input_name = v.name();
+    if (input_name.empty()) input_name = v->name();
   }
   if (input_name.empty()) return Status::InvalidModel(in_path + ": no input");
   for (const auto& n : g.node()) {
@@ -680,27 +670,36 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
   ASSIGN_OR_RETURN(Outputs reference, RunAll(float_path, samples, checked, o.threads, &shapes));
   const OutputError error = o.error ? o.error : OutputError(MeanRelativeError);
   TempFile probe{TempPath("candidate")};
-  // The error of the QDQ model of `plan` on the checked samples.
-  auto measure = [&](const Plan& plan) -> Result<double> {
-    ASSIGN_OR_RETURN(Rewrite rw, BuildQdq(model, planner, plan, params_for(plan), o));
-    RETURN_IF_ERROR(WriteModel(rw.model, probe.path));
-    ASSIGN_OR_RETURN(Outputs got, RunAll(probe.path, samples, checked, o.threads));
-    return error(reference, got, shapes);
+  // A QDQ model built, run by ORT on the checked samples, and judged: the one chosen is written
+  // as it was measured.
+  struct Candidate {
+    Plan plan;
+    Rewrite rw;
+    Outputs got;
+    double error = 0;
+  };
+  auto measure = [&](const Plan& plan) -> Result<Candidate> {
+    Candidate c;
+    c.plan = plan;
+    ASSIGN_OR_RETURN(c.rw, BuildQdq(model, planner, plan, params_for(plan), o));
+    RETURN_IF_ERROR(WriteModel(c.rw.model, probe.path));
+    ASSIGN_OR_RETURN(c.got, RunAll(probe.path, samples, checked, o.threads));
+    c.error = error(reference, c.got, shapes);
+    return c;
   };
 
   QuantizeReport report;
   report.samples = static_cast<int64_t>(samples.size());
   report.tensors_padded = tensors_padded;
-  Plan chosen = full;
-  ASSIGN_OR_RETURN(report.error, measure(full));
-  report.error_all_int8 = report.error;
-  if (o.max_float_layers > 0 && report.error > o.target_error) {
+  ASSIGN_OR_RETURN(Candidate chosen, measure(full));
+  report.error_all_int8 = chosen.error;
+  if (o.max_float_layers > 0 && chosen.error > o.target_error) {
     // One-at-a-time sensitivity: the error of the model with only that operator quantised.
     std::vector<std::pair<double, int>> sens;
     for (int node : full.compute_nodes) {
       Plan one = planner.Make([&](int i, const onnx::NodeProto&) { return i == node; });
-      ASSIGN_OR_RETURN(double e, measure(one));
-      sens.push_back({e, node});
+      ASSIGN_OR_RETURN(Candidate alone, measure(one));
+      sens.push_back({alone.error, node});
     }
     std::sort(sens.begin(), sens.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     for (size_t k = 0; k < sens.size() && k < 8; ++k) {
@@ -728,28 +727,26 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
       }
       Plan mixed = planner.Make([&](int i, const onnx::NodeProto& n) { return !kept.count(i) && !requested_float(n); },
                                 "kept float: among the most sensitive to INT8");
-      ASSIGN_OR_RETURN(double e, measure(mixed));
-      chosen = mixed;
-      report.error = e;
+      ASSIGN_OR_RETURN(chosen, measure(mixed));
       report.float_layers = static_cast<int>(kept.size());
-      if (e <= o.target_error) break;
+      if (chosen.error <= o.target_error) break;
     }
   }
-  report.float_nodes = chosen.float_nodes;
-  report.quantized_nodes = static_cast<int>(chosen.compute_nodes.size());
-
-  ASSIGN_OR_RETURN(Rewrite rw, BuildQdq(model, planner, chosen, params_for(chosen), o));
-  report.weight_tensors = rw.weight_tensors;
-  report.activation_tensors = rw.activation_tensors;
-  // Written beside the target, checked by running it, then renamed into place.
+  report.error = chosen.error;
+  report.float_nodes = chosen.plan.float_nodes;
+  report.quantized_nodes = static_cast<int>(chosen.plan.compute_nodes.size());
+  report.weight_tensors = chosen.rw.weight_tensors;
+  report.activation_tensors = chosen.rw.activation_tensors;
+  // Written beside the target (ORT ran these very bytes above), then renamed into place.
   TempFile tmp{out_path + ".tmp"};
-  RETURN_IF_ERROR(WriteModel(rw.model, tmp.path));
-  ASSIGN_OR_RETURN(Outputs got, RunAll(tmp.path, samples, checked, o.threads));
+  RETURN_IF_ERROR(WriteModel(chosen.rw.model, tmp.path));
+  const Outputs& got = chosen.got;
   double diff_sum = 0;
   int64_t diff_n = 0;
   const size_t outputs = reference.empty() ? 0 : reference[0].size();
   for (size_t k = 0; k < outputs; ++k) {
     QuantizeReport::Output out;
+    if (k < static_cast<size_t>(g.output_size())) out.name = g.output(static_cast<int>(k)).name();
     out.min = std::numeric_limits<float>::infinity();
     out.max = -out.min;
     int64_t n = 0;
@@ -768,9 +765,6 @@ Result<QuantizeReport> QuantizeStatic(const std::string& in_path, const std::str
     }
     if (n) out.mean_diff /= n;
     report.outputs.push_back(out);
-  }
-  for (size_t k = 0; k < report.outputs.size() && k < static_cast<size_t>(g.output_size()); ++k) {
-    report.outputs[k].name = g.output(static_cast<int>(k)).name();
   }
   report.mean_output_diff = diff_n ? diff_sum / diff_n : 0;
   std::error_code ec;

@@ -191,14 +191,17 @@ std::vector<Detection> BlazeFaceDetector::Finish(std::vector<Detection> all) con
   return kept;
 }
 
-Result<std::vector<Detection>> BlazeFaceDetector::DetectAround(const cv::Mat& bgr, const Box& face, float context,
-                                                               DetectStats* stats) {
+cv::Rect RefindRegion(const Box& face, float context) {
   const float side = std::max(face.w, face.h) * std::max(1.0f, context);
   const float cx = face.x + face.w / 2, cy = face.y + face.h / 2;
   const int s = std::max(16, static_cast<int>(std::lround(side)));
-  cv::Rect roi(static_cast<int>(std::lround(cx - s / 2.0f)), static_cast<int>(std::lround(cy - s / 2.0f)), s, s);
+  return {static_cast<int>(std::lround(cx - s / 2.0f)), static_cast<int>(std::lround(cy - s / 2.0f)), s, s};
+}
+
+Result<std::vector<Detection>> BlazeFaceDetector::DetectAround(const cv::Mat& bgr, const Box& face, float context,
+                                                               DetectStats* stats) {
   std::vector<Detection> all;
-  RETURN_IF_ERROR(DetectRegion(bgr, roi, &all));
+  RETURN_IF_ERROR(DetectRegion(bgr, RefindRegion(face, context), &all));
   if (stats) ++stats->runs;
   return Finish(std::move(all));
 }

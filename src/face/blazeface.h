@@ -52,6 +52,10 @@ std::vector<Detection> DecodeBlazeFace(const float* scores, const float* regress
 // calibration of detectors (compress/calibration_data.h) share it.
 double BlazeFaceInput(const cv::Mat& bgr, const cv::Rect& roi, int in_size, cv::Mat* canvas, float* nhwc);
 
+// The square region BlazeFaceDetector::DetectAround runs on: `context` (at least 1) x the face's
+// larger side, at least 16 pixels, centred on `face`; it may extend past the frame.
+cv::Rect RefindRegion(const Box& face, float context);
+
 // Intersection over union of two boxes; 0 when either is empty.
 float IoU(const Box& a, const Box& b);
 

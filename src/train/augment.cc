@@ -21,7 +21,8 @@ Status CheckBgr(const cv::Mat& bgr) {
   return Status::Ok();
 }
 
-// Resizes to `side` x `side`: area interpolation when shrinking, bilinear when enlarging.
+}  // namespace
+
 cv::Mat ResizeSquare(const cv::Mat& in, int side) {
   if (in.cols == side && in.rows == side) return in;
   cv::Mat out;
@@ -29,8 +30,6 @@ cv::Mat ResizeSquare(const cv::Mat& in, int side) {
   cv::resize(in, out, cv::Size(side, side), 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
   return out;
 }
-
-}  // namespace
 
 ColorJitterParams SampleColorJitter(const ColorJitterOptions& o, float p, std::mt19937& rng) {
   ColorJitterParams params;

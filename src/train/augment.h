@@ -198,6 +198,11 @@ Result<cv::Mat> ApplyFinalAugment(const FinalAugmentParams& params, const cv::Ma
 // Errors: kInvalidArgument (empty, not CV_32FC1, output_size < 1).
 Result<cv::Mat> ApplyFinalAugmentToMask(const FinalAugmentParams& params, const cv::Mat& mask);
 
+// Resizes to `side` x `side`: area interpolation when shrinking, bilinear when enlarging; `in`
+// itself (shared, not copied) when it is that size already. How a stored crop meets a network's
+// input everywhere (training, threshold calibration, INT8 calibration, the benches).
+cv::Mat ResizeSquare(const cv::Mat& in, int side);
+
 }  // namespace deepscan::train
 
 #endif  // DEEPSCAN_TRAIN_AUGMENT_H_

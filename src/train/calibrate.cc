@@ -13,6 +13,7 @@
 
 #include "infer/model_metadata.h"
 #include "infer/registry.h"
+#include "train/augment.h"
 #include "train/crop_store.h"
 #include "train/split.h"
 
@@ -39,10 +40,9 @@ Result<ThresholdReport> CalibrateThreshold(const ThresholdOptions& o) {
   std::set<std::string> groups;
   for (int64_t row : split.val) {
     if (store->records()[row].label != 0) continue;
-    cv::Mat crop, resized;
+    cv::Mat crop;
     RETURN_IF_ERROR(store->Read(row, &crop));
-    cv::resize(crop, resized, cv::Size(size, size), 0, 0, size < crop.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
-    batch.push_back(resized);
+    batch.push_back(ResizeSquare(crop, size));
     groups.insert(store->records()[row].group);
     if (batch.size() == 32) RETURN_IF_ERROR(flush());
   }

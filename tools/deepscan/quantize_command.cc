@@ -73,6 +73,18 @@ int ShowOps(const std::string& path, int runs) {
   return 0;
 }
 
+// A classifier variant's metadata beside it; without it the variant is unusable, so a failure
+// removes the model as well (nothing half-done).
+Status WriteMetadataOrRemove(const std::string& in, const std::string& out, const std::string& suffix,
+                             const std::string& key, const nlohmann::json& block) {
+  Status s = compress::WriteVariantMetadata(in, out, suffix, key, block.dump());
+  if (!s.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(out, ec);
+  }
+  return s;
+}
+
 int Run(const QuantizeArgs& a) {
   namespace fs = std::filesystem;
   if (!a.show_ops.empty()) return ShowOps(a.show_ops, a.profile_runs);
@@ -93,13 +105,9 @@ int Run(const QuantizeArgs& a) {
     auto rep = compress::ConvertToFp16(in, a.out);
     if (!rep.ok()) return ReportFailure(rep.status());
     if (classifier) {
-      Status s = compress::WriteVariantMetadata(in, a.out, "-fp16", "precision",
-                                                nlohmann::json{{"format", "fp16"}, {"source_model", in}}.dump());
-      if (!s.ok()) {
-        std::error_code ec;
-        fs::remove(a.out, ec);
-        return ReportFailure(s);
-      }
+      Status s = WriteMetadataOrRemove(in, a.out, "-fp16", "precision",
+                                       nlohmann::json{{"format", "fp16"}, {"source_model", in}});
+      if (!s.ok()) return ReportFailure(s);
     }
     std::printf("%s -> %s: FP16, %d initializers halved (%d values clamped to +-65504), %.2f MB -> %.2f MB; inputs "
                 "and outputs stay float\n",
@@ -139,12 +147,8 @@ int Run(const QuantizeArgs& a) {
                         {"calibration_set", a.store},
                         {"source_model", in}};
     if (o.method == compress::CalibrationMethod::kPercentile) q["percentile"] = o.percentile;
-    Status s = compress::WriteVariantMetadata(in, a.out, "-int8", "quantization", q.dump());
-    if (!s.ok()) {
-      std::error_code ec;
-      fs::remove(a.out, ec);
-      return ReportFailure(s);
-    }
+    Status s = WriteMetadataOrRemove(in, a.out, "-int8", "quantization", q);
+    if (!s.ok()) return ReportFailure(s);
   }
   std::printf("%s -> %s: %d operators quantised (%d int8 weight tensors, %d QDQ activations), %lld calibration "
               "inputs (%s)%s\n",
