@@ -55,9 +55,19 @@ class Emitter {
     const auto& bn = *m.bn;
     torch::Tensor scale =
         bn.weight.to(torch::kDouble) / torch::sqrt(bn.running_var.to(torch::kDouble) + bn.options.eps());
-    torch::Tensor w = m.conv->weight.to(torch::kDouble) * scale.view({-1, 1, 1, 1});
     torch::Tensor b = bn.bias.to(torch::kDouble) - bn.running_mean.to(torch::kDouble) * scale;
-    const std::string y = Conv(m.conv->options, w, b, x, name, m.tf_same);
+    // A factorised conv (low rank): reduce -> core -> [restore], the BatchNorm folded into the last.
+    std::string in = x;
+    if (m.reduce) in = Conv(m.reduce->options, m.reduce->weight, torch::Tensor(), in, name + ".reduce");
+    const torch::nn::Conv2dImpl& last = m.restore ? *m.restore : *m.conv;
+    torch::Tensor w = last.weight.to(torch::kDouble) * scale.view({-1, 1, 1, 1});
+    std::string y;
+    if (m.restore) {
+      const std::string core = Conv(m.conv->options, m.conv->weight, torch::Tensor(), in, name + ".core", m.tf_same);
+      y = Conv(m.restore->options, w, b, core, name);
+    } else {
+      y = Conv(m.conv->options, w, b, in, name, m.tf_same);
+    }
     return Activation(m.act, y, name);
   }
 
@@ -111,13 +121,17 @@ class Emitter {
     return y;
   }
 
-  // y = x W^T + b for a [N, in] input.
+  // y = x W^T [+ b] for a [N, in] input.
   std::string Linear(const torch::nn::LinearImpl& l, const std::string& x, const std::string& name,
                      const std::string& out = "") {
     g_->AddInitializer(name + ".weight", Shape(l.weight), ToVector(l.weight));
-    g_->AddInitializer(name + ".bias", Shape(l.bias), ToVector(l.bias));
+    std::vector<std::string> inputs = {x, name + ".weight"};
+    if (l.bias.defined()) {
+      g_->AddInitializer(name + ".bias", Shape(l.bias), ToVector(l.bias));
+      inputs.push_back(name + ".bias");
+    }
     const std::string y = out.empty() ? name : out;
-    g_->AddNode("Gemm", {x, name + ".weight", name + ".bias"}, {y}, {IntAttr("transB", 1)});
+    g_->AddNode("Gemm", inputs, {y}, {IntAttr("transB", 1)});
     return y;
   }
 
@@ -185,6 +199,7 @@ Status ExportOnnx(const Model& model, const infer::ModelMetadata& meta, const st
   if (net.head_conv) x = e.ConvBnAct(*net.head_conv, x, "head_conv");
   x = e.Node("GlobalAveragePool", {x}, "pool");
   x = e.Node("Flatten", {x}, "features", {IntAttr("axis", 1)});
+  if (net.pre_logits_reduce) x = e.Linear(*net.pre_logits_reduce, x, "pre_logits_reduce");
   if (net.pre_logits) {
     x = e.Linear(*net.pre_logits, x, "pre_logits");
     x = e.Activation(Act::kHardSwish, x, "pre_logits");

@@ -20,6 +20,7 @@
 #include "core/bounded_queue.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
+#include "train/onnx_import.h"
 #include "train/sam.h"
 #include "train/sbi.h"
 #include "train/split.h"
@@ -31,6 +32,8 @@ namespace F = torch::nn::functional;
 
 namespace deepscan::train {
 namespace {
+
+bool IsOnnxPath(const std::string& path) { return fs::path(path).extension() == ".onnx"; }
 
 using Clock = std::chrono::steady_clock;
 
@@ -257,6 +260,17 @@ std::vector<int> PairLabels(const Batch& b) {
 
 Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   TrainConfig c = config;
+  // A model to fine-tune brings its architecture (and, an ONNX export, its normalisation).
+  std::optional<Model> start_model;
+  infer::ModelMetadata start_meta;
+  if (!c.start.empty()) {
+    ASSIGN_OR_RETURN(Model m, LoadAnyModel(c.start, &start_meta));
+    ModelSpec spec = m->spec();
+    spec.dropout = c.model.dropout;
+    spec.drop_path = c.model.drop_path;
+    c.model = spec;
+    if (!c.resume) start_model = m;  // a resumed fine-tune continues from last.pt
+  }
   RETURN_IF_ERROR(ValidateModelSpec(c.model));
   if (c.pairs_per_batch < 1 || c.epochs < 1) return Status::InvalidArgument("pairs_per_batch and epochs must be >= 1");
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
@@ -267,6 +281,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   nlohmann::json init_summary_json;  // model.json's "init" entry
   PretrainedInput init_input;
   ASSIGN_OR_RETURN(std::optional<TfjsModel> init_graph, LoadInit(&c, &init_input));
+  if (!c.start.empty()) init_graph.reset();  // the weights come from `start`; init names only the normalisation
+  if (IsOnnxPath(c.start)) {
+    c.batches.mean = start_meta.mean;
+    c.batches.std = start_meta.std;
+  }
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 
@@ -301,10 +320,8 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
 
   torch::manual_seed(c.seed);
   ASSIGN_OR_RETURN(Model model, MakeModel(c.model));
-  if (init_graph) {
-    ASSIGN_OR_RETURN(TfjsInitReport rep, InitFromTfjs(model, *init_graph, init_input));
-    init_graph.reset();  // the weights are in the model now
-    // BatchNorm around the statistics of a few training batches (the function is unchanged).
+  // BatchNorm around the statistics of a few training batches (the function is unchanged).
+  auto recalibrate = [&]() -> Status {
     std::mt19937 rng(c.seed ^ 0xb17u);
     std::vector<int64_t> order = split.train;
     std::shuffle(order.begin(), order.end(), rng);
@@ -315,7 +332,21 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       ASSIGN_OR_RETURN(Batch b, MakePairBatch(*reader, rows, c.batches, rng));
       images.push_back(b.images);
     }
-    RETURN_IF_ERROR(RecalibrateBatchNorm(model, images));
+    return RecalibrateBatchNorm(model, images);
+  };
+  if (start_model) {
+    torch::NoGradGuard g;
+    auto dst = model->named_parameters(), src = (*start_model)->named_parameters();
+    for (auto& p : dst) p.value().copy_(src[p.key()]);
+    auto dbuf = model->named_buffers(), sbuf = (*start_model)->named_buffers();
+    for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+    start_model.reset();
+    RETURN_IF_ERROR(recalibrate());
+  }
+  if (init_graph) {
+    ASSIGN_OR_RETURN(TfjsInitReport rep, InitFromTfjs(model, *init_graph, init_input));
+    init_graph.reset();  // the weights are in the model now
+    RETURN_IF_ERROR(recalibrate());
     result.init_summary = init_input.name + " from " + c.init + ": " + std::to_string(rep.layers_loaded) +
                           " conv layers loaded" +
                           (rep.layers_unused ? ", " + std::to_string(rep.layers_unused) + " left unused" : "") +
@@ -370,6 +401,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     }
   }
 
+  if (cb.before_training && start_epoch < c.epochs) RETURN_IF_ERROR(cb.before_training(model));
   model->train();
   for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
     auto t0 = Clock::now();
@@ -431,6 +463,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
         opt->step();
         l = loss.item<double>();
       }
+      if (cb.after_step) cb.after_step(model);
       ++step;
       loss_sum += l;
       ++loss_n;
@@ -544,6 +577,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"dev_store", c.dev_store},
                       {"model", nlohmann::json::parse(ModelSpecToJson(c.model))},
                       {"init", c.init},
+                      {"start", c.start},
                       {"pairs_per_batch", c.pairs_per_batch},
                       {"epochs", c.epochs},
                       {"steps_per_epoch", c.steps_per_epoch},
@@ -588,6 +622,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.val_fakes_store = v;
       else if (k == "init")
         c.init = v;
+      else if (k == "start")
+        c.start = v;
       else if (k == "model") {
         ASSIGN_OR_RETURN(c.model, ModelSpecFromJson(v.dump()));
       } else if (k == "pairs_per_batch")

@@ -1,6 +1,8 @@
 // train::Train: trains a zoo model on real face crops and their pseudo-fakes.
 //
 // In:  a CropStore of real faces (deepscan extract), a TrainConfig.
+// Start: random, a pretrained TF.js graph (`init`), or a model of the project's (`start`: fine-
+//      tuning, as the compression commands do).
 // Out: in config.out_dir: last.pt / best.pt (SaveCheckpoint), optimizer.pt, state.json (epoch,
 //      step, history, config), and model.onnx + model.json (the best checkpoint exported, Platt-
 //      calibrated on the validation pairs; with `init`, model.json's "init" entry names the
@@ -42,6 +44,11 @@ struct TrainConfig {
                                        // start the MobileNet v1 archs from (train/tfjs_init.h). It also sets
                                        // the input normalisation (batches.mean/std, the model's metadata) to
                                        // the one the pretrained weights were trained with
+  std::string start;                   // "" = start as `init` says; else fine-tune this model: a checkpoint (.pt)
+                                       // or a zoo ONNX export with its metadata (train/onnx_import.h). Its own
+                                       // architecture replaces `model` (dropout and drop_path stay the config's);
+                                       // an ONNX start also brings its input normalisation; `init` then only
+                                       // names the normalisation of a .pt start
   BatchOptions batches;                // augmentation and synthesis (input/mask size set from `model`)
   int pairs_per_batch = 16;            // P: a batch holds P reals and their P pseudo-fakes
   int epochs = 10;
@@ -93,6 +100,11 @@ struct TrainCallbacks {
   std::function<void(int64_t, int64_t, double, double)> on_step;
   // After each epoch's validation.
   std::function<void(const EpochStats&)> on_epoch;
+  // Right after each optimizer step, on the model being trained (e.g. re-applying pruning masks).
+  std::function<void(Model&)> after_step;
+  // Called once, on the model about to be trained (start or init loaded, BatchNorm recalibrated),
+  // before the first step: e.g. to take pruning masks from it. An error ends training.
+  std::function<Status(Model&)> before_training;
 };
 
 // Errors: kInvalidArgument (config), kIoError / kCorruptInput (store, checkpoints), kInvalidModel.

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <stdexcept>
 
 #include <torch/nn/functional/padding.h>
 #include <torch/nn/init.h>
@@ -115,18 +117,29 @@ Status ValidateModelSpec(const ModelSpec& spec) {
 // ---- building blocks ----------------------------------------------------------------------
 
 ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act,
-                             double bn_eps, double bn_momentum, bool tf_same)
+                             double bn_eps, double bn_momentum, bool tf_same, const std::vector<int64_t>& rank)
     : act(act), tf_same(tf_same) {
-  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+  if (!rank.empty() && (groups != 1 || rank.size() > 2 || rank.front() < 1 || rank.back() < 1)) {
+    throw std::invalid_argument("a factorised conv needs groups 1 and one or two ranks >= 1");
+  }
+  auto plain = [](int64_t i, int64_t o) {
+    return torch::nn::Conv2d(torch::nn::Conv2dOptions(i, o, 1).bias(false));
+  };
+  const int64_t core_in = rank.empty() ? in : rank[0];
+  const int64_t core_out = rank.size() == 2 ? rank[1] : out;
+  if (!rank.empty()) reduce = register_module("reduce", plain(in, rank[0]));
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(core_in, core_out, kernel)
                                                        .stride(stride)
                                                        .padding(tf_same ? 0 : (kernel - 1) / 2)
                                                        .groups(groups)
                                                        .bias(false)));
+  if (rank.size() == 2) restore = register_module("restore", plain(rank[1], out));
   bn = register_module("bn",
                        torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
 }
 
-torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
+torch::Tensor ConvBnActImpl::forward(const torch::Tensor& input) {
+  const torch::Tensor x = reduce ? reduce(input) : input;
   torch::Tensor z;
   if (tf_same) {
     const auto& o = conv->options;
@@ -137,6 +150,7 @@ torch::Tensor ConvBnActImpl::forward(const torch::Tensor& x) {
   } else {
     z = conv(x);
   }
+  if (restore) z = restore(z);
   if (record != nullptr) {
     torch::NoGradGuard no_grad;
     const torch::Tensor d = z.detach().to(torch::kDouble);
@@ -161,14 +175,18 @@ torch::Tensor SqueezeExciteImpl::forward(const torch::Tensor& x) {
 }
 
 InvertedResidualImpl::InvertedResidualImpl(const BlockConfig& c)
-    : residual(c.allow_residual && c.stride == 1 && c.in == c.out), drop_path(c.drop_path), stride(c.stride) {
-  if (c.expanded != c.in) {
-    expand = register_module("expand", ConvBnAct(c.in, c.expanded, 1, 1, 1, c.act, c.bn_eps, c.bn_momentum));
+    : residual(c.residual), drop_path(c.drop_path), stride(c.stride) {
+  if (c.residual && c.in != c.out) throw std::invalid_argument("a residual block needs in == out channels");
+  if (!c.has_expand && c.expanded != c.in) throw std::invalid_argument("a block without expansion needs expanded == in");
+  if (c.has_expand) {
+    expand = register_module("expand", ConvBnAct(c.in, c.expanded, 1, 1, 1, c.act, c.bn_eps, c.bn_momentum, false,
+                                                 c.expand_rank));
   }
   depthwise = register_module("depthwise", ConvBnAct(c.expanded, c.expanded, c.kernel, c.stride, c.expanded, c.act,
                                                      c.bn_eps, c.bn_momentum, c.tf_same && c.stride > 1));
   if (c.squeeze > 0) se = register_module("se", SqueezeExcite(c.expanded, c.squeeze, c.se_inner, c.hard_gate));
-  project = register_module("project", ConvBnAct(c.expanded, c.out, 1, 1, 1, c.project_act, c.bn_eps, c.bn_momentum));
+  project = register_module("project", ConvBnAct(c.expanded, c.out, 1, 1, 1, c.project_act, c.bn_eps, c.bn_momentum,
+                                                 false, c.project_rank));
 }
 
 torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
@@ -197,7 +215,8 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
   const bool v1 = IsMobileNetV1(spec.arch);
   const double bn_eps = mobilenet ? 1e-3 : 1e-5;
   const double bn_momentum = mobilenet ? 0.01 : 0.1;
-  int64_t head_in = 0, head_out = 0, hidden = 0;
+  int64_t head_in = 0, head_out = 0, hidden = 0, stem_out = 0;
+  Act stem_act = Act::kRelu;
   if (v1) {
     const int rows = spec.arch == "mobilenetv1_s16" ? kMobileNetV1S16Blocks : static_cast<int>(std::size(kMobileNetV1));
     int64_t in = ch(32);
@@ -215,8 +234,8 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
       configs.push_back(c);
       in = c.out;
     }
-    head_in = configs.back().out;
-    stem = register_module("stem", ConvBnAct(3, ch(32), 3, 2, 1, Act::kRelu6, bn_eps, bn_momentum, /*tf_same=*/true));
+    stem_out = ch(32);
+    stem_act = Act::kRelu6;
   } else if (mobilenet) {
     const bool small = spec.arch == "mobilenetv3_small";
     const Bneck* table = small ? kMobileNetV3Small : kMobileNetV3Large;
@@ -235,10 +254,10 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
       c.hard_gate = true;
       configs.push_back(c);
     }
-    head_in = configs.back().out;
-    head_out = 6 * head_in;
+    head_out = 6 * configs.back().out;
     hidden = ch(small ? 1024 : 1280);
-    stem = register_module("stem", ConvBnAct(3, configs.front().in, 3, 2, 1, Act::kHardSwish, bn_eps, bn_momentum));
+    stem_out = configs.front().in;
+    stem_act = Act::kHardSwish;
   } else {
     for (const MbStage& s : kEfficientNetB0) {
       for (int layer = 0; layer < s.layers; ++layer) {
@@ -255,10 +274,45 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
         configs.push_back(c);
       }
     }
-    head_in = configs.back().out;
-    head_out = 4 * head_in;
-    stem = register_module("stem", ConvBnAct(3, configs.front().in, 3, 2, 1, Act::kSilu, bn_eps, bn_momentum));
+    head_out = 4 * configs.back().out;
+    stem_out = configs.front().in;
+    stem_act = Act::kSilu;
   }
+  // The block shapes, from the unpruned table; then the overrides of a compressed model.
+  for (BlockConfig& c : configs) {
+    c.has_expand = c.expanded != c.in;
+    c.residual = c.allow_residual && c.stride == 1 && c.in == c.out;
+  }
+  std::set<std::string> used;  // override keys this architecture read
+  auto over = [&spec, &used](const std::string& key, int64_t v) {
+    used.insert(key);
+    auto it = spec.channels.find(key);
+    if (it != spec.channels.end() && it->second < 1) throw std::invalid_argument("channels of " + key + " must be >= 1");
+    return it == spec.channels.end() ? v : it->second;
+  };
+  auto rank = [&spec, &used](const std::string& key) {
+    used.insert(key);
+    auto it = spec.ranks.find(key);
+    return it == spec.ranks.end() ? std::vector<int64_t>{} : it->second;
+  };
+  stem_out = over("stem", stem_out);
+  int64_t prev = stem_out;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    BlockConfig& c = configs[i];
+    const std::string key = "blocks." + std::to_string(i);
+    c.in = prev;
+    c.expanded = c.has_expand ? over(key + ".expanded", c.expanded) : c.in;
+    c.out = c.residual ? c.in : over(key + ".out", c.out);
+    if (c.squeeze > 0) c.squeeze = over(key + ".squeeze", c.squeeze);
+    c.expand_rank = rank(key + ".expand");
+    c.project_rank = rank(key + ".project");
+    prev = c.out;
+  }
+  head_in = prev;
+  if (head_out > 0) head_out = over("head", head_out);
+  if (hidden > 0) hidden = over("hidden", hidden);
+  stem = register_module("stem", ConvBnAct(3, stem_out, 3, 2, 1, stem_act, bn_eps, bn_momentum, /*tf_same=*/v1,
+                                           rank("stem")));
   int64_t stride = 2;  // after the stem
   for (size_t i = 0; i < configs.size(); ++i) {
     BlockConfig& c = configs[i];
@@ -274,20 +328,37 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
   int64_t fc_in = head_in;
   if (head_out > 0) {
     head_conv = register_module("head_conv", ConvBnAct(head_in, head_out, 1, 1, 1,
-                                                       mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum));
+                                                       mobilenet ? Act::kHardSwish : Act::kSilu, bn_eps, bn_momentum,
+                                                       false, rank("head_conv")));
     fc_in = head_out;
   }
   if (hidden > 0) {
-    pre_logits = register_module("pre_logits", torch::nn::Linear(head_out, hidden));
+    const std::vector<int64_t> r = rank("pre_logits");
+    if (r.size() > 1 || (r.size() == 1 && r[0] < 1)) throw std::invalid_argument("pre_logits takes one rank >= 1");
+    int64_t pre_in = head_out;
+    if (!r.empty()) {
+      pre_logits_reduce =
+          register_module("pre_logits_reduce", torch::nn::Linear(torch::nn::LinearOptions(head_out, r[0]).bias(false)));
+      pre_in = r[0];
+    }
+    pre_logits = register_module("pre_logits", torch::nn::Linear(pre_in, hidden));
     fc_in = hidden;
   }
   dropout = register_module("dropout", torch::nn::Dropout(torch::nn::DropoutOptions(spec.dropout)));
   fc = register_module("fc", torch::nn::Linear(fc_in, 1));
   if (spec.mask_head) {
     const int64_t tap_channels = configs[mask_tap].out;
-    const int64_t mid = v1 ? kMobileNetV1MaskChannels : std::max<int64_t>(16, tap_channels);
-    mask_conv = register_module("mask_conv", ConvBnAct(tap_channels, mid, 3, 1, 1, Act::kRelu, bn_eps, bn_momentum));
+    const int64_t mid = over("mask", v1 ? kMobileNetV1MaskChannels : std::max<int64_t>(16, tap_channels));
+    mask_conv = register_module("mask_conv", ConvBnAct(tap_channels, mid, 3, 1, 1, Act::kRelu, bn_eps, bn_momentum,
+                                                       false, rank("mask_conv")));
     mask_out = register_module("mask_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(mid, 1, 1)));
+  }
+  used.insert({"mask", "mask_conv"});  // a spec may drop the mask head of a compressed model
+  for (const auto& [key, v] : spec.channels) {
+    if (!used.count(key)) throw std::invalid_argument("no channel count '" + key + "' in this architecture");
+  }
+  for (const auto& [key, v] : spec.ranks) {
+    if (!used.count(key)) throw std::invalid_argument("no factorisable layer '" + key + "' in this architecture");
   }
 
   // The references' initialisation.
@@ -306,7 +377,7 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
         const double range = 1.0 / std::sqrt(static_cast<double>(linear->options.out_features()));
         torch::nn::init::uniform_(linear->weight, -range, range);
       }
-      torch::nn::init::zeros_(linear->bias);
+      if (linear->bias.defined()) torch::nn::init::zeros_(linear->bias);
     }
   }
   if (v1 && mask_out) {
@@ -331,6 +402,7 @@ torch::Tensor ZooNetImpl::Features(const torch::Tensor& input) { return Trunk(in
 ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
   torch::Tensor tap;
   torch::Tensor x = Trunk(input, &tap);
+  if (pre_logits_reduce) x = pre_logits_reduce(x);
   if (pre_logits) x = torch::hardswish(pre_logits(x));
   ModelOutput out;
   out.logit = fc(dropout(x));
@@ -340,7 +412,11 @@ ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
 
 Result<Model> MakeModel(const ModelSpec& spec) {
   RETURN_IF_ERROR(ValidateModelSpec(spec));
-  return Model(spec);
+  try {
+    return Model(spec);
+  } catch (const std::exception& e) {  // channel / rank overrides that do not fit (std::invalid_argument, c10::Error)
+    return Status::InvalidArgument("the model's channel or rank overrides do not fit " + spec.arch + ": " + e.what());
+  }
 }
 
 int64_t CountParameters(const torch::nn::Module& module) {
@@ -361,6 +437,8 @@ std::string ModelSpecToJson(const ModelSpec& spec) {
                       {"dropout", spec.dropout},
                       {"drop_path", spec.drop_path},
                       {"mask_stride", spec.mask_stride}};
+  if (!spec.channels.empty()) j["channels"] = spec.channels;
+  if (!spec.ranks.empty()) j["ranks"] = spec.ranks;
   return j.dump();
 }
 
@@ -375,6 +453,8 @@ Result<ModelSpec> ModelSpecFromJson(const std::string& json) {
     spec.dropout = j.value("dropout", spec.dropout);
     spec.drop_path = j.value("drop_path", spec.drop_path);
     spec.mask_stride = j.value("mask_stride", spec.mask_stride);
+    if (j.contains("channels")) spec.channels = j["channels"].get<std::map<std::string, int64_t>>();
+    if (j.contains("ranks")) spec.ranks = j["ranks"].get<std::map<std::string, std::vector<int64_t>>>();
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidModel(std::string("malformed model spec: ") + e.what());
   }

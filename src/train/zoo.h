@@ -32,6 +32,7 @@
 #define DEEPSCAN_TRAIN_ZOO_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,6 +60,17 @@ struct ModelSpec {
   // only). The EfficientNet reference trains with 0.2; MobileNetV3 with 0.
   float drop_path = 0.0f;
   int mask_stride = 16;  // feature stride the mask head reads: 8 or 16
+  // Per-layer changes left by compression; both empty for the zoo's own models.
+  // Channel counts (structured pruning, compress/prune.h), by key: "stem"; "blocks.<i>.expanded"
+  // (blocks with an expansion conv), "blocks.<i>.out" (blocks without a residual: a residual
+  // block's output keeps its input's channels), "blocks.<i>.squeeze" (SE); "head" (head conv),
+  // "hidden" (pre_logits), "mask" (mask head).
+  std::map<std::string, int64_t> channels;
+  // Factorised layers (low rank, compress/lowrank.h), by module path: a ConvBnAct ("stem",
+  // "blocks.<i>.expand" / ".project", "head_conv", "mask_conv") -> {r} for a 1x1 conv (in -> r
+  // -> out, a truncated SVD) or {r_in, r_out} for a k x k conv (Tucker-2: 1x1 in -> r_in, k x k
+  // r_in -> r_out, 1x1 r_out -> out); "pre_logits" -> {r} (Linear in -> r -> hidden).
+  std::map<std::string, std::vector<int64_t>> ranks;
 };
 
 // "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16".
@@ -82,13 +94,17 @@ struct BnInputStats {
 
 // Conv2d (no bias) -> BatchNorm2d -> activation. Padding: symmetric (k-1)/2, or with `tf_same`
 // TF's "SAME" (TfSamePadding, computed from each input's size; conv->options then pads 0).
+// Factorised (`rank`, ModelSpec::ranks; groups 1 only): reduce (1x1, in -> rank[0]) -> conv
+// (k x k, rank[0] -> rank[1] or out) -> [restore (1x1, rank[1] -> out)] -> BatchNorm -> act.
 class ConvBnActImpl : public torch::nn::Module {
  public:
   ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Act act, double bn_eps,
-                double bn_momentum, bool tf_same = false);
+                double bn_momentum, bool tf_same = false, const std::vector<int64_t>& rank = {});
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d conv{nullptr};
+  torch::nn::Conv2d reduce{nullptr};   // factorised only
+  torch::nn::Conv2d conv{nullptr};     // the spatial conv (the core when factorised)
+  torch::nn::Conv2d restore{nullptr};  // Tucker-2 only
   torch::nn::BatchNorm2d bn{nullptr};
   Act act;
   bool tf_same = false;
@@ -116,6 +132,10 @@ TORCH_MODULE(SqueezeExcite);
 // separable block (depthwise -> pointwise).
 struct BlockConfig {
   int64_t in = 0, expanded = 0, out = 0, kernel = 3, stride = 1;
+  // The block's shape, fixed by the architecture before any channel is pruned: an expansion conv
+  // when the table's expanded != in; a residual when allowed, stride 1 and the table's in == out.
+  bool has_expand = false, residual = false;
+  std::vector<int64_t> expand_rank, project_rank;  // ModelSpec::ranks of the two 1x1 convs
   int64_t squeeze = 0;  // SE bottleneck channels; 0 = no SE
   Act act = Act::kRelu;
   Act se_inner = Act::kRelu;
@@ -162,6 +182,7 @@ class ZooNetImpl : public torch::nn::Module {
   ConvBnAct stem{nullptr};
   std::vector<InvertedResidual> blocks;  // also registered as the ModuleList "blocks"
   ConvBnAct head_conv{nullptr};          // null for MobileNet v1 (the pool reads the last block)
+  torch::nn::Linear pre_logits_reduce{nullptr};  // low rank only: in -> r, no bias, before pre_logits
   torch::nn::Linear pre_logits{nullptr};  // MobileNetV3 only (followed by hard-swish); null for EfficientNet
   torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear fc{nullptr};        // -> 1 logit
@@ -180,7 +201,8 @@ TORCH_MODULE(ZooNet);
 
 using Model = ZooNet;
 
-// Builds a freshly initialised model (the references' initialisation). Errors: kInvalidArgument.
+// Builds a freshly initialised model (the references' initialisation). Errors: kInvalidArgument
+// (also channel or rank overrides that do not fit the architecture).
 Result<Model> MakeModel(const ModelSpec& spec);
 
 // Number of trainable parameters (all of them, mask head included when present).
@@ -197,7 +219,7 @@ Status SaveCheckpoint(const Model& model, const std::string& path);
 Result<Model> LoadCheckpoint(const std::string& path, const ModelSpec* spec = nullptr);
 
 // The spec as a JSON object string ({"arch", "width", "input_size", "mask_head", "dropout",
-// "drop_path", "mask_stride"}) and back. Errors: kInvalidModel (malformed), kInvalidArgument.
+// "drop_path", "mask_stride"}, and "channels" / "ranks" when not empty) and back. Errors: kInvalidModel (malformed), kInvalidArgument.
 std::string ModelSpecToJson(const ModelSpec& spec);
 Result<ModelSpec> ModelSpecFromJson(const std::string& json);
 

@@ -28,6 +28,8 @@ RunFn AddWorkerCommand(CLI::App* app);     // queue_command.cc
 RunFn AddStatusCommand(CLI::App* app);     // queue_command.cc
 RunFn AddQuantizeCommand(CLI::App* app);   // quantize_command.cc
 RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
+RunFn AddPruneCommand(CLI::App* app);      // shrink_command.cc (deepscan-train)
+RunFn AddLowRankCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools
 

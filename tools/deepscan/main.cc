@@ -13,7 +13,7 @@
 
 namespace {
 
-constexpr const char* kTorchCommands[] = {"train"};
+constexpr const char* kTorchCommands[] = {"train", "prune", "lowrank"};
 
 // Replaces this process with deepscan-train from the same folder. Returns only on failure.
 int ExecTrainBinary(char** argv) {
@@ -28,6 +28,10 @@ int ExecTrainBinary(char** argv) {
 
 void ListTorchCommands(CLI::App* app) {
   app->add_subcommand("train", "train a classifier on real faces with self-blended pseudo-fakes (deepscan-train)")
+      ->allow_extras();
+  app->add_subcommand("prune", "prune a model (channels or magnitude), then fine-tune it (deepscan-train)")
+      ->allow_extras();
+  app->add_subcommand("lowrank", "factorise a model's layers (SVD, Tucker-2), then fine-tune it (deepscan-train)")
       ->allow_extras();
 }
 

@@ -1,4 +1,4 @@
-// deepscan-train: the deepscan subcommands that need LibTorch. `deepscan train ...` and any
+// deepscan-train: the deepscan subcommands that need LibTorch. `deepscan train|prune|lowrank ...` and any
 // `deepscan ... --backend libtorch` run this binary; it also serves scan and eval so that the
 // LibTorch inference backend can be used through them.
 #include "app.h"
@@ -9,5 +9,6 @@ int main(int argc, char** argv) {
   deepscan::infer::RegisterBackend("libtorch", &deepscan::train::CreateTorchClassifier);
   return deepscan::tools::RunApp(
       argc, argv, "deepscan (LibTorch side: training and the libtorch backend)",
-      {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand, deepscan::tools::AddTrainCommand});
+      {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand, deepscan::tools::AddTrainCommand,
+       deepscan::tools::AddPruneCommand, deepscan::tools::AddLowRankCommand});
 }
