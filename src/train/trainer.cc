@@ -11,6 +11,7 @@
 
 #include <torch/cuda.h>
 #include <torch/nn/functional/loss.h>
+#include <torch/nn/functional/upsampling.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize.h>
@@ -251,6 +252,34 @@ Result<std::optional<TfjsModel>> LoadInit(TrainConfig* c, PretrainedInput* input
   return std::optional<TfjsModel>(std::move(g));
 }
 
+// With `c->teacher`: the teacher model (eval mode), checked to read the student's input; a student
+// with no normalisation of its own (no init, no start) takes the teacher's.
+Result<std::optional<Model>> LoadTeacher(TrainConfig* c) {
+  if (c->teacher.empty()) return std::optional<Model>();
+  if (!(c->distill_alpha >= 0 && c->distill_alpha <= 1)) return Status::InvalidArgument("distill_alpha must be in [0, 1]");
+  if (!(c->distill_temperature > 0 && c->distill_temperature <= 100)) {
+    return Status::InvalidArgument("distill_temperature must be in (0, 100]");
+  }
+  if (!IsOnnxPath(c->teacher)) return Status::InvalidArgument("the teacher must be a zoo ONNX export (.onnx + .json)");
+  ASSIGN_OR_RETURN(ImportedModel t, ImportOnnx(c->teacher));
+  if (t.meta.input_size != c->model.input_size) {
+    return Status::InvalidArgument("the teacher reads " + std::to_string(t.meta.input_size) + " px, the student " +
+                                   std::to_string(c->model.input_size) + " px: their inputs must match");
+  }
+  if (c->init.empty() && c->start.empty()) {
+    c->batches.mean = t.meta.mean;
+    c->batches.std = t.meta.std;
+  }
+  for (int k = 0; k < 3; ++k) {
+    if (std::abs(t.meta.mean[k] - c->batches.mean[k]) > 1e-6f || std::abs(t.meta.std[k] - c->batches.std[k]) > 1e-6f) {
+      return Status::InvalidArgument("the teacher " + c->teacher +
+                                     " normalises its input differently from the student: their inputs must match");
+    }
+  }
+  t.model->eval();
+  return std::optional<Model>(t.model);
+}
+
 // A pair batch's labels as ints (0 real, 1 pseudo-fake).
 std::vector<int> PairLabels(const Batch& b) {
   std::vector<int> labels;
@@ -286,6 +315,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     c.batches.mean = start_meta.mean;
     c.batches.std = start_meta.std;
   }
+  ASSIGN_OR_RETURN(std::optional<Model> teacher, LoadTeacher(&c));
   const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
 
@@ -362,6 +392,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   // CUDA when this LibTorch build and machine have it (Debian's build is CPU-only).
   const torch::Device device = torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   model->to(device);
+  if (teacher) (*teacher)->to(device);
   const int64_t steps_per_epoch =
       c.steps_per_epoch > 0 ? c.steps_per_epoch : static_cast<int64_t>(split.train.size()) / c.pairs_per_batch;
   const int64_t total_steps = steps_per_epoch * c.epochs;
@@ -440,11 +471,37 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
       const torch::Tensor images = b.images.to(device), labels = b.labels.to(device);
       const torch::Tensor masks = b.masks.defined() ? b.masks.to(device) : torch::Tensor();
+      // The teacher's soft targets, once per step (SAM evaluates the loss twice).
+      torch::Tensor soft_logit, soft_mask;
+      if (teacher) {
+        torch::NoGradGuard no_grad;
+        ModelOutput t = (*teacher)->forward(images);
+        soft_logit = torch::sigmoid(t.logit / c.distill_temperature);
+        if (t.mask_logit.defined()) soft_mask = torch::sigmoid(t.mask_logit);
+      }
+      const double alpha = teacher ? c.distill_alpha : 0.0;
       auto loss_fn = [&] {
         ModelOutput out = model->forward(images);
         torch::Tensor loss = F::binary_cross_entropy_with_logits(out.logit, labels);
+        if (alpha > 0) {
+          // T^2 * BCE(s / T, p_t) = T^2 * (KL(p_t || p_s) + H(p_t)): the same gradients as the KL.
+          const double t2 = static_cast<double>(c.distill_temperature) * c.distill_temperature;
+          loss = (1 - alpha) * loss +
+                 alpha * t2 * F::binary_cross_entropy_with_logits(out.logit / c.distill_temperature, soft_logit);
+        }
         if (c.mask_weight > 0 && out.mask_logit.defined() && masks.defined()) {
-          loss = loss + c.mask_weight * F::binary_cross_entropy_with_logits(out.mask_logit, masks);
+          torch::Tensor mask_loss = F::binary_cross_entropy_with_logits(out.mask_logit, masks);
+          if (alpha > 0 && soft_mask.defined()) {
+            const torch::Tensor target =
+                soft_mask.sizes() == out.mask_logit.sizes()
+                    ? soft_mask
+                    : F::interpolate(soft_mask, F::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{out.mask_logit.size(2), out.mask_logit.size(3)})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
+            mask_loss = (1 - alpha) * mask_loss + alpha * F::binary_cross_entropy_with_logits(out.mask_logit, target);
+          }
+          loss = loss + c.mask_weight * mask_loss;
         }
         return loss;
       };
@@ -578,6 +635,9 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"model", nlohmann::json::parse(ModelSpecToJson(c.model))},
                       {"init", c.init},
                       {"start", c.start},
+                      {"teacher", c.teacher},
+                      {"distill_alpha", c.distill_alpha},
+                      {"distill_temperature", c.distill_temperature},
                       {"pairs_per_batch", c.pairs_per_batch},
                       {"epochs", c.epochs},
                       {"steps_per_epoch", c.steps_per_epoch},
@@ -624,6 +684,12 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.init = v;
       else if (k == "start")
         c.start = v;
+      else if (k == "teacher")
+        c.teacher = v;
+      else if (k == "distill_alpha")
+        c.distill_alpha = v;
+      else if (k == "distill_temperature")
+        c.distill_temperature = v;
       else if (k == "model") {
         ASSIGN_OR_RETURN(c.model, ModelSpecFromJson(v.dump()));
       } else if (k == "pairs_per_batch")

@@ -49,6 +49,14 @@ struct TrainConfig {
                                        // architecture replaces `model` (dropout and drop_path stay the config's);
                                        // an ONNX start also brings its input normalisation; `init` then only
                                        // names the normalisation of a .pt start
+  // Knowledge distillation (Hinton et al. 2015, the binary form for one logit): with a teacher, the
+  // loss is (1 - a) * hard + a * T^2 * KL(sigmoid(t / T) || sigmoid(s / T)) for the logit and, with
+  // both mask heads, (1 - a) * BCE(mask, blend mask) + a * BCE(mask, the teacher's heatmap) for the
+  // mask (times mask_weight). The teacher runs in eval mode on the student's batches: it must read
+  // the same input (size and normalisation; a student without init or start takes the teacher's).
+  std::string teacher;         // a zoo ONNX export (train/onnx_import.h); "" = no distillation
+  float distill_alpha = 0.5f;  // a, [0, 1]
+  float distill_temperature = 2.0f;  // T, > 0
   BatchOptions batches;                // augmentation and synthesis (input/mask size set from `model`)
   int pairs_per_batch = 16;            // P: a batch holds P reals and their P pseudo-fakes
   int epochs = 10;

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "compress/prune.h"
 #include "infer/registry.h"
+#include "train/onnx_export.h"
 #include "synthetic_face.h"
 #include "test_env.h"
 #include "tfjs_graph_writer.h"
@@ -367,6 +369,114 @@ TEST(TrainSmokeTest, InitStartsFromTheGraphAndRecordsIt) {
   missing.out_dir = dir + "/missing";
   missing.init = dir + "/absent/model.json";
   EXPECT_EQ(Train(missing).status().code(), Code::kNotFound);
+}
+
+// A teacher exported from a model whose logit is always +4 ("fake"): distilled at alpha 1 the
+// student's logits climb toward it; trained alone on the same balanced stream they stay near 0.
+TEST(TrainSmokeTest, DistillationPullsTheStudentTowardTheTeacher) {
+  std::string store = SmallStore(60);
+  if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
+  const std::string dir = deepscan::testing::TempDir();
+  TrainConfig base = SmokeConfig(store, dir + "/kd");
+  torch::manual_seed(3);
+  Model t = *MakeModel(base.model);
+  {
+    torch::NoGradGuard no_grad;
+    t->fc->weight.zero_();
+    t->fc->bias.fill_(4.0);
+  }
+  infer::ModelMetadata meta;
+  meta.name = "teacher";
+  meta.mean = base.batches.mean;
+  meta.std = base.batches.std;
+  ASSERT_TRUE(ExportOnnx(t, meta, dir + "/teacher.onnx").ok());
+  auto mean_logit = [&](const TrainConfig& c) {
+    auto r = Train(c);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto m = LoadCheckpoint(c.out_dir + "/best.pt");
+    EXPECT_TRUE(m.ok());
+    torch::NoGradGuard no_grad;
+    (*m)->eval();
+    torch::manual_seed(9);
+    return (*m)->forward(torch::randn({8, 3, 64, 64}) * 0.5).logit.mean().item<double>();
+  };
+  TrainConfig kd = base;
+  kd.epochs = 1;
+  kd.steps_per_epoch = 30;
+  kd.teacher = dir + "/teacher.onnx";
+  kd.distill_alpha = 1.0f;
+  kd.distill_temperature = 1.0f;
+  kd.lr = 5e-3f;
+  TrainConfig alone = kd;
+  alone.teacher.clear();
+  alone.out_dir = dir + "/alone";
+  const double with_teacher = mean_logit(kd), without = mean_logit(alone);
+  EXPECT_GT(with_teacher, 0.5);
+  EXPECT_LT(std::abs(without), 0.5);
+  EXPECT_GT(with_teacher, without + 0.5);
+
+  // A teacher that reads other inputs is refused before any training.
+  TrainConfig bigger = kd;
+  bigger.model.input_size = 96;
+  bigger.out_dir = dir + "/kd96";
+  EXPECT_EQ(Train(bigger).status().code(), Code::kInvalidArgument);
+  TrainConfig other = kd;
+  other.start = kd.out_dir + "/model.onnx";  // the student's own normalisation...
+  other.out_dir = dir + "/kd-norm";
+  meta.mean = {0.1f, 0.2f, 0.3f};  // ...against a teacher's that differs
+  ASSERT_TRUE(ExportOnnx(t, meta, dir + "/teacher2.onnx").ok());
+  other.teacher = dir + "/teacher2.onnx";
+  EXPECT_EQ(Train(other).status().code(), Code::kInvalidArgument);
+  TrainConfig hot = kd;
+  hot.distill_alpha = 1.5f;
+  EXPECT_EQ(Train(hot).status().code(), Code::kInvalidArgument);
+}
+
+// Fine-tuning from a pruned ONNX export (`start`) keeps the pruned architecture through training,
+// the checkpoints and the export; magnitude masks held by the callbacks keep their zeros.
+TEST(TrainSmokeTest, FineTuningKeepsPrunedShapesAndMasks) {
+  std::string store = SmallStore(60);
+  if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
+  const std::string dir = deepscan::testing::TempDir();
+  TrainConfig base = SmokeConfig(store, dir + "/src");
+  torch::manual_seed(4);
+  Model m = *MakeModel(base.model);
+  compress::ChannelPruneOptions po;
+  po.ratio = 0.5;
+  auto pruned = compress::PruneChannels(m, po);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  infer::ModelMetadata meta;
+  meta.name = "pruned";
+  meta.mean = base.batches.mean;
+  meta.std = base.batches.std;
+  ASSERT_TRUE(ExportOnnx(*pruned, meta, dir + "/pruned.onnx").ok());
+  TrainConfig c = base;
+  c.start = dir + "/pruned.onnx";
+  c.out_dir = dir + "/ft";
+  c.epochs = 1;
+  c.steps_per_epoch = 6;
+  compress::Masks masks;
+  TrainCallbacks cb;
+  cb.before_training = [&](Model& model) -> Status {
+    ASSIGN_OR_RETURN(masks, compress::MagnitudeMasks(model, {.sparsity = 0.5, .global = true}));
+    compress::ApplyMasks(model, masks);
+    return Status::Ok();
+  };
+  int steps = 0;
+  cb.after_step = [&](Model& model) {
+    compress::ApplyMasks(model, masks);
+    ++steps;
+  };
+  auto r = Train(c, cb);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(steps, 6);
+  auto spec = ReadModelSpec(c.out_dir + "/model.json");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->channels, (*pruned)->spec().channels);
+  auto back = LoadCheckpoint(c.out_dir + "/best.pt");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(CountParameters(**back), CountParameters(**pruned));
+  EXPECT_NEAR(compress::MaskedSparsity(*back, masks), 0.5, 0.01);
 }
 
 }  // namespace

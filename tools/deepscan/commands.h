@@ -30,6 +30,7 @@ RunFn AddQuantizeCommand(CLI::App* app);   // quantize_command.cc
 RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
 RunFn AddPruneCommand(CLI::App* app);      // shrink_command.cc (deepscan-train)
 RunFn AddLowRankCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
+RunFn AddDistillCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools
 

@@ -1,9 +1,12 @@
-// `deepscan prune` and `deepscan lowrank` (deepscan-train): make a zoo model smaller, then fine-
-// tune it on the pseudo-fake stream of a training config.
+// `deepscan prune`, `deepscan lowrank` and `deepscan distill` (deepscan-train): make a zoo model
+// smaller, then fine-tune it on the pseudo-fake stream of a training config; or train a small
+// student with a teacher's soft targets.
 //   deepscan prune   --model models/default.onnx --method channel --ratio 0.5 --config configs/train-default.json
 //                    --steps 300 --out runs/prune-c50
 //   deepscan lowrank --model models/default.onnx --energy 0.9 --config ... --out runs/lowrank-e90
-// Writes <out>/compressed.onnx (+ .json: the transformed model before fine-tuning) and, with
+//   deepscan distill --teacher models/default.onnx --student runs/prune-c50/compressed.onnx --config ...
+//                    --steps 400 --compare --out runs/distill-c50
+// prune / lowrank write <out>/compressed.onnx (+ .json: the transformed model before fine-tuning) and, with
 // --steps > 0, the trainer's outputs (<out>/model.onnx + model.json, best.pt, state.json). Nothing
 // is written when the model, the options or the config are bad (exit 2/10/12, docs/exit-codes.md).
 #include <unistd.h>
@@ -42,11 +45,11 @@ struct ShrinkArgs {
   CLI::App* cmd = nullptr;
 };
 
-void AddShrinkFlags(CLI::App* cmd, ShrinkArgs* a) {
+void AddShrinkFlags(CLI::App* cmd, ShrinkArgs* a, const char* model_flag = "--model",
+                    const char* model_help = "the model to shrink: a zoo ONNX export with its .json "
+                                             "(models/default.onnx) or a checkpoint (.pt)") {
   a->cmd = cmd;
-  cmd->add_option("--model", a->model, "the model to shrink: a zoo ONNX export with its .json (models/default.onnx) or a "
-                                       "checkpoint (.pt)")
-      ->required();
+  cmd->add_option(model_flag, a->model, model_help)->required();
   cmd->add_option("--out", a->out, "output folder (compressed.onnx; with --steps, the fine-tuned model.onnx)")->required();
   cmd->add_option("--config", a->config, "training config JSON whose recipe fine-tunes (store, augmentation, dev store)");
   cmd->add_option("--store", a->store, "crop store of real faces (overrides the config's)");
@@ -80,6 +83,38 @@ Result<train::TrainConfig> FineTuneConfig(const ShrinkArgs& a, const std::string
   c.warmup_steps = std::min(c.warmup_steps, std::max(1, a.steps / 10));
   c.threads = a.threads;
   return c;
+}
+
+// Runs the trainer with a progress line; prints the epoch's figures and where the model went.
+Result<train::TrainResult> RunTraining(const ShrinkArgs& a, const train::TrainConfig& c, train::TrainCallbacks cb) {
+  const bool tty = !a.no_progress && isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  cb.on_step = [&](int64_t step, int64_t total, double loss, double lr) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string eta = report::ProgressBar::FormatDuration(elapsed / step * (total - step));
+    if (tty) {
+      std::fprintf(stderr, "\r\033[2Kstep %lld/%lld  loss %.4f  lr %.2e  ETA %s", static_cast<long long>(step),
+                   static_cast<long long>(total), loss, lr, eta.c_str());
+    } else if (step % 50 == 0) {
+      spdlog::info("step {}/{} loss {:.4f} ETA {}", step, total, loss, eta);
+    }
+  };
+  cb.on_epoch = [&](const train::EpochStats& st) {
+    if (tty) std::fprintf(stderr, "\r\033[2K");
+    std::printf("trained %lld steps: train loss %.4f  held-out pseudo-fake AUC %.4f", static_cast<long long>(st.step),
+                st.train_loss, st.val_auc);
+    if (st.dev_video_auc >= 0) std::printf("  dev video AUC %.4f", st.dev_video_auc);
+    std::printf("  %.0f s\n", st.seconds);
+  };
+  std::printf("training %lld steps on %s (lr %.1e%s) -> %s\n", static_cast<long long>(c.steps_per_epoch * c.epochs),
+              c.store.c_str(), c.lr, c.teacher.empty() ? "" : (", teacher " + c.teacher).c_str(), c.out_dir.c_str());
+  std::fflush(stdout);
+  auto r = train::Train(c, cb);
+  if (r.ok()) {
+    std::printf("wrote %s (threshold 0.5 on the Platt-calibrated score: recalibrate it with deepscan eval --calibrate)\n",
+                r->onnx_path.c_str());
+  }
+  return r;
 }
 
 // Writes the transformed model as <out>/compressed.onnx with the source's metadata plus a
@@ -120,35 +155,11 @@ int WriteAndFineTune(const ShrinkArgs& a, train::Model model, infer::ModelMetada
 
   auto config = FineTuneConfig(a, compressed);
   if (!config.ok()) return ReportFailure(config.status());
-  train::TrainConfig c = *config;
-  c.model_name = meta.name;
-  c.model_version = meta.version;
-  const bool tty = !a.no_progress && isatty(STDERR_FILENO);
-  const auto start = std::chrono::steady_clock::now();
-  cb.on_step = [&](int64_t step, int64_t total, double loss, double lr) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const std::string eta = report::ProgressBar::FormatDuration(elapsed / step * (total - step));
-    if (tty) {
-      std::fprintf(stderr, "\r\033[2Kfine-tune step %lld/%lld  loss %.4f  lr %.2e  ETA %s", static_cast<long long>(step),
-                   static_cast<long long>(total), loss, lr, eta.c_str());
-    } else if (step % 50 == 0) {
-      spdlog::info("fine-tune step {}/{} loss {:.4f} ETA {}", step, total, loss, eta);
-    }
-  };
-  cb.on_epoch = [&](const train::EpochStats& st) {
-    if (tty) std::fprintf(stderr, "\r\033[2K");
-    std::printf("fine-tuned %lld steps: train loss %.4f  held-out pseudo-fake AUC %.4f", static_cast<long long>(st.step),
-                st.train_loss, st.val_auc);
-    if (st.dev_video_auc >= 0) std::printf("  dev video AUC %.4f", st.dev_video_auc);
-    std::printf("  %.0f s\n", st.seconds);
-  };
-  std::printf("fine-tuning %d steps on %s (lr %.1e)\n", a.steps, c.store.c_str(), c.lr);
-  std::fflush(stdout);
-  auto r = train::Train(c, cb);
+  config->model_name = meta.name;
+  config->model_version = meta.version;
+  auto r = RunTraining(a, *config, cb);
   if (!r.ok()) return ReportFailure(r.status());
   if (Status st = annotate(r->onnx_path); !st.ok()) return ReportFailure(st);
-  std::printf("wrote %s (threshold 0.5 on the Platt-calibrated score: recalibrate it with deepscan eval --calibrate)\n",
-              r->onnx_path.c_str());
   return 0;
 }
 
@@ -271,7 +282,87 @@ int RunLowRank(const LowRankArgs& a) {
   return WriteAndFineTune(a.shrink, *factored, meta, info);
 }
 
+// ---- distill --------------------------------------------------------------------------------
+
+struct DistillArgs {
+  ShrinkArgs shrink;  // shrink.model: the teacher
+  std::string student;  // a model to start the student from; "" = a fresh one of `spec`
+  train::ModelSpec spec;
+  std::string init;
+  float alpha = 0.5f, temperature = 2.0f;
+  bool compare = false;
+};
+
+int RunDistill(const DistillArgs& a) {
+  if (a.shrink.steps < 1) return ReportFailure(Status::InvalidArgument("distill needs --steps >= 1"));
+  auto teacher_meta = infer::LoadModelMetadata(a.shrink.model);
+  if (!teacher_meta.ok()) return ReportFailure(teacher_meta.status());
+  auto base = FineTuneConfig(a.shrink, a.student);
+  if (!base.ok()) return ReportFailure(base.status());
+  train::TrainConfig c = *base;
+  if (a.student.empty()) {
+    c.model = a.spec;
+    if (!a.shrink.cmd->count("--input-size")) c.model.input_size = teacher_meta->input_size;
+    c.init = a.init;
+    if (!a.shrink.cmd->count("--lr")) c.lr = 1e-3f;  // a fresh network, not a fine-tune
+    if (!a.shrink.cmd->count("--steps")) c.steps_per_epoch = 2000;
+    c.warmup_steps = std::min<int>(50, std::max<int64_t>(1, c.steps_per_epoch / 10));
+  }
+  c.teacher = a.shrink.model;
+  c.distill_alpha = a.alpha;
+  c.distill_temperature = a.temperature;
+  c.model_name = teacher_meta->name + "-student";
+  c.model_version = teacher_meta->version;
+  if (a.compare) c.out_dir = (fs::path(a.shrink.out) / "distilled").string();
+  auto distilled = RunTraining(a.shrink, c, {});
+  if (!distilled.ok()) return ReportFailure(distilled.status());
+  if (!a.compare) return 0;
+  // The same student, budget and stream without the teacher.
+  train::TrainConfig alone = c;
+  alone.teacher.clear();
+  alone.out_dir = (fs::path(a.shrink.out) / "alone").string();
+  alone.model_name = teacher_meta->name + "-alone";
+  auto trained = RunTraining(a.shrink, alone, {});
+  if (!trained.ok()) return ReportFailure(trained.status());
+  const auto& d = distilled->history.back();
+  const auto& t = trained->history.back();
+  std::printf("\n| student (%lld steps) | held-out pseudo-fake AUC | dev video AUC |\n|---|---|---|\n",
+              static_cast<long long>(d.step));
+  std::printf("| distilled (alpha %.2f, T %.1f) | %.4f | %.4f |\n", a.alpha, a.temperature, d.val_auc, d.dev_video_auc);
+  std::printf("| trained alone | %.4f | %.4f |\n", t.val_auc, t.dev_video_auc);
+  return 0;
+}
+
 }  // namespace
+
+RunFn AddDistillCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand(
+      "distill", "train a student on the pseudo-fake stream with a teacher's soft targets (logit and blend mask)");
+  auto a = std::make_shared<DistillArgs>();
+  AddShrinkFlags(cmd, &a->shrink, "--teacher", "the teacher: a zoo ONNX export with its .json (models/default.onnx)");
+  cmd->add_option("--student", a->student,
+                  "start the student from this model (.onnx export or .pt, e.g. a pruned compressed.onnx); else a "
+                  "fresh --arch network");
+  cmd->add_option("--arch", a->spec.arch, "fresh student: mobilenetv3_small | mobilenetv3_large | efficientnet_b0 | "
+                                          "mobilenetv1 | mobilenetv1_s16")
+      ->capture_default_str();
+  cmd->add_option("--width", a->spec.width, "fresh student: width multiplier")->capture_default_str();
+  cmd->add_option("--input-size", a->spec.input_size, "fresh student: input side (default: the teacher's)");
+  cmd->add_option("--mask-head", a->spec.mask_head, "fresh student: a blend-mask head (distilled from the teacher's)")
+      ->capture_default_str();
+  cmd->add_option("--init", a->init, "fresh MobileNet v1 student: pretrained TF.js start (as deepscan train --init)");
+  cmd->add_option("--alpha", a->alpha, "weight of the teacher's soft targets (0 = none, 1 = only them)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "softening temperature T of both logits")
+      ->check(CLI::Range(0.05, 100.0))
+      ->capture_default_str();
+  cmd->add_flag("--compare", a->compare,
+                "also train the same student without the teacher (same steps and stream): <out>/distilled, <out>/alone");
+  a->spec.mask_head = true;
+  a->spec.dropout = 0.2f;
+  return [cmd, a]() -> int { return cmd->parsed() ? RunDistill(*a) : -1; };
+}
 
 RunFn AddPruneCommand(CLI::App* app) {
   CLI::App* cmd = app->add_subcommand(
