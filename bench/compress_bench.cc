@@ -10,6 +10,8 @@
 // at batch 1 on 1 and 2 threads and per face in batches of 32 on 2 threads.
 // FP16 copies (for GPUs; on this CPU ORT casts back to float where it has no half kernels) are
 // measured beside them.
+// Further classifier variants (--variant NAME=PATH: pruned, factorised, distilled models) are
+// measured the same way, each with its INT8 copy (the combination pruned + INT8 and so on).
 // Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
 // disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
 // and ms per network run (1 thread).
@@ -56,6 +58,9 @@ struct Config {
   std::string front = DEEPSCAN_SOURCE_DIR "/third_party/models/face_detection_front_128x128_barracuda.onnx";
   std::string out = "bench-out/compress";
   std::vector<int> float_layers = {8};
+  std::vector<std::string> extra;  // NAME=PATH: variants made by deepscan prune / lowrank / distill
+  bool extra_int8 = true;          // and `deepscan quantize`'s INT8 of each
+  bool detectors = true;
   double val_fraction = 0.1;  // the trainer's split (configs/train-default.json)
   uint32_t seed = 1;
   int reps = 200;  // timed runs per latency figure
@@ -264,6 +269,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data", c.data, "shared data (real clips, annotated photos)")->capture_default_str();
   app.add_option("--float-layers", c.float_layers, "mixed-precision classifier variants to build")->capture_default_str();
+  app.add_option("--variant", c.extra,
+                 "NAME=PATH: also measure this classifier (a model from deepscan prune, lowrank or distill), and its "
+                 "INT8 copy (NAME+int8); repeatable");
+  app.add_flag("!--no-variant-int8", c.extra_int8, "do not build the INT8 copies of the --variant models");
+  app.add_flag("!--no-detectors", c.detectors, "skip the detector variants");
   app.add_option("--reps", c.reps, "timed runs per latency figure")->capture_default_str();
   app.add_option("-o,--out", c.out, "where the INT8 models, pareto.json and pareto.png go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -306,6 +316,23 @@ int main(int argc, char** argv) {
     if (!s.ok()) Die(s);
     variants.push_back({"fp16 (for GPUs)", out});
   }
+  for (const std::string& e : c.extra) {
+    const size_t eq = e.find('=');
+    if (eq == std::string::npos || !fs::exists(e.substr(eq + 1))) Die(Status::InvalidArgument("--variant NAME=PATH: " + e));
+    const std::string name = e.substr(0, eq), path = e.substr(eq + 1);
+    if (Must(infer::LoadModelMetadata(path)).input_size != side) Die(Status::InvalidArgument(path + ": another input size"));
+    variants.push_back({name, path});
+    if (!c.extra_int8) continue;
+    const std::string out = c.out + "/" + name + "-int8.onnx";
+    auto vs = Must(compress::ClassifierSamples(path, c.store, 256));
+    auto rep = Must(compress::QuantizeStatic(path, out, vs, compress::ClassifierQuantizeOptions()));
+    Status st = compress::WriteVariantMetadata(path, out, "-int8", "quantization", "{\"bench\": true}");
+    if (!st.ok()) Die(st);
+    std::printf("  %-10s int8: relative output error %.4f, %d operators float\n", name.c_str(), rep.error,
+                rep.float_layers);
+    variants.push_back({name + " + int8", out});
+    built[name + " + int8"] = {rep.error, rep.float_layers};
+  }
   PseudoSet pseudo = MakePseudoSet(c, side);
   DevSet dev = LoadDev(c.dev_store, side);
   std::printf("pseudo-fake set: %zu held-out real crops + as many self-blended fakes; dev set: %zu crops\n",
@@ -319,8 +346,9 @@ int main(int argc, char** argv) {
   // Detector variants.
   std::printf("building detector variants ...\n");
   std::vector<DetectorRow> drows;
-  for (const auto& [name, path] : std::vector<std::pair<std::string, std::string>>{{"back-256", c.back},
-                                                                                  {"front-128", c.front}}) {
+  std::vector<std::pair<std::string, std::string>> detectors;
+  if (c.detectors) detectors = {{"back-256", c.back}, {"front-128", c.front}};
+  for (const auto& [name, path] : detectors) {
     drows.push_back(MeasureDetector(c, name + " fp32", path));
     auto dsamples = Must(compress::DetectorSamples(path, {c.data + "/videos/real"}, 2, 200));
     const std::string out = c.out + "/blazeface-" + name + "-int8.onnx";

@@ -138,19 +138,55 @@ ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t st
                        torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(bn_eps).momentum(bn_momentum)));
 }
 
+namespace {
+
+// Per output channel, symmetric: the grid of compress::QuantizeStatic's int8 weights.
+torch::Tensor FakeQuantWeight(const torch::Tensor& w) {
+  const torch::Tensor amax = w.detach().abs().flatten(1).amax(1).clamp_min(1e-12).to(torch::kFloat);
+  const torch::Tensor zero = torch::zeros({w.size(0)}, torch::TensorOptions().dtype(torch::kInt));
+  return torch::fake_quantize_per_channel_affine(w, amax / 127.0, zero, 0, -127, 127);
+}
+
+// Per tensor, uint8 asymmetric over the running range (which always holds 0, as QuantizeStatic's).
+torch::Tensor FakeQuantOutput(const torch::Tensor& y, FakeQuant* q, bool training) {
+  if (training) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor lo = y.detach().min().clamp_max(0), hi = y.detach().max().clamp_min(0);
+    q->lo = q->lo.defined() ? q->lo + q->momentum * (lo - q->lo) : lo;
+    q->hi = q->hi.defined() ? q->hi + q->momentum * (hi - q->hi) : hi;
+  }
+  if (!q->lo.defined()) return y;
+  const double lo = q->lo.item<double>(), hi = q->hi.item<double>();
+  if (hi - lo <= 1e-12) return y;
+  const double scale = (hi - lo) / 255.0;
+  const auto zero_point = static_cast<int64_t>(std::clamp(std::nearbyint(-lo / scale), 0.0, 255.0));
+  return torch::fake_quantize_per_tensor_affine(y, scale, zero_point, 0, 255);
+}
+
+torch::Tensor RunConv(torch::nn::Conv2d& conv, const torch::Tensor& x, bool fake_quant) {
+  if (!fake_quant) return conv(x);
+  const auto& o = conv->options;
+  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  return torch::conv2d(x, FakeQuantWeight(conv->weight), conv->bias, *o.stride(),
+                       pad ? torch::IntArrayRef(**pad) : torch::IntArrayRef({0, 0}), *o.dilation(), o.groups());
+}
+
+}  // namespace
+
 torch::Tensor ConvBnActImpl::forward(const torch::Tensor& input) {
-  const torch::Tensor x = reduce ? reduce(input) : input;
+  const bool fq = fake_quant != nullptr && fake_quant->weights;
+  const torch::Tensor x = reduce ? RunConv(reduce, input, fq) : input;
   torch::Tensor z;
   if (tf_same) {
     const auto& o = conv->options;
     const auto [top, bottom] = TfSamePadding(x.size(2), (*o.kernel_size())[0], (*o.stride())[0]);
     const auto [left, right] = TfSamePadding(x.size(3), (*o.kernel_size())[1], (*o.stride())[1]);
     namespace F = torch::nn::functional;
-    z = conv(F::pad(x, F::PadFuncOptions({left, right, top, bottom})));
+    z = RunConv(conv, F::pad(x, F::PadFuncOptions({left, right, top, bottom})), fq);
   } else {
-    z = conv(x);
+    z = RunConv(conv, x, fq);
   }
-  if (restore) z = restore(z);
+  if (restore) z = RunConv(restore, z, fq);
   if (record != nullptr) {
     torch::NoGradGuard no_grad;
     const torch::Tensor d = z.detach().to(torch::kDouble);
@@ -159,7 +195,9 @@ torch::Tensor ConvBnActImpl::forward(const torch::Tensor& input) {
     record->sum_sq = record->sum_sq.defined() ? record->sum_sq + sum_sq : sum_sq;
     record->count += z.size(0) * z.size(2) * z.size(3);
   }
-  return Activate(bn(z), act);
+  torch::Tensor y = Activate(bn(z), act);
+  if (fake_quant != nullptr && fake_quant->activations) y = FakeQuantOutput(y, fake_quant, is_training());
+  return y;
 }
 
 SqueezeExciteImpl::SqueezeExciteImpl(int64_t channels, int64_t squeeze, Act inner, bool hard_gate)

@@ -92,6 +92,17 @@ struct BnInputStats {
   int64_t count = 0;          // values summed per channel
 };
 
+// Quantisation-aware training (compress/qat.h) points ConvBnActImpl::fake_quant here: forward then
+// fake-quantises the conv weights as the INT8 export stores them (int8 symmetric, one scale per
+// output channel: with the BatchNorm folded in, the same grid scaled per channel) and the block's
+// output as the uint8 QDQ pair after it (range: a running min / max in training, frozen in eval),
+// gradients passing straight through (STE).
+struct FakeQuant {
+  bool weights = true, activations = true;
+  double momentum = 0.01;  // of the running range
+  torch::Tensor lo, hi;    // running output range (0-d float); undefined before the first training batch
+};
+
 // Conv2d (no bias) -> BatchNorm2d -> activation. Padding: symmetric (k-1)/2, or with `tf_same`
 // TF's "SAME" (TfSamePadding, computed from each input's size; conv->options then pads 0).
 // Factorised (`rank`, ModelSpec::ranks; groups 1 only): reduce (1x1, in -> rank[0]) -> conv
@@ -109,6 +120,7 @@ class ConvBnActImpl : public torch::nn::Module {
   Act act;
   bool tf_same = false;
   BnInputStats* record = nullptr;  // when set, forward adds its BatchNorm input's statistics here
+  FakeQuant* fake_quant = nullptr;  // when set, forward fake-quantises (above)
 };
 TORCH_MODULE(ConvBnAct);
 

@@ -13,6 +13,7 @@
 #include "compress/lowrank.h"
 #include "compress/onnx_io.h"
 #include "compress/prune.h"
+#include "compress/qat.h"
 #include "infer/ort_model.h"
 #include "test_env.h"
 #include "train/onnx_export.h"
@@ -398,6 +399,53 @@ TEST(LowRankTest, EnergyAndSizeRatioChooseRanks) {
   bad.only = {"pre_logits"};
   ASSERT_TRUE(FactorizeLowRank(*f, LowRankOptions()).ok()) << "an already factorised model is left as is";
   EXPECT_EQ(FactorizeLowRank(*f, bad).status().code(), Code::kInvalidArgument);
+}
+
+// Fake quantisation computes what int8 per-channel weights compute; with the outputs quantised
+// too the logits move a little, gradients still flow, and detaching gives the float model back.
+TEST(QatTest, FakeQuantisedModelIsTheInt8GridWithGradients) {
+  Model m = RandomModel(V1S16(), 10);
+  const torch::Tensor x = Images(4, 64, 6);
+  const torch::Tensor float_logit = Forward(m, x).logit;
+  // The int8 grid by hand, on a copy.
+  Model grid = RandomModel(V1S16(), 10);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& mod : grid->modules(false)) {
+      if (auto* c = mod->as<train::ConvBnActImpl>()) {
+        torch::Tensor& w = c->conv->weight;
+        const torch::Tensor scale = (w.abs().flatten(1).amax(1) / 127.0).view({-1, 1, 1, 1});
+        w.copy_(torch::clamp(torch::round(w / scale), -127, 127) * scale);
+      }
+    }
+  }
+  FakeQuantizer weights_only(/*weights=*/true, /*activations=*/false);
+  EXPECT_EQ(weights_only.Attach(m), 1 + 11 * 2 + 1);  // stem, 11 x (depthwise, pointwise), mask conv
+  EXPECT_LE(MaxDiff(Forward(m, x).logit, Forward(grid, x).logit), 1e-4f);
+  EXPECT_GT(MaxDiff(Forward(m, x).logit, float_logit), 1e-6f) << "the grid changes something";
+  weights_only.Detach();
+  EXPECT_LE(MaxDiff(Forward(m, x).logit, float_logit), 1e-6f);
+
+  FakeQuantizer both;
+  both.Attach(m);
+  for (auto& mod : m->modules(false)) {  // the training pass below must not move the BatchNorm statistics
+    if (auto* bn = mod->as<torch::nn::BatchNorm2dImpl>()) bn->options.momentum(0.0);
+  }
+  m->train();
+  train::ModelOutput out = m->forward(x);  // also sets the running ranges
+  out.logit.sum().backward();
+  const torch::Tensor& g = m->blocks[5]->project->conv->weight.grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+  EXPECT_TRUE(torch::isfinite(g).all().item<bool>());
+  // A block's output is on a 256-level grid: the uint8 QDQ pair the export puts after it.
+  torch::NoGradGuard no_grad;
+  m->eval();
+  const int64_t levels = std::get<0>(torch::_unique(m->stem->forward(x))).numel();
+  EXPECT_LE(levels, 256);
+  EXPECT_GT(levels, 16);
+  both.Detach();
+  EXPECT_GT(std::get<0>(torch::_unique(m->stem->forward(x))).numel(), 1000) << "float outputs are not on a grid";
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ RunFn AddTrainCommand(CLI::App* app);      // train_command.cc (deepscan-train)
 RunFn AddPruneCommand(CLI::App* app);      // shrink_command.cc (deepscan-train)
 RunFn AddLowRankCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
 RunFn AddDistillCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
+RunFn AddQatCommand(CLI::App* app);        // shrink_command.cc (deepscan-train)
 
 }  // namespace deepscan::tools
 

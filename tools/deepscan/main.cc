@@ -13,7 +13,7 @@
 
 namespace {
 
-constexpr const char* kTorchCommands[] = {"train", "prune", "lowrank", "distill"};
+constexpr const char* kTorchCommands[] = {"train", "prune", "lowrank", "distill", "qat"};
 
 // Replaces this process with deepscan-train from the same folder. Returns only on failure.
 int ExecTrainBinary(char** argv) {
@@ -32,6 +32,7 @@ void ListTorchCommands(CLI::App* app) {
   app->add_subcommand("prune", "prune a model (channels or magnitude), then fine-tune it (deepscan-train)")
       ->allow_extras();
   app->add_subcommand("distill", "train a student with a teacher's soft targets (deepscan-train)")->allow_extras();
+  app->add_subcommand("qat", "quantisation-aware fine-tuning, then the INT8 export (deepscan-train)")->allow_extras();
   app->add_subcommand("lowrank", "factorise a model's layers (SVD, Tucker-2), then fine-tune it (deepscan-train)")
       ->allow_extras();
 }

@@ -24,7 +24,10 @@
 
 #include "commands.h"
 #include "compress/lowrank.h"
+#include "compress/calibration_data.h"
 #include "compress/prune.h"
+#include "compress/qat.h"
+#include "compress/quantize.h"
 #include "report/progress.h"
 #include "train/onnx_export.h"
 #include "train/onnx_import.h"
@@ -73,7 +76,7 @@ Result<train::TrainConfig> FineTuneConfig(const ShrinkArgs& a, const std::string
   if (c.store.empty()) return Status::InvalidArgument("no crop store to fine-tune on: give --store or --config");
   if (!fs::is_regular_file(c.store)) return Status::NotFound("crop store not found: " + c.store);
   c.start = start;
-  c.init.clear();  // the ONNX start brings its normalisation
+  if (fs::path(start).extension() == ".onnx") c.init.clear();  // the ONNX start brings its normalisation
   c.out_dir = a.out;
   c.epochs = 1;
   c.steps_per_epoch = a.steps;
@@ -333,7 +336,71 @@ int RunDistill(const DistillArgs& a) {
   return 0;
 }
 
+// ---- qat ------------------------------------------------------------------------------------
+
+struct QatArgs {
+  ShrinkArgs shrink;
+  std::string calib_store;
+  int max_float_layers = 0;
+};
+
+int RunQat(const QatArgs& a) {
+  if (a.shrink.steps < 1) return ReportFailure(Status::InvalidArgument("qat needs --steps >= 1"));
+  if (!fs::is_regular_file(a.calib_store)) return ReportFailure(Status::NotFound("calibration store not found: " + a.calib_store));
+  infer::ModelMetadata meta;
+  auto source = LoadSource(a.shrink.model, &meta);  // checked before any training
+  if (!source.ok()) return ReportFailure(source.status());
+  auto config = FineTuneConfig(a.shrink, a.shrink.model);
+  if (!config.ok()) return ReportFailure(config.status());
+  config->model_name = meta.name + "-qat";
+  config->model_version = meta.version;
+  compress::FakeQuantizer quantizer;
+  train::TrainCallbacks cb;
+  cb.before_training = [&](train::Model& m) -> Status {
+    std::printf("fake-quantising %d conv blocks (int8 weights per channel, uint8 outputs)\n", quantizer.Attach(m));
+    return Status::Ok();
+  };
+  auto r = RunTraining(a.shrink, *config, cb);
+  quantizer.Detach();
+  if (!r.ok()) return ReportFailure(r.status());
+  // The INT8 export of the fine-tuned model.
+  const std::string out = (fs::path(a.shrink.out) / "model-int8.onnx").string();
+  auto samples = compress::ClassifierSamples(r->onnx_path, a.calib_store, 256);
+  if (!samples.ok()) return ReportFailure(samples.status());
+  compress::QuantizeOptions o = compress::ClassifierQuantizeOptions();
+  o.max_float_layers = a.max_float_layers;
+  if (a.max_float_layers == 0) o.target_error = 0;
+  auto rep = compress::QuantizeStatic(r->onnx_path, out, *samples, o);
+  if (!rep.ok()) return ReportFailure(rep.status());
+  nlohmann::json q = {{"format", "QDQ"},
+                      {"weights", "int8 symmetric per channel"},
+                      {"activations", "uint8 asymmetric"},
+                      {"calibration_set", a.calib_store},
+                      {"quantization_aware_steps", a.shrink.steps},
+                      {"source_model", a.shrink.model},
+                      {"float_layers", rep->float_layers}};
+  Status s = compress::WriteVariantMetadata(r->onnx_path, out, "-int8", "quantization", q.dump());
+  if (!s.ok()) return ReportFailure(s);
+  std::printf("wrote %s (relative output error %.4f against the fine-tuned float model, %d operators float)\n",
+              out.c_str(), rep->error, rep->float_layers);
+  return 0;
+}
+
 }  // namespace
+
+RunFn AddQatCommand(CLI::App* app) {
+  CLI::App* cmd = app->add_subcommand(
+      "qat", "quantisation-aware fine-tuning (fake-quantised int8 weights and uint8 outputs), then the INT8 export");
+  auto a = std::make_shared<QatArgs>();
+  AddShrinkFlags(cmd, &a->shrink);
+  a->shrink.lr = 5e-5f;
+  cmd->add_option("--calib-store", a->calib_store, "crop store of real faces for the INT8 export's calibration")
+      ->required();
+  cmd->add_option("--max-float-layers", a->max_float_layers,
+                  "operators the INT8 export may keep float by sensitivity (0 = all INT8, what QAT is for)")
+      ->check(CLI::Range(0, 1000));
+  return [cmd, a]() -> int { return cmd->parsed() ? RunQat(*a) : -1; };
+}
 
 RunFn AddDistillCommand(CLI::App* app) {
   CLI::App* cmd = app->add_subcommand(

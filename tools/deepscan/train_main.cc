@@ -1,4 +1,4 @@
-// deepscan-train: the deepscan subcommands that need LibTorch. `deepscan train|prune|lowrank|distill ...` and any
+// deepscan-train: the deepscan subcommands that need LibTorch. `deepscan train|prune|lowrank|distill|qat ...` and any
 // `deepscan ... --backend libtorch` run this binary; it also serves scan and eval so that the
 // LibTorch inference backend can be used through them.
 #include "app.h"
@@ -11,5 +11,5 @@ int main(int argc, char** argv) {
       argc, argv, "deepscan (LibTorch side: training and the libtorch backend)",
       {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand, deepscan::tools::AddTrainCommand,
        deepscan::tools::AddPruneCommand, deepscan::tools::AddLowRankCommand,
-       deepscan::tools::AddDistillCommand});
+       deepscan::tools::AddDistillCommand, deepscan::tools::AddQatCommand});
 }
