@@ -958,6 +958,55 @@ TEST_F(CliTest, QuantizeBadInputAndEdgeProfile) {
   EXPECT_EQ(doc["model"]["name"], "deepscan-sbi-faceres-v1s16-128-int8") << edge.out;
 }
 
+// prune / lowrank / distill / qat (deepscan-train): bad input gets its exit code and writes no
+// model; a prune or factorisation without fine-tuning writes a smaller model that scans.
+TEST_F(CliTest, ShrinkCommandsBadInputAndSmallerModels) {
+  const std::string model = deepscan::testing::SourceDir() + "/models/default.onnx";
+  const std::string out = dir_ + "/shrink";
+  fs::create_directories(dir_ + "/s");
+  std::ofstream(dir_ + "/s/junk.onnx") << "not a model";
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"prune", "--model", dir_ + "/s/absent.onnx", "--steps", "0", "--out", out}, 10},
+           {{"prune", "--model", dir_ + "/s/junk.onnx", "--steps", "0", "--out", out}, 20},
+           {{"prune", "--model", model, "--ratio", "0.99", "--steps", "0", "--out", out}, 2},  // out of range
+           {{"prune", "--model", model, "--skip", "blocks.99.out", "--steps", "0", "--out", out}, 2},
+           {{"prune", "--model", model, "--steps", "5", "--store", dir_ + "/s/absent.h5", "--out", out}, 10},
+           {{"lowrank", "--model", model, "--layers", "blocks.0.depthwise", "--steps", "0", "--out", out}, 2},
+           {{"lowrank", "--model", model, "--energy", "0", "--steps", "0", "--out", out}, 2},
+           {{"distill", "--teacher", dir_ + "/s/junk.onnx", "--steps", "5", "--store", dir_ + "/s/absent.h5",
+             "--out", out}, 20},  // the teacher is not a model
+           {{"qat", "--model", model, "--calib-store", dir_ + "/s/absent.h5", "--store", dir_ + "/s/absent.h5",
+             "--out", out}, 10},
+       }) {
+    std::string joined;
+    for (const auto& a : c.args) joined += a + " ";
+    SCOPED_TRACE(joined);
+    CliResult r = Run(c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.err;
+    EXPECT_FALSE(fs::exists(out + "/compressed.onnx"));
+    EXPECT_FALSE(fs::exists(out + "/model.onnx"));
+  }
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"prune", "--model", model, "--ratio", "0.25", "--steps", "0", "--out", out + "/p"},
+        std::vector<std::string>{"lowrank", "--model", model, "--energy", "0.8", "--steps", "0", "--out", out + "/l"}}) {
+    CliResult r = Run(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string small = args.back() + "/compressed.onnx";
+    EXPECT_LT(fs::file_size(small), fs::file_size(model) * 0.9) << r.out;
+    json meta = json::parse(ReadFile(args.back() + "/compressed.json"), nullptr, false);
+    ASSERT_FALSE(meta.is_discarded());
+    EXPECT_LT(meta["compression"]["params_after"].get<int64_t>(), meta["compression"]["params_before"].get<int64_t>());
+    EXPECT_TRUE(HasText(r.out, "parameters " + std::to_string(meta["compression"]["params_before"].get<int64_t>())))
+        << r.out;
+    CliResult scan = Run({"scan", "--model", small, "-n", "2", "--format", "json", NoFaceClip()});
+    EXPECT_EQ(scan.exit_code, 0) << scan.err;
+  }
+}
+
 TEST_F(CliTest, ReportFileAndUnwritableReport) {
   const std::string clip = NoFaceClip();
   const std::string report = dir_ + "/out/report.json";

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -124,10 +125,17 @@ Result<train::TrainResult> RunTraining(const ShrinkArgs& a, const train::TrainCo
 // "compression" entry; then fine-tunes from it when asked. Returns the exit code.
 int WriteAndFineTune(const ShrinkArgs& a, train::Model model, infer::ModelMetadata meta, const nlohmann::json& info,
                      train::TrainCallbacks cb = {}) {
+  const std::string compressed = (fs::path(a.out) / "compressed.onnx").string();
+  // The fine-tuning recipe is checked before anything is written.
+  std::optional<train::TrainConfig> config;
+  if (a.steps > 0) {
+    auto c = FineTuneConfig(a, compressed);
+    if (!c.ok()) return ReportFailure(c.status());
+    config = *c;
+  }
   std::error_code ec;
   fs::create_directories(a.out, ec);
   if (ec) return ReportFailure(Status::IoError("cannot create " + a.out));
-  const std::string compressed = (fs::path(a.out) / "compressed.onnx").string();
   const std::string tmp = compressed + ".tmp.onnx";
   auto annotate = [&](const std::string& onnx) -> Status {
     const std::string json_path = infer::MetadataPathFor(onnx);
@@ -156,8 +164,6 @@ int WriteAndFineTune(const ShrinkArgs& a, train::Model model, infer::ModelMetada
               static_cast<long long>(train::CountParameters(*model)));
   if (a.steps == 0) return 0;
 
-  auto config = FineTuneConfig(a, compressed);
-  if (!config.ok()) return ReportFailure(config.status());
   config->model_name = meta.name;
   config->model_version = meta.version;
   auto r = RunTraining(a, *config, cb);
