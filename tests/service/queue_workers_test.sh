@@ -85,6 +85,9 @@ start_worker() {  # start_worker NAME [extra flags]
 holds() { [ -n "$(rc XPENDING deepscan:videos workers - + 5 "$1" 2>/dev/null)" ]; }
 held_entry() { rc XPENDING deepscan:videos workers - + 5 "$1" | head -1; }
 done_count() { rc HLEN deepscan:done; }
+# done_at_least N: polled as a command, so the count is read again on every try (an argument like
+# "$(done_count)" would be expanded once, when wait_for is called, and never change).
+done_at_least() { [ "$(done_count)" -ge "$1" ] 2>/dev/null; }
 start=$(date +%s%N)
 start_worker w1
 start_worker w2
@@ -112,7 +115,7 @@ holds w2 && fail "w2 still holds entries after a clean stop"
 echo "w2 stopped (SIGTERM) after finishing entry $term_entry, exit 0"
 
 # 3. Restart Redis mid-run; w3 (alone now) reconnects.
-wait_for 240 test "$(done_count)" -ge 8 || fail "fewer than 8 entries done after 240 s (a loaded machine is slow, not wrong)"
+wait_for 240 done_at_least 8 || fail "fewer than 8 entries done after 240 s (a loaded machine is slow, not wrong)"
 before=$(done_count)
 rc SHUTDOWN >/dev/null 2>&1
 wait "$redis_pid" 2>/dev/null
@@ -199,7 +202,7 @@ PY
 # 6. Resubmission is idempotent: the same bytes are answered from the stored results.
 scanned_before=$(rc HGET deepscan:stats scanned)
 "$deepscan" submit --queue "$url" "$tmp/clips/clip00.mp4" "$tmp/clips/clip07.mp4" >/dev/null || fail "resubmit failed"
-wait_for 30 test "$(done_count)" -ge 32 || fail "the resubmitted clips were not finished"
+wait_for 30 done_at_least 32 || fail "the resubmitted clips were not finished"
 [ "$(rc HGET deepscan:stats scanned)" = "$scanned_before" ] || fail "resubmitted clips were scanned again"
 [ "$(rc HLEN deepscan:results)" = 30 ] || fail "resubmission added results"
 [ "$(rc HGET deepscan:stats cached)" -ge 2 ] || fail "resubmitted clips were not answered from stored results"
