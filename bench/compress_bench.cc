@@ -15,16 +15,24 @@
 // Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
 // disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
 // and ms per network run (1 thread).
-// Writes <out>/pareto.json and <out>/pareto.png (dev AUC against ms per face). The scan-level
-// ratio to the decode floor of a detector variant comes from scan_bench --detector.
+// Whole scans: the shared clips scanned (uniform sampling, 2 threads) with the float classifier and
+// detector, the INT8 classifier built here, and the INT8 classifier with the INT8 back-256 built
+// here, each by a scan_bench run beside this binary (its own decode floor measured in the same
+// process, so the ratio to the floor is not skewed by a machine that got busier); --no-scans skips.
+// Writes <out>/pareto.json and <out>/pareto.png (dev AUC against ms per face).
 // It measures; it asserts nothing.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -61,6 +69,7 @@ struct Config {
   std::vector<std::string> extra;  // NAME=PATH: variants made by deepscan prune / lowrank / distill
   bool extra_int8 = true;          // and `deepscan quantize`'s INT8 of each
   bool detectors = true;
+  bool scans = true;  // whole scans of the shared clips through scan_bench
   double val_fraction = 0.1;  // the trainer's split (configs/train-default.json)
   uint32_t seed = 1;
   int reps = 200;  // timed runs per latency figure
@@ -258,6 +267,58 @@ void Plot(const std::vector<ClassifierRow>& rows, const std::string& path) {
 
 }  // namespace
 
+// One whole-scan measurement: scan_bench (beside this binary) on the shared clips with classifier
+// `model` and detector `detector`; its JSON read back. Null when scan_bench failed.
+struct ScanRow {
+  std::string name;
+  double scan_s = 0, floor_s = 0, ratio = 0, detect_s = 0, classify_s = 0, rss_mib = 0;
+};
+
+std::optional<ScanRow> MeasureScan(const Config& c, const std::string& self, const std::string& name,
+                                   const std::string& model, const std::string& detector) {
+  const std::string bin = (fs::path(self).parent_path() / "scan_bench").string();
+  const std::string json = c.out + "/scan-" + std::to_string(std::hash<std::string>{}(name)) + ".json";
+  const std::string log = json + ".log";
+  std::vector<std::string> args = {bin, "--no-peer", "--policy", "uniform", "-m", model, "--detector", detector,
+                                   "--data-dir", c.data + "/videos", "--repeat", "1", "--json", json};
+  std::printf("  scan: %s ...\n", name.c_str());
+  std::fflush(stdout);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(log.c_str(), "w", stdout) || !freopen(log.c_str(), "a", stderr)) _exit(127);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "compress_bench: scan_bench failed for %s (see %s)\n", name.c_str(), log.c_str());
+    return std::nullopt;
+  }
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(json), nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  for (const auto& set : j["sets"]) {
+    if (set.value("name", "") != "shared") continue;
+    ScanRow r;
+    r.name = name;
+    for (const auto& row : set["rows"]) {
+      const auto& m = row["median"];
+      if (row["kind"] == "floor_a") r.floor_s = m.value("total_s", 0.0);
+      if (row["kind"] == "scan") {
+        r.scan_s = m.value("total_s", 0.0);
+        r.ratio = row.value("ratio_total_to_floor_a", 0.0);
+        r.detect_s = m.value("detect_s", 0.0);
+        r.classify_s = m.value("classify_s", 0.0);
+        r.rss_mib = m.value("rss_peak_kb", 0.0) / 1024.0;
+      }
+    }
+    return r;
+  }
+  return std::nullopt;
+}
+
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"compress_bench: the Pareto table of compressed classifier and detector variants"};
@@ -274,6 +335,7 @@ int main(int argc, char** argv) {
                  "INT8 copy (NAME+int8); repeatable");
   app.add_flag("!--no-variant-int8", c.extra_int8, "do not build the INT8 copies of the --variant models");
   app.add_flag("!--no-detectors", c.detectors, "skip the detector variants");
+  app.add_flag("!--no-scans", c.scans, "skip the whole scans of the shared clips (scan_bench)");
   app.add_option("--reps", c.reps, "timed runs per latency figure")->capture_default_str();
   app.add_option("-o,--out", c.out, "where the INT8 models, pareto.json and pareto.png go")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -347,6 +409,7 @@ int main(int argc, char** argv) {
   std::printf("building detector variants ...\n");
   std::vector<DetectorRow> drows;
   std::vector<std::pair<std::string, std::string>> detectors;
+  std::string back_int8;  // built below: the whole scans use it
   if (c.detectors) detectors = {{"back-256", c.back}, {"front-128", c.front}};
   for (const auto& [name, path] : detectors) {
     drows.push_back(MeasureDetector(c, name + " fp32", path));
@@ -358,11 +421,25 @@ int main(int argc, char** argv) {
     std::printf("  %s int8: %.1f s, detection disagreement %.4f (all INT8 %.4f), %d operators float\n", name.c_str(),
                 Now() - t0, rep.error, rep.error_all_int8, rep.float_layers);
     drows.push_back(MeasureDetector(c, name + " int8", out));
+    if (name == "back-256") back_int8 = out;
     drows.back().error = rep.error;
     drows.back().float_layers = rep.float_layers;
     const std::string half = c.out + "/blazeface-" + name + "-fp16.onnx";
     Must(compress::ConvertToFp16(path, half));
     drows.push_back(MeasureDetector(c, name + " fp16 (for GPUs)", half));
+  }
+
+  // Whole scans of the shared clips.
+  std::vector<ScanRow> srows;
+  const std::string int8 = c.out + "/" + fs::path(c.model).stem().string() + "-int8.onnx";
+  if (c.scans && fs::is_directory(c.data + "/videos/real")) {
+    std::printf("scanning the shared clips (scan_bench, uniform, 2 threads) ...\n");
+    std::vector<std::array<std::string, 3>> scans = {{"fp32 + back-256 fp32", c.model, c.back},
+                                                     {"int8 + back-256 fp32", int8, c.back}};
+    if (!back_int8.empty()) scans.push_back({"int8 + back-256 int8", int8, back_int8});
+    for (const auto& [name, model, detector] : scans) {
+      if (auto r = MeasureScan(c, argv[0], name, model, detector)) srows.push_back(*r);
+    }
   }
 
   // The table.
@@ -385,6 +462,17 @@ int main(int argc, char** argv) {
                 r.total ? double(r.found) / r.total : 0.0, r.ms, r.kb, r.float_layers, r.error);
     j["detectors"].push_back({{"name", r.name}, {"found", r.found}, {"total", r.total}, {"ms_per_run", r.ms},
                               {"kb", r.kb}, {"float_layers", r.float_layers}, {"disagreement", r.error}});
+  }
+  if (!srows.empty()) {
+    std::printf("\n| classifier + detector (whole scans of the shared clips) | scan s | floor A s | scan / floor A | "
+                "detect s | classify s | peak RSS MiB |\n|---|---|---|---|---|---|---|\n");
+  }
+  for (const auto& r : srows) {
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f |\n", r.name.c_str(), r.scan_s, r.floor_s, r.ratio,
+                r.detect_s, r.classify_s, r.rss_mib);
+    j["scans"].push_back({{"name", r.name}, {"scan_s", r.scan_s}, {"floor_a_s", r.floor_s},
+                          {"ratio_to_floor_a", r.ratio}, {"detect_s", r.detect_s}, {"classify_s", r.classify_s},
+                          {"peak_rss_mib", r.rss_mib}});
   }
   std::ofstream(c.out + "/pareto.json") << j.dump(2) << "\n";
   Plot(rows, c.out + "/pareto.png");
