@@ -32,6 +32,8 @@ RunFn AddPruneCommand(CLI::App* app);      // shrink_command.cc (deepscan-train)
 RunFn AddLowRankCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
 RunFn AddDistillCommand(CLI::App* app);    // shrink_command.cc (deepscan-train)
 RunFn AddQatCommand(CLI::App* app);        // shrink_command.cc (deepscan-train)
+RunFn AddTuneCommand(CLI::App* app);       // tune_command.cc (deepscan-train)
+RunFn AddTuneTrialCommand(CLI::App* app);  // tune_command.cc (deepscan-train; run by the tune driver)
 
 }  // namespace deepscan::tools
 

@@ -13,7 +13,7 @@
 
 namespace {
 
-constexpr const char* kTorchCommands[] = {"train", "prune", "lowrank", "distill", "qat"};
+constexpr const char* kTorchCommands[] = {"train", "prune", "lowrank", "distill", "qat", "tune", "tune-trial"};
 
 // Replaces this process with deepscan-train from the same folder. Returns only on failure.
 int ExecTrainBinary(char** argv) {
@@ -34,6 +34,8 @@ void ListTorchCommands(CLI::App* app) {
   app->add_subcommand("distill", "train a student with a teacher's soft targets (deepscan-train)")->allow_extras();
   app->add_subcommand("qat", "quantisation-aware fine-tuning, then the INT8 export (deepscan-train)")->allow_extras();
   app->add_subcommand("lowrank", "factorise a model's layers (SVD, Tucker-2), then fine-tune it (deepscan-train)")
+      ->allow_extras();
+  app->add_subcommand("tune", "search training hyper-parameters with Optuna (deepscan-train; docs/search.md)")
       ->allow_extras();
 }
 

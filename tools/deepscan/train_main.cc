@@ -11,5 +11,6 @@ int main(int argc, char** argv) {
       argc, argv, "deepscan (LibTorch side: training and the libtorch backend)",
       {deepscan::tools::AddScanCommand, deepscan::tools::AddEvalCommand, deepscan::tools::AddTrainCommand,
        deepscan::tools::AddPruneCommand, deepscan::tools::AddLowRankCommand,
-       deepscan::tools::AddDistillCommand, deepscan::tools::AddQatCommand});
+       deepscan::tools::AddDistillCommand, deepscan::tools::AddQatCommand,
+       deepscan::tools::AddTuneCommand, deepscan::tools::AddTuneTrialCommand});
 }
