@@ -197,10 +197,10 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
   }
   p.type = type == "float" ? ParamType::kFloat : ParamType::kInt;
   if (p.type == ParamType::kFloat && !def.is_number_float()) {
-    return Status::InvalidArgument(where + "is " + (def.is_number() ? "a whole number: use \"int\"" : "not a number: use \"categorical\""));
+    return Status::InvalidArgument("parameter '" + name + "' is " + (def.is_number() ? "a whole number: use \"int\"" : "not a number: use \"categorical\""));
   }
   if (p.type == ParamType::kInt && !def.is_number_integer()) {
-    return Status::InvalidArgument(where + "is " + (def.is_number() ? "a real number: use \"float\"" : "not a number: use \"categorical\""));
+    return Status::InvalidArgument("parameter '" + name + "' is " + (def.is_number() ? "a real number: use \"float\"" : "not a number: use \"categorical\""));
   }
   if (s.contains("choices")) return Status::InvalidArgument(where + "\"choices\" belong to a categorical");
   if (!s.contains("low") || !s.contains("high") || !s["low"].is_number() || !s["high"].is_number()) {
