@@ -108,13 +108,19 @@ class Driver:
                       "pool_pre_ping": True}
         else:
             kwargs = {"connect_args": {"timeout": 60}}  # several processes on one file wait for its lock
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=hb,
-                                              grace_period=2 * hb, failed_trial_callback=self.retry)
-        except Exception as e:  # SQLAlchemy's OperationalError and friends
-            if url.startswith("sqlite"):
-                fail(EXIT_IO, "cannot open the study storage %s: %s" % (url, first_line(e)))
-            fail(EXIT_UNREACHABLE, "cannot reach the study storage %s: %s" % (masked(url), first_line(e)))
+        from sqlalchemy.exc import OperationalError
+        for attempt in range(3):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=hb,
+                                                  grace_period=2 * hb, failed_trial_callback=self.retry)
+            except OperationalError as e:  # cannot connect, cannot open the file
+                if url.startswith("sqlite"):
+                    fail(EXIT_IO, "cannot open the study storage %s: %s" % (url, first_line(e)))
+                fail(EXIT_UNREACHABLE, "cannot reach the study storage %s: %s" % (masked(url), first_line(e)))
+            except Exception as e:  # e.g. two workers creating the tables at the same moment: try again
+                if attempt == 2:
+                    fail(EXIT_IO, "cannot set up the study storage %s: %s" % (masked(url), first_line(e)))
+                time.sleep(1 + attempt)
 
     def sampler(self):
         seed = self.plan["seed"] if self.plan["seed"] >= 0 else None
@@ -140,12 +146,16 @@ class Driver:
     def open_study(self):
         storage = self.open_storage()
         name = self.plan["study"]
-        try:
-            study = optuna.create_study(storage=storage, study_name=name, directions=self.directions,
-                                        sampler=self.sampler(), pruner=self.pruner(), load_if_exists=True)
-        except Exception as e:
-            code = EXIT_IO if self.plan["storage"].startswith("sqlite") else EXIT_UNREACHABLE
-            fail(code, "cannot open study %s in %s: %s" % (name, masked(self.plan["storage"]), first_line(e)))
+        for attempt in range(3):
+            try:
+                study = optuna.create_study(storage=storage, study_name=name, directions=self.directions,
+                                            sampler=self.sampler(), pruner=self.pruner(), load_if_exists=True)
+                break
+            except Exception as e:  # another worker creating the same study at this moment: load it
+                if attempt == 2:
+                    code = EXIT_IO if self.plan["storage"].startswith("sqlite") else EXIT_UNREACHABLE
+                    fail(code, "cannot open study %s in %s: %s" % (name, masked(self.plan["storage"]), first_line(e)))
+                time.sleep(1 + attempt)
         have = [d.name.lower() for d in study.directions]
         if have != self.directions:
             fail(EXIT_USAGE, "study %s already exists with directions %s, not %s: give another --study" %
