@@ -29,6 +29,10 @@ apt_packages=(
   # (/usr/share/dlib/shape_predictor_68_face_landmarks.dat). dlib's CMake target links
   # /usr/lib/x86_64-linux-gnu/lib{blas,lapack}.so, which only the -dev packages provide.
   libdlib-dev libdlib-data libblas-dev liblapack-dev
+  # `deepscan tune` (docs/search.md): Optuna under /usr/bin/python3, PostgreSQL for a study shared by
+  # several machines (and its service test), matplotlib for the study's plots.
+  # (python3-typing-extensions is only a Recommends of python3-optuna, yet optuna imports it.)
+  python3-optuna python3-typing-extensions python3-psycopg2 python3-matplotlib postgresql
 )
 missing=()
 # Node.js may come from elsewhere (its own npm included); take Debian's only when there is none.
