@@ -88,7 +88,9 @@ class Driver:
         self.objective_name = plan["objective"]
         self.multi = plan["multi_objective"]
         self.directions = [plan["direction"]] + (["minimize"] if self.multi else [])
-        self.host = socket.gethostname()
+        # The machine's name in the trials' "worker" attribute: a RUNNING trial of this machine whose
+        # process is gone is failed at once; others wait for their heartbeat to go stale.
+        self.host = os.environ.get("DEEPSCAN_TUNE_HOST") or socket.gethostname()
         self.worker = "%s:%d" % (self.host, os.getpid())
         self.child = None
         self.stop_signal = 0
@@ -122,8 +124,10 @@ class Driver:
                     fail(EXIT_IO, "cannot set up the study storage %s: %s" % (masked(url), first_line(e)))
                 time.sleep(1 + attempt)
 
-    def sampler(self):
-        seed = self.plan["seed"] if self.plan["seed"] >= 0 else None
+    def sampler(self, trials_so_far):
+        # A rerun with the same --seed must not replay the draws of the first run: the seed is
+        # offset by the trials the study already holds (still deterministic for a given study).
+        seed = self.plan["seed"] + 1000003 * trials_so_far if self.plan["seed"] >= 0 else None
         name = self.plan["sampler"]
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
@@ -146,10 +150,15 @@ class Driver:
     def open_study(self):
         storage = self.open_storage()
         name = self.plan["study"]
+        try:
+            trials_so_far = len(storage.get_all_trials(storage.get_study_id_from_name(name), deepcopy=False))
+        except KeyError:  # no such study yet
+            trials_so_far = 0
         for attempt in range(3):
             try:
                 study = optuna.create_study(storage=storage, study_name=name, directions=self.directions,
-                                            sampler=self.sampler(), pruner=self.pruner(), load_if_exists=True)
+                                            sampler=self.sampler(trials_so_far), pruner=self.pruner(),
+                                            load_if_exists=True)
                 break
             except Exception as e:  # another worker creating the same study at this moment: load it
                 if attempt == 2:
@@ -210,6 +219,7 @@ class Driver:
         trial.report(value, epoch)
         if trial.should_prune():
             trial.set_user_attr("pruned_at_epoch", epoch + 1)
+            print("trial %d pruned after epoch %d" % (trial.number, epoch + 1), flush=True)
             raise optuna.TrialPruned("%s %.4f at epoch %d" % (self.objective_name, value, epoch + 1))
 
     def objective(self, trial):
@@ -470,7 +480,8 @@ def main():
         plan = json.load(f)
     # The latest plan is kept beside the study for the record; each process wrote its own.
     os.replace(args.plan, os.path.join(plan["out"], "tune-plan.json"))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna's own warnings (a failed trial's traceback) are replaced by one line each (trial.log has the rest).
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return Driver(plan).run()
 
 

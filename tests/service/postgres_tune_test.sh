@@ -9,7 +9,9 @@
 #      trials once the study holds --trials finished ones; two may start the last one together);
 #   3. nothing is left RUNNING or WAITING, the password never appears in the output;
 #   4. the same command run again once the study is done starts no trial and writes best-config.json of
-#      the study's best trial.
+#      the study's best trial;
+#   5. a worker of another machine killed mid-trial (SIGKILL): its trial is failed once its heartbeat is
+#      stale and retried by the surviving worker, and the study still gets all its trials.
 #   tests/service/postgres_tune_test.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (CTest "skipped") when PostgreSQL 15, python3-optuna or python3-psycopg2 is missing.
 set -uo pipefail
@@ -64,8 +66,8 @@ cat >"$tmp/space.json" <<JSON
                 "mask_weight": {"type": "float", "low": 0.0, "high": 1.0}}}
 JSON
 trials=4
-tune() {  # tune OUT SEED: one worker
-  "$build/deepscan" tune --space "$tmp/space.json" --config "$tmp/base.json" --out "$1" --trials $trials \
+tune() {  # tune OUT SEED: one worker (exec: in the background, $! is then the worker itself; in a subshell in the foreground)
+  exec "$build/deepscan" tune --space "$tmp/space.json" --config "$tmp/base.json" --out "$1" --trials $trials \
     --seed "$2" --storage "$url" --study shared --pruner hyperband --heartbeat 5
 }
 start=$(date +%s.%N)
@@ -101,7 +103,7 @@ print("states", states, "per worker", {w: sum(t.user_attrs["worker"] == w for t 
 PY
 
 # The same command on the finished study: no new trial, the study's best written.
-tune "$tmp/m3" 3 >"$tmp/w3.log" 2>&1 || fail "the rerun exited $?"
+(tune "$tmp/m3" 3) >"$tmp/w3.log" 2>&1 || fail "the rerun exited $?"
 grep -q "trials finished" "$tmp/w3.log" || fail "the rerun printed no study line"
 [ ! -d "$tmp/m3/trials" ] || fail "the rerun of a finished study ran a trial"
 /usr/bin/python3 - "$url" "$tmp/m3/best-config.json" <<'PY' || fail "best-config.json of the rerun"
@@ -113,5 +115,36 @@ best = optuna.load_study(study_name="shared", storage=sys.argv[1]).best_trial
 config = json.load(open(sys.argv[2]))
 assert abs(config["lr"] - best.params["lr"]) <= 1e-6 * best.params["lr"], (config["lr"], best.params)
 assert abs(config["mask_weight"] - best.params["mask_weight"]) <= 1e-6
+PY
+
+# ---- a machine that dies mid-trial ---------------------------------------------------------------
+# Worker A (machine "a") is killed with SIGKILL while its trial trains; worker B (machine "b") cannot see
+# A's processes, so A's trial stays RUNNING until its heartbeat (1 s) is older than the grace period (2 s):
+# then B fails it, retries it with the same parameters, and the study still ends with its 3 trials.
+dead() {  # dead OUT SEED HOST TRIALS
+  DEEPSCAN_TUNE_HOST=$3 exec "$build/deepscan" tune --space "$tmp/space.json" --config "$tmp/base.json" --out "$1" \
+    --trials "$4" --seed "$2" --storage "$url" --study dead-machine --pruner none --heartbeat 1
+}
+dead "$tmp/a" 4 a 3 >"$tmp/wa.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 600); do [ -f "$tmp/a/trials/0/state.json" ] && break; sleep 0.05; done
+[ -f "$tmp/a/trials/0/state.json" ] || fail "worker A never finished an epoch"
+kill -KILL "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null
+pids=()
+(dead "$tmp/b" 5 b 3) >"$tmp/wb.log" 2>&1 || fail "worker B exited $?"
+/usr/bin/python3 - "$url" <<'PY' || fail "the dead machine's trial was not taken over"
+import sys, warnings
+warnings.filterwarnings("ignore")
+import optuna
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+trials = optuna.load_study(study_name="dead-machine", storage=sys.argv[1]).get_trials(deepcopy=False)
+states = [t.state.name for t in trials]
+assert trials[0].state.name == "FAIL" and trials[0].user_attrs["worker"].startswith("a:"), states
+retries = [t for t in trials if t.system_attrs.get("retry_history") == [0]]
+assert len(retries) == 1 and retries[0].state.name == "COMPLETE", "retry of trial 0: %s" % states
+assert retries[0].params == trials[0].params and retries[0].user_attrs["worker"].startswith("b:")
+assert sum(s == "COMPLETE" for s in states) == 3 and "RUNNING" not in states, states
+print("dead machine:", states, "trial 0 retried as", retries[0].number)
 PY
 echo "PASS"
