@@ -18,7 +18,8 @@ How: each trial is a child process that trains and prints one JSON line per epoc
 Exit codes (docs/exit-codes.md): 0 done; 2 the study exists with another space or objective;
      21 python3-optuna / python3-psycopg2 missing; 22 the SQLite file cannot be opened or written;
      23 the PostgreSQL storage cannot be reached; 128+n after signal n (the running trial is retried
-     by the next run); a trainer's own exit code when 3 trials in a row fail on this worker.
+     by the next run); when 3 trials in a row fail on this worker, the last trainer's exit code (70 when
+     it died of a signal).
 Run with /usr/bin/python3 (Debian's python3-optuna 3.1); single-threaded apart from Optuna's heartbeat.
 """
 
@@ -95,6 +96,7 @@ class Driver:
         self.child = None
         self.stop_signal = 0
         self.running_trial = None
+        self.last_trainer_rc = 0
         self.retry = optuna.storages.RetryFailedTrialCallback(max_retry=plan["retries"])
 
     # ---- storage, study ----------------------------------------------------------------------
@@ -267,6 +269,7 @@ class Driver:
             finally:
                 rc = self.stop_child()
         if rc != 0 or done is None:
+            self.last_trainer_rc = rc
             raise TrialFailed("trial %d: the trainer exited with %d (%s)" % (trial.number, rc,
                               os.path.join(tdir, "trial.log")), rc)
         with open(os.path.join(tdir, "config.json")) as f:
@@ -332,8 +335,9 @@ class Driver:
             if failure:
                 failures_in_a_row += 1
                 last_failure = failure[-1]
-                print("deepscan: warning: trial %d failed (%s)" % (last_failure.number, os.path.join(
-                    self.out, "trials", str(last_failure.number), "trial.log")), file=sys.stderr, flush=True)
+                log = os.path.join(self.out, "trials", str(last_failure.number), "trial.log")
+                print("deepscan: warning: trial %d failed: %s (%s)" % (last_failure.number, last_line(log), log),
+                      file=sys.stderr, flush=True)
                 if failures_in_a_row >= 3:
                     break
             else:
@@ -344,7 +348,8 @@ class Driver:
         if failures_in_a_row >= 3:
             print("deepscan: 3 trials in a row failed on this worker; the last one's log: %s" %
                   os.path.join(self.out, "trials", str(last_failure.number), "trial.log"), file=sys.stderr)
-            return EXIT_INTERNAL
+            rc = self.last_trainer_rc
+            return rc if 0 < rc < 126 else EXIT_INTERNAL
         return code
 
     # ---- results -----------------------------------------------------------------------------
@@ -453,6 +458,16 @@ def trial_row(t):
             "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
             "retry_of": (t.system_attrs.get("retry_history") or [None])[-1],
             "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()}}
+
+
+def last_line(path):
+    """The last non-empty line of a trial's log (the trainer's error), or a note that there is none."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return lines[-1] if lines else "no message"
+    except OSError:
+        return "no log"
 
 
 def write_json(path, obj):

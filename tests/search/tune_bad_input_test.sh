@@ -66,6 +66,13 @@ printf '%s' "$good" >"$tmp/good.json"
 "$deepscan" tune --space "$tmp/good.json" --store "$tmp/absent.h5" --out "$tmp/out$n" 2>"$tmp/stderr"
 [ $? = 10 ] && grep -qF "absent.h5" "$tmp/stderr" || fail "missing store: $(cat "$tmp/stderr")"
 echo "ok $n: missing store: exit 10: $(head -1 "$tmp/stderr")"
+n=$((n + 1))
+printf '{"init": "%s"}' "$tmp/absent-graph.json" >"$tmp/bad-init.json"
+"$deepscan" tune --space "$tmp/good.json" --config "$tmp/bad-init.json" --store "$tmp/store.h5" --out "$tmp/out$n" \
+  2>"$tmp/stderr"
+[ $? = 10 ] && grep -qF "no such file: $tmp/absent-graph.json (in the base config: every trial would fail)" "$tmp/stderr" ||
+  fail "missing init: $(cat "$tmp/stderr")"
+echo "ok $n: missing init of the base config: exit 10"
 for i in $(seq 1 $n); do [ ! -e "$tmp/out$i" ] || fail "case $i wrote $tmp/out$i (the C++ checks come first)"; done
 
 # An unreachable PostgreSQL (a free loopback port, nothing listening): exit 23 within the connect

@@ -159,6 +159,11 @@ int RunTune(const TuneArgs& a) {
   if (!base.dev_store.empty()) {
     if (auto r = train::CropStoreReader::Open(base.dev_store, 1); !r.ok()) return ReportFailure(r.status());
   }
+  for (const std::string* path : {&base.init, &base.start, &base.teacher}) {
+    if (!path->empty() && !fs::exists(*path)) {
+      return ReportFailure(Status::NotFound("no such file: " + *path + " (in the base config: every trial would fail)"));
+    }
+  }
   // 5. The driver and its interpreter.
   const std::string python = PythonPath();
   const std::string driver = HomeDir() + "/src/search/optuna_driver.py";
