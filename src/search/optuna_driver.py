@@ -237,6 +237,7 @@ class Driver:
             if os.path.exists(os.path.join(killed, "last.pt")) and os.path.exists(os.path.join(killed, "state.json")):
                 shutil.copytree(killed, tdir)
                 resume = True
+                self.drop_checkpoints(killed, keep_best=False)  # the copy carries them on
         os.makedirs(tdir, exist_ok=True)
         print("trial %d%s: %s" % (trial.number, " (retry of %d)" % history[-1] if history else "",
                                    json.dumps(values, sort_keys=True)), flush=True)
@@ -266,12 +267,17 @@ class Driver:
                         self.report(trial, event)
                     elif event.get("event") == "done":
                         done = event
+            except optuna.TrialPruned:
+                self.stop_child()
+                self.drop_checkpoints(tdir, keep_best=False)  # a pruned trial is never continued
+                raise
             finally:
                 rc = self.stop_child()
         if rc != 0 or done is None:
             self.last_trainer_rc = rc
             raise TrialFailed("trial %d: the trainer exited with %d (%s)" % (trial.number, rc,
                               os.path.join(tdir, "trial.log")), rc)
+        self.drop_checkpoints(tdir, keep_best=True)  # best.pt, model.onnx and model.pt stay
         with open(os.path.join(tdir, "config.json")) as f:
             trial.set_user_attr("config", json.load(f))
         trial.set_user_attr("best_epoch", done["best_epoch"] + 1)
@@ -280,6 +286,17 @@ class Driver:
         print("trial %d done: %s %.4f (epoch %d), %.2f ms per face" %
               (trial.number, self.objective_name, value, done["best_epoch"] + 1, done["ms_per_face"]), flush=True)
         return (value, done["ms_per_face"]) if self.multi else value
+
+    def drop_checkpoints(self, tdir, keep_best):
+        """Deletes what only the resumption of a killed trial needs (last.pt, optimizer.pt; with keep_best
+        False also best.pt), unless --keep-checkpoints: a trial's folder then holds only its results."""
+        if self.plan.get("keep_checkpoints"):
+            return
+        for name in ("last.pt", "optimizer.pt") + (() if keep_best else ("best.pt",)):
+            try:
+                os.remove(os.path.join(tdir, name))
+            except FileNotFoundError:
+                pass
 
     def stop_child(self):
         """Stops the trial's process if it still runs (pruned, interrupted); returns its exit status."""

@@ -6,7 +6,8 @@
 #      rerun: the trial left RUNNING is failed and retried at once (same parameters, continued from the
 #      killed trial's checkpoint), numbering continues, the study ends with exactly 4 finished trials and
 #      no parameter set finished twice;
-#   3. best-config.json is a config `deepscan train --config` trains from; history.png is a PNG;
+#   3. finished trials keep their model, not last.pt / optimizer.pt; a pruned one keeps no checkpoint;
+#      best-config.json is a config `deepscan train --config` trains from; history.png is a PNG;
 #   4. a multi-objective study (NSGA-II) records the measured ms per face, prints the Pareto front and
 #      writes pareto.png.
 #   tests/search/tune_study_test.sh BUILD_DIR SOURCE_DIR
@@ -107,6 +108,12 @@ for n in $(echo "$q2" | /usr/bin/python3 -c 'import json,sys; print(" ".join(str
   epochs=$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["history"]))' "$tmp/study/trials/$n/state.json")
   [ "$epochs" -lt 3 ] || fail "pruned trial $n trained all 3 epochs"
   [ ! -f "$tmp/study/trials/$n/model.onnx" ] || fail "pruned trial $n exported a model"
+  ls "$tmp/study/trials/$n/"*.pt >/dev/null 2>&1 && fail "pruned trial $n kept checkpoints"
+done
+# A finished trial keeps its results (best.pt, model.onnx), not what only a resumption needs.
+for n in $(echo "$q2" | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(x["n"]) for x in json.load(sys.stdin) if x["state"]=="COMPLETE"))'); do
+  [ -f "$tmp/study/trials/$n/model.onnx" ] && [ -f "$tmp/study/trials/$n/best.pt" ] || fail "trial $n lost its model"
+  [ ! -f "$tmp/study/trials/$n/optimizer.pt" ] && [ ! -f "$tmp/study/trials/$n/last.pt" ] || fail "trial $n kept last.pt/optimizer.pt"
 done
 grep -q "^best trial [0-9]*: val_auc" "$tmp/run2.log" || fail "no best trial printed"
 head -c 8 "$tmp/study/history.png" | od -An -c | grep -q "P   N   G" || fail "history.png is not a PNG"

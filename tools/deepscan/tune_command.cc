@@ -53,6 +53,7 @@ struct TuneArgs {
   double connect_timeout_s = 10;
   int heartbeat_s = 60;
   int retries = 2;
+  bool keep_checkpoints = false;
   CLI::App* cmd = nullptr;
 };
 
@@ -196,6 +197,7 @@ int RunTune(const TuneArgs& a) {
                {"connect_timeout_s", a.connect_timeout_s},
                {"heartbeat_s", a.heartbeat_s},
                {"retries", a.retries},
+               {"keep_checkpoints", a.keep_checkpoints},
                {"trial_command", {SelfPath(), "tune-trial"}},
                {"base_config", json::parse(train::TrainConfigToJson(base))},
                {"space", search::SearchSpaceToJson(*space)}};
@@ -328,6 +330,9 @@ RunFn AddTuneCommand(CLI::App* app) {
   cmd->add_option("--retries", a->retries, "times a trial killed with its worker is retried")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--keep-checkpoints", a->keep_checkpoints,
+                "keep every trial's last.pt and optimizer.pt (and a pruned trial's best.pt); by default they are "
+                "deleted once the trial ends, as only a killed trial is ever continued");
   return [cmd, a]() -> int { return cmd->parsed() ? RunTune(*a) : -1; };
 }
 
