@@ -21,6 +21,16 @@ struct Limit {
   std::vector<std::string> strings;  // string keys: the accepted values ("" = the trainer checks)
 };
 
+// [lo, hi], an open end where asked.
+Limit Range(double lo, double hi, bool lo_open = false, bool hi_open = false) {
+  Limit l;
+  l.lo = lo;
+  l.hi = hi;
+  l.lo_open = lo_open;
+  l.hi_open = hi_open;
+  return l;
+}
+
 // Keys of the training config that a study may not search, and why.
 const std::map<std::string, std::string>& NotTunable() {
   static const std::map<std::string, std::string> m = {
@@ -50,24 +60,24 @@ const std::map<std::string, std::string>& NotTunable() {
 const std::map<std::string, Limit>& Limits() {
   static const std::map<std::string, Limit> m = [] {
     std::map<std::string, Limit> l;
-    const Limit prob{.lo = 0, .hi = 1};
-    for (const char* k : {"cross_blend_p", "h264_p", "jpeg_p", "degrade_p", "degrade_heavy_p", "hull_p",
-                          "distill_alpha", "sam_rho"}) {
+    const Limit prob = Range(0, 1);
+    for (const char* k :
+         {"cross_blend_p", "h264_p", "jpeg_p", "degrade_p", "degrade_heavy_p", "hull_p", "distill_alpha", "sam_rho"}) {
       l[k] = prob;
     }
-    l["lr"] = {.lo = 0, .hi = 10, .lo_open = true};
-    l["weight_decay"] = {.lo = 0, .hi = 10};
-    l["momentum"] = {.lo = 0, .hi = 1, .hi_open = true};
-    l["warmup_steps"] = {.lo = 0, .hi = 1e9};
-    l["mask_weight"] = {.lo = 0, .hi = 100};
-    l["pairs_per_batch"] = {.lo = 1, .hi = 4096};
-    l["distill_temperature"] = {.lo = 0, .hi = 100, .lo_open = true};
-    l["optimizer"] = {.strings = {"adamw", "sgd"}};
-    l["model.width"] = {.lo = 0.1, .hi = 4, .lo_open = true};
-    l["model.input_size"] = {.lo = 32, .hi = 1024};
-    l["model.dropout"] = {.lo = 0, .hi = 1, .hi_open = true};
-    l["model.drop_path"] = {.lo = 0, .hi = 1, .hi_open = true};
-    l["model.mask_stride"] = {.lo = 8, .hi = 16};
+    l["lr"] = Range(0, 10, true);
+    l["weight_decay"] = Range(0, 10);
+    l["momentum"] = Range(0, 1, false, true);
+    l["warmup_steps"] = Range(0, 1e9);
+    l["mask_weight"] = Range(0, 100);
+    l["pairs_per_batch"] = Range(1, 4096);
+    l["distill_temperature"] = Range(0, 100, true);
+    l["optimizer"].strings = {"adamw", "sgd"};
+    l["model.width"] = Range(0.1, 4, true);
+    l["model.input_size"] = Range(32, 1024);
+    l["model.dropout"] = Range(0, 1, false, true);
+    l["model.drop_path"] = Range(0, 1, false, true);
+    l["model.mask_stride"] = Range(8, 16);
     l["model.arch"] = {};  // the zoo's parser checks the names
     return l;
   }();
@@ -111,8 +121,8 @@ Status CheckName(const std::string& name) {
     return Status::InvalidArgument("parameter '" + name + "' cannot be searched: " + nt->second);
   }
   if (ConfigKeys().count(name) == 0) {
-    return Status::InvalidArgument("unknown parameter '" + name + "': not a training config key (tunable: " +
-                                   Join(TunableKeys()) + ")");
+    return Status::InvalidArgument("unknown parameter '" + name +
+                                   "': not a training config key (tunable: " + Join(TunableKeys()) + ")");
   }
   return Status::Ok();
 }
@@ -169,12 +179,11 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
     std::set<std::string> seen;
     for (const json& c : p.choices) {
       const bool fits = (def.is_boolean() && c.is_boolean()) || (def.is_string() && c.is_string()) ||
-                        (def.is_number_float() && c.is_number()) ||
-                        (def.is_number_integer() && c.is_number_integer());
+                        (def.is_number_float() && c.is_number()) || (def.is_number_integer() && c.is_number_integer());
       if (!fits) {
         return Status::InvalidArgument(where + "choice " + c.dump() + " is not a " +
-                                       (def.is_boolean()  ? "boolean"
-                                        : def.is_string() ? "string"
+                                       (def.is_boolean()        ? "boolean"
+                                        : def.is_string()       ? "string"
                                         : def.is_number_float() ? "number"
                                                                 : "whole number"));
       }
@@ -185,8 +194,7 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
         if (lim != Limits().end() && !lim->second.strings.empty() &&
             std::find(lim->second.strings.begin(), lim->second.strings.end(), c.get<std::string>()) ==
                 lim->second.strings.end()) {
-          return Status::InvalidArgument(where + "choice " + c.dump() + " is not one of " +
-                                         Join(lim->second.strings));
+          return Status::InvalidArgument(where + "choice " + c.dump() + " is not one of " + Join(lim->second.strings));
         }
       }
     }
@@ -197,10 +205,14 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
   }
   p.type = type == "float" ? ParamType::kFloat : ParamType::kInt;
   if (p.type == ParamType::kFloat && !def.is_number_float()) {
-    return Status::InvalidArgument("parameter '" + name + "' is " + (def.is_number() ? "a whole number: use \"int\"" : "not a number: use \"categorical\""));
+    return Status::InvalidArgument(
+        "parameter '" + name + "' is " +
+        (def.is_number() ? "a whole number: use \"int\"" : "not a number: use \"categorical\""));
   }
   if (p.type == ParamType::kInt && !def.is_number_integer()) {
-    return Status::InvalidArgument("parameter '" + name + "' is " + (def.is_number() ? "a real number: use \"float\"" : "not a number: use \"categorical\""));
+    return Status::InvalidArgument(
+        "parameter '" + name + "' is " +
+        (def.is_number() ? "a real number: use \"float\"" : "not a number: use \"categorical\""));
   }
   if (s.contains("choices")) return Status::InvalidArgument(where + "\"choices\" belong to a categorical");
   if (!s.contains("low") || !s.contains("high") || !s["low"].is_number() || !s["high"].is_number()) {
@@ -211,7 +223,8 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
   if (p.type == ParamType::kInt && (!s["low"].is_number_integer() || !s["high"].is_number_integer())) {
     return Status::InvalidArgument(where + "an int's low and high must be whole numbers");
   }
-  if (!std::isfinite(p.low) || !std::isfinite(p.high)) return Status::InvalidArgument(where + "low and high must be finite");
+  if (!std::isfinite(p.low) || !std::isfinite(p.high))
+    return Status::InvalidArgument(where + "low and high must be finite");
   if (!(p.low < p.high)) {
     return Status::InvalidArgument(where + "low (" + Num(p.low) + ") must be below high (" + Num(p.high) + ")");
   }
@@ -219,7 +232,8 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
     if (!s["log"].is_boolean()) return Status::InvalidArgument(where + "\"log\" must be true or false");
     p.log = s["log"];
   }
-  if (p.log && p.low <= 0) return Status::InvalidArgument(where + "a log scale needs low > 0 (low is " + Num(p.low) + ")");
+  if (p.log && p.low <= 0)
+    return Status::InvalidArgument(where + "a log scale needs low > 0 (low is " + Num(p.low) + ")");
   p.step = p.type == ParamType::kInt ? 1 : 0;
   if (s.contains("step")) {
     if (!s["step"].is_number() || !(s["step"].get<double>() > 0)) {
@@ -294,10 +308,8 @@ json SearchSpaceToJson(const SearchSpace& space) {
     if (p.type == ParamType::kCategorical) {
       out.push_back({{"name", p.name}, {"type", "categorical"}, {"choices", p.choices}});
     } else {
-      json e = {{"name", p.name},
-                {"type", p.type == ParamType::kFloat ? "float" : "int"},
-                {"log", p.log},
-                {"step", p.step}};
+      json e = {
+          {"name", p.name}, {"type", p.type == ParamType::kFloat ? "float" : "int"}, {"log", p.log}, {"step", p.step}};
       if (p.type == ParamType::kInt) {
         e["low"] = static_cast<int64_t>(p.low);
         e["high"] = static_cast<int64_t>(p.high);
@@ -311,8 +323,7 @@ json SearchSpaceToJson(const SearchSpace& space) {
   return out;
 }
 
-Result<train::TrainConfig> TrialConfig(const train::TrainConfig& base, const json& values,
-                                       const std::string& out_dir) {
+Result<train::TrainConfig> TrialConfig(const train::TrainConfig& base, const json& values, const std::string& out_dir) {
   if (!values.is_object()) return Status::InvalidArgument("trial values must be a JSON object {NAME: value}");
   for (auto it = values.begin(); it != values.end(); ++it) RETURN_IF_ERROR(CheckName(it.key()));
   json j = json::parse(train::TrainConfigToJson(base));

@@ -39,10 +39,10 @@ enum class ParamType { kFloat, kInt, kCategorical };
 struct ParamSpec {
   std::string name;  // training config key; "model.KEY" for the model spec's keys
   ParamType type = ParamType::kFloat;
-  double low = 0, high = 0;     // kFloat, kInt (inclusive)
-  bool log = false;             // kFloat, kInt: sample log-uniformly
-  double step = 0;              // kInt: > 0 (default 1); kFloat: 0 = continuous, else a grid from low
-  nlohmann::json choices;       // kCategorical: a non-empty array of numbers, booleans or strings
+  double low = 0, high = 0;  // kFloat, kInt (inclusive)
+  bool log = false;          // kFloat, kInt: sample log-uniformly
+  double step = 0;           // kInt: > 0 (default 1); kFloat: 0 = continuous, else a grid from low
+  nlohmann::json choices;    // kCategorical: a non-empty array of numbers, booleans or strings
 };
 
 struct SearchSpace {

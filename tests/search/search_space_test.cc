@@ -61,8 +61,12 @@ TEST(SearchSpaceTest, TrialConfigSetsValuesOverTheBase) {
   base.store = "reals.h5";
   base.epochs = 4;
   base.model.arch = "mobilenetv1_s16";
-  auto c = TrialConfig(base, json{{"lr", 3e-4}, {"model.dropout", 0.25}, {"model.input_size", 96},
-                                  {"sbi_blend_ratios", false}, {"pairs_per_batch", 24}},
+  auto c = TrialConfig(base,
+                       json{{"lr", 3e-4},
+                            {"model.dropout", 0.25},
+                            {"model.input_size", 96},
+                            {"sbi_blend_ratios", false},
+                            {"pairs_per_batch", 24}},
                        "runs/t/7");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_FLOAT_EQ(c->lr, 3e-4f);

@@ -10,8 +10,8 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -82,7 +82,8 @@ Status CheckObjective(const TuneArgs& a, const train::TrainConfig& base) {
   if (a.objective == "val_auc" || a.objective == "selection" || a.objective == "val_log_loss") return Status::Ok();
   if (a.objective == "dev_video_auc") {
     if (base.dev_store.empty()) {
-      return Status::InvalidArgument("objective dev_video_auc needs a dev store: --dev-store or \"dev_store\" in --config");
+      return Status::InvalidArgument(
+          "objective dev_video_auc needs a dev store: --dev-store or \"dev_store\" in --config");
     }
     return Status::Ok();
   }
@@ -111,7 +112,8 @@ Status CheckStorage(const std::string& url) {
     if (size_t at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
     const std::string db = slash == std::string::npos ? "" : rest.substr(slash + 1, rest.find('?') - slash - 1);
     if (authority.empty() || authority.front() == ':' || db.empty()) {
-      return Status::InvalidArgument("storage URL '" + url + "' names no host or database: expected "
+      return Status::InvalidArgument("storage URL '" + url +
+                                     "' names no host or database: expected "
                                      "postgresql://user:password@host:port/database");
     }
   }
@@ -136,7 +138,8 @@ int RunTune(const TuneArgs& a) {
   if (given("--threads")) base.threads = a.threads;
   base.resume = false;
   base.stop_after_epochs = 0;
-  if (base.store.empty()) return ReportFailure(Status::InvalidArgument("no crop store: give --store or \"store\" in --config"));
+  if (base.store.empty())
+    return ReportFailure(Status::InvalidArgument("no crop store: give --store or \"store\" in --config"));
   if (base.epochs < 1) return ReportFailure(Status::InvalidArgument("epochs must be >= 1"));
   if (a.trials < 1) return ReportFailure(Status::InvalidArgument("--trials must be >= 1"));
   // 2. The search space, against the training config's keys and limits.
@@ -150,7 +153,8 @@ int RunTune(const TuneArgs& a) {
   const std::string pruner = !a.pruner.empty() ? a.pruner : (a.multi_objective ? "none" : "median");
   if (a.multi_objective && pruner != "none") {
     return ReportFailure(Status::InvalidArgument(
-        "--pruner " + pruner + " needs a single objective (Optuna cannot prune a multi-objective trial); use --pruner none"));
+        "--pruner " + pruner +
+        " needs a single objective (Optuna cannot prune a multi-objective trial); use --pruner none"));
   }
   const std::string storage =
       !a.storage.empty() ? a.storage : "sqlite:///" + (fs::absolute(a.out) / "study.db").lexically_normal().string();
@@ -162,7 +166,8 @@ int RunTune(const TuneArgs& a) {
   }
   for (const std::string* path : {&base.init, &base.start, &base.teacher}) {
     if (!path->empty() && !fs::exists(*path)) {
-      return ReportFailure(Status::NotFound("no such file: " + *path + " (in the base config: every trial would fail)"));
+      return ReportFailure(
+          Status::NotFound("no such file: " + *path + " (in the base config: every trial would fail)"));
     }
   }
   // 5. The driver and its interpreter.
@@ -243,15 +248,21 @@ int RunTuneTrial(const TuneTrialArgs& a) {
   fs::create_directories(a.out, ec);
   {
     std::ofstream f(a.out + "/config.json");
-    if (!(f << train::TrainConfigToJson(*c) << "\n")) return ReportFailure(Status::IoError("cannot write " + a.out + "/config.json"));
+    if (!(f << train::TrainConfigToJson(*c) << "\n"))
+      return ReportFailure(Status::IoError("cannot write " + a.out + "/config.json"));
   }
   c->resume = a.resume && fs::exists(a.out + "/last.pt");
   auto stats_json = [](const train::EpochStats& s) {
-    return json{{"epoch", s.epoch},         {"step", s.step},
-                {"train_loss", s.train_loss}, {"val_auc", s.val_auc},
-                {"val_log_loss", s.val_log_loss}, {"fake_auc", s.fake_auc},
-                {"fake_video_auc", s.fake_video_auc}, {"dev_video_auc", s.dev_video_auc},
-                {"selection", s.selection}, {"seconds", s.seconds}};
+    return json{{"epoch", s.epoch},
+                {"step", s.step},
+                {"train_loss", s.train_loss},
+                {"val_auc", s.val_auc},
+                {"val_log_loss", s.val_log_loss},
+                {"fake_auc", s.fake_auc},
+                {"fake_video_auc", s.fake_video_auc},
+                {"dev_video_auc", s.dev_video_auc},
+                {"selection", s.selection},
+                {"seconds", s.seconds}};
   };
   train::TrainCallbacks cb;
   cb.on_epoch = [&](const train::EpochStats& s) {
@@ -279,8 +290,9 @@ int RunTuneTrial(const TuneTrialArgs& a) {
 }  // namespace
 
 RunFn AddTuneCommand(CLI::App* app) {
-  CLI::App* cmd = app->add_subcommand("tune", "search training hyper-parameters with Optuna (pruning, resumable, "
-                                              "one study across machines on PostgreSQL)");
+  CLI::App* cmd = app->add_subcommand("tune",
+                                      "search training hyper-parameters with Optuna (pruning, resumable, "
+                                      "one study across machines on PostgreSQL)");
   cmd->fallthrough();
   auto a = std::make_shared<TuneArgs>();
   a->cmd = cmd;
