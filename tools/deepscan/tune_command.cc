@@ -230,8 +230,9 @@ struct TuneTrialArgs {
 // stdout per epoch and one at the end (the driver reads them, src/search/optuna_driver.py).
 int RunTuneTrial(const TuneTrialArgs& a) {
   // The driver owns this process: if it dies (killed study), so does the trial.
+  const pid_t driver = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) return ExitCodeFor(Code::kInternal);
+  if (getppid() != driver) return ExitCodeFor(Code::kInternal);  // it died before the line above
   auto text = ReadText(a.base_path, "base config");
   if (!text.ok()) return ReportFailure(text.status());
   auto base = train::TrainConfigFromJson(*text);
