@@ -11,7 +11,8 @@
 // FP16 copies (for GPUs; on this CPU ORT casts back to float where it has no half kernels) are
 // measured beside them.
 // Further classifier variants (--variant NAME=PATH: pruned, factorised, distilled models) are
-// measured the same way, each with its INT8 copy (the combination pruned + INT8 and so on).
+// measured the same way, each with its INT8 copy (the combination pruned + INT8 and so on) unless
+// it is INT8 already (its metadata has a "quantization" block: deepscan qat's model-int8.onnx).
 // Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
 // disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
 // and ms per network run (1 thread).
@@ -384,7 +385,10 @@ int main(int argc, char** argv) {
     const std::string name = e.substr(0, eq), path = e.substr(eq + 1);
     if (Must(infer::LoadModelMetadata(path)).input_size != side) Die(Status::InvalidArgument(path + ": another input size"));
     variants.push_back({name, path});
-    if (!c.extra_int8) continue;
+    // An INT8 model already (deepscan qat's model-int8.onnx, a quantize output): no second copy.
+    const nlohmann::json meta =
+        nlohmann::json::parse(std::ifstream(fs::path(path).replace_extension(".json")), nullptr, false);
+    if (!c.extra_int8 || (meta.is_object() && meta.contains("quantization"))) continue;
     const std::string out = c.out + "/" + name + "-int8.onnx";
     auto vs = Must(compress::ClassifierSamples(path, c.store, 256));
     auto rep = Must(compress::QuantizeStatic(path, out, vs, compress::ClassifierQuantizeOptions()));
