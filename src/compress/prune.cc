@@ -210,23 +210,56 @@ Result<Masks> MagnitudeMasks(const train::Model& model, const MagnitudeOptions& 
   torch::NoGradGuard no_grad;
   const auto all = AllTensors(model);
   const std::vector<std::string> names = PrunableWeights(model);
-  // The k-th smallest magnitude of `values` (k = floor(sparsity * n)); -1 when nothing is pruned.
+  // The BatchNorm after each conv: its scale |gamma| / sqrt(var + eps) multiplies the conv's rows, so
+  // the weight the network actually applies is the folded one.
+  std::map<std::string, std::string> bn_of;
+  for (const ChannelGroup& g : ChannelGroups(model)) {
+    for (const auto& p : g.producers) bn_of[p.weight] = p.batchnorm;
+  }
+  std::map<std::string, double> eps;
+  for (const auto& item : model->named_modules("", false)) {
+    if (const auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) eps[item.key()] = bn->options.eps();
+  }
+  auto folded = [&](const std::string& n) {
+    torch::Tensor a = all.at(n).detach().abs().to(torch::kDouble);
+    auto it = bn_of.find(n);
+    if (it != bn_of.end() && !it->second.empty()) {
+      const torch::Tensor gamma = all.at(it->second + ".weight").detach().to(torch::kDouble).abs();
+      const torch::Tensor var = all.at(it->second + ".running_var").detach().to(torch::kDouble);
+      std::vector<int64_t> shape(a.dim(), 1);
+      shape[0] = a.size(0);
+      a = a * (gamma / torch::sqrt(var + eps.at(it->second))).view(shape);
+    }
+    return a;
+  };
+  // LAMP (Lee et al., ICLR 2021): a weight's score is its square over the sum of the squares of the
+  // weights of its layer that are not smaller. Scale-free per layer, so one threshold can be shared,
+  // and each layer's largest weight scores 1: no layer is emptied.
+  auto lamp = [](const torch::Tensor& magnitude) {
+    const torch::Tensor sq = magnitude.flatten().pow(2);
+    auto [sorted, order] = sq.sort();
+    const torch::Tensor suffix = sorted.flip(0).cumsum(0).flip(0);
+    const torch::Tensor score = sorted / suffix.clamp_min(1e-300);
+    return torch::empty_like(score).scatter_(0, order, score).view(magnitude.sizes());
+  };
+  // The k-th smallest of `values` (k = floor(sparsity * n)); -1 when nothing is pruned.
   auto threshold = [&](const torch::Tensor& values) {
     const int64_t k = static_cast<int64_t>(std::floor(o.sparsity * static_cast<double>(values.numel())));
     if (k < 1) return -1.0;
-    return std::get<0>(values.kthvalue(k)).item<double>();
+    return std::get<0>(values.flatten().kthvalue(k)).item<double>();
   };
+  std::map<std::string, torch::Tensor> score;
+  for (const auto& n : names) score[n] = o.global ? lamp(folded(n)) : folded(n);
   double global = -1;
   if (o.global) {
     std::vector<torch::Tensor> flat;
-    for (const auto& n : names) flat.push_back(all.at(n).detach().abs().flatten());
+    for (const auto& n : names) flat.push_back(score[n].flatten());
     global = threshold(torch::cat(flat));
   }
   Masks masks;
   for (const auto& n : names) {
-    const torch::Tensor a = all.at(n).detach().abs();
-    const double t = o.global ? global : threshold(a.flatten());
-    masks[n] = (a > t).to(torch::kFloat);
+    const double t = o.global ? global : threshold(score[n]);
+    masks[n] = (score[n] > t).to(torch::kFloat);
   }
   return masks;
 }

@@ -12,9 +12,12 @@
 // smaller model is built: ModelSpec::channels records the new counts, so that checkpoints, the
 // ONNX export and every backend see fewer channels, not a mask.
 //
-// Unstructured: the smallest weights of the conv and linear layers are set to zero, with one
-// threshold over the whole network (global) or the same share per layer; the masks are kept during
-// fine-tuning (ApplyMasks after each step). The exported model has as many weights as before: dense
+// Unstructured: the smallest weights of the conv and linear layers are set to zero, the
+// magnitudes taken with the following BatchNorm folded in; with one threshold over the whole
+// network (global: on LAMP scores, w^2 over the sum of the layer's not-smaller w^2, which are
+// comparable across layers; raw magnitudes are not: one threshold over them emptied the small-
+// weighted linear layers of the default model and its output went constant) or the same share per
+// layer; the masks are kept during fine-tuning (ApplyMasks after each step). The exported model has as many weights as before: dense
 // kernels (ONNX Runtime on this CPU) gain nothing from zeros; only the compressed file shrinks.
 #ifndef DEEPSCAN_COMPRESS_PRUNE_H_
 #define DEEPSCAN_COMPRESS_PRUNE_H_
@@ -83,7 +86,7 @@ Result<train::Model> SliceChannels(const train::Model& model, const train::Model
 
 struct MagnitudeOptions {
   double sparsity = 0.5;  // share of the weights set to zero, [0, 1)
-  bool global = true;     // one threshold over all layers (else the same share in each layer)
+  bool global = true;     // one threshold over all layers' LAMP scores (else the same share in each layer)
 };
 
 using Masks = std::map<std::string, torch::Tensor>;  // parameter name -> 0/1 float mask

@@ -316,6 +316,34 @@ TEST(MagnitudeTest, GlobalAndPerLayerSparsityAndMasksHold) {
   EXPECT_EQ(MagnitudeMasks(m, o).status().code(), Code::kInvalidArgument);
 }
 
+// A layer whose weights are all small (a wide linear layer, a conv before a large BatchNorm scale)
+// keeps weights under the global threshold: one threshold over raw magnitudes would empty it.
+TEST(MagnitudeTest, GlobalPruningEmptiesNoLayer) {
+  Model m = RandomModel(V3Small(), 9);
+  std::string tiny;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->named_parameters()) {
+      if (p.key().find(".weight") != std::string::npos && p.value().dim() == 4 && p.value().size(1) > 1 &&
+          tiny.empty() && p.key().rfind("blocks.", 0) == 0) {
+        tiny = p.key();
+        p.value().mul_(1e-4);
+      }
+    }
+  }
+  ASSERT_FALSE(tiny.empty());
+  MagnitudeOptions o;
+  o.sparsity = 0.8;
+  auto masks = MagnitudeMasks(m, o);
+  ASSERT_TRUE(masks.ok());
+  for (const auto& [name, mask] : *masks) {
+    EXPECT_GT(mask.sum().item<double>(), 0) << name << " lost every weight";
+  }
+  EXPECT_LT(1.0 - masks->at(tiny).mean().item<double>(), 0.99) << tiny;
+  ApplyMasks(m, *masks);
+  EXPECT_NEAR(MaskedSparsity(m, *masks), 0.8, 0.005);
+}
+
 // Weights of exactly low rank factorise without loss (SVD for 1x1, Tucker-2 for k x k); the model
 // and its export get smaller.
 TEST(LowRankTest, ExactlyLowRankLayersFactoriseWithoutLoss) {
