@@ -20,7 +20,8 @@
 // detector, the INT8 classifier built here, and the INT8 classifier with the INT8 back-256 built
 // here, each by a scan_bench run beside this binary (its own decode floor measured in the same
 // process, so the ratio to the floor is not skewed by a machine that got busier); --no-scans skips.
-// Writes <out>/pareto.json and <out>/pareto.png (dev AUC against ms per face).
+// Writes <out>/pareto.json, <out>/pareto.png (dev AUC against ms per face) and
+// <out>/pareto-pseudo.png (held-out pseudo-fake AUC against ms per face); --replot redraws them.
 // It measures; it asserts nothing.
 #include <algorithm>
 #include <array>
@@ -231,11 +232,13 @@ DetectorRow MeasureDetector(const Config& c, const std::string& name, const std:
 }
 
 // dev AUC (y) against ms per face in batches of 32 (x), one labelled point per variant.
-void Plot(const std::vector<ClassifierRow>& rows, const std::string& path) {
+// The front: `metric` of each classifier against ms per face in batches of 32.
+void Plot(const std::vector<ClassifierRow>& rows, double ClassifierRow::*metric, const char* label,
+          const std::string& path) {
   const int w = 720, h = 480, m = 70;
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
   double xmax = 0, ylo = 1, yhi = 0;
-  for (const auto& r : rows) xmax = std::max(xmax, r.ms32), ylo = std::min(ylo, r.dev_auc), yhi = std::max(yhi, r.dev_auc);
+  for (const auto& r : rows) xmax = std::max(xmax, r.ms32), ylo = std::min(ylo, r.*metric), yhi = std::max(yhi, r.*metric);
   xmax *= 1.15;
   ylo = std::floor(ylo * 50 - 1) / 50;
   yhi = std::ceil(yhi * 50 + 1) / 50;
@@ -255,18 +258,43 @@ void Plot(const std::vector<ClassifierRow>& rows, const std::string& path) {
   }
   cv::putText(img, "ms per face (ONNX Runtime, batch 32, 2 threads)", cv::Point(w / 2 - 170, h - 20),
               cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
-  cv::putText(img, "face-swap dev video AUC", cv::Point(10, 30), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
+  cv::putText(img, label, cv::Point(10, 30), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
-    cv::circle(img, px(r.ms32, r.dev_auc), 5, cv::Scalar(200, 80, 0), cv::FILLED);
+    cv::circle(img, px(r.ms32, r.*metric), 5, cv::Scalar(200, 80, 0), cv::FILLED);
     // Labels alternate above and below their points, so neighbours do not overwrite each other.
-    cv::putText(img, r.name, px(r.ms32, r.dev_auc) + cv::Point(8, i % 2 ? 18 : -8), cv::FONT_HERSHEY_SIMPLEX, 0.45,
+    cv::putText(img, r.name, px(r.ms32, r.*metric) + cv::Point(8, i % 2 ? 18 : -8), cv::FONT_HERSHEY_SIMPLEX, 0.45,
                 cv::Scalar(60, 60, 60));
   }
   cv::imwrite(path, img);
 }
 
-}  // namespace
+void PlotBoth(const std::vector<ClassifierRow>& rows, const std::string& out) {
+  Plot(rows, &ClassifierRow::dev_auc, "face-swap dev video AUC", out + "/pareto.png");
+  Plot(rows, &ClassifierRow::pseudo_auc, "pseudo-fake AUC, held-out identities", out + "/pareto-pseudo.png");
+}
+
+// --replot: the plots again from an earlier run's pareto.json, nothing measured.
+int Replot(const std::string& out) {
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(out + "/pareto.json"), nullptr, false);
+  if (!j.is_object() || !j.contains("classifiers")) {
+    std::fprintf(stderr, "compress_bench: no pareto.json in %s\n", out.c_str());
+    return 10;
+  }
+  std::vector<ClassifierRow> rows;
+  for (const auto& c : j["classifiers"]) {
+    ClassifierRow r;
+    r.name = c.value("name", "");
+    r.pseudo_auc = c.value("pseudo_auc", 0.0);
+    r.dev_auc = c.value("dev_video_auc", 0.0);
+    r.ms32 = c.value("ms_per_face_batch32", 0.0);
+    rows.push_back(r);
+  }
+  PlotBoth(rows, out);
+  std::printf("wrote %s/pareto.png and %s/pareto-pseudo.png from %s/pareto.json\n", out.c_str(), out.c_str(),
+              out.c_str());
+  return 0;
+}
 
 // One whole-scan measurement: scan_bench (beside this binary) on the shared clips with classifier
 // `model` and detector `detector`; its JSON read back. Null when scan_bench failed.
@@ -320,6 +348,8 @@ std::optional<ScanRow> MeasureScan(const Config& c, const std::string& self, con
   return std::nullopt;
 }
 
+}  // namespace
+
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"compress_bench: the Pareto table of compressed classifier and detector variants"};
@@ -339,7 +369,10 @@ int main(int argc, char** argv) {
   app.add_flag("!--no-scans", c.scans, "skip the whole scans of the shared clips (scan_bench)");
   app.add_option("--reps", c.reps, "timed runs per latency figure")->capture_default_str();
   app.add_option("-o,--out", c.out, "where the INT8 models, pareto.json and pareto.png go")->capture_default_str();
+  bool replot = false;
+  app.add_flag("--replot", replot, "only redraw the plots from <out>/pareto.json");
   CLI11_PARSE(app, argc, argv);
+  if (replot) return Replot(c.out);
   for (const auto& p : {c.model, c.store, c.dev_store, c.back, c.front}) {
     if (!fs::exists(p)) Die(Status::NotFound(p + " (see the header of bench/compress_bench.cc)"));
   }
@@ -479,7 +512,7 @@ int main(int argc, char** argv) {
                           {"peak_rss_mib", r.rss_mib}});
   }
   std::ofstream(c.out + "/pareto.json") << j.dump(2) << "\n";
-  Plot(rows, c.out + "/pareto.png");
-  std::printf("\nwrote %s/pareto.json and %s/pareto.png\n", c.out.c_str(), c.out.c_str());
+  PlotBoth(rows, c.out);
+  std::printf("\nwrote %s/pareto.json, pareto.png and pareto-pseudo.png\n", c.out.c_str());
   return 0;
 }
