@@ -65,12 +65,12 @@ struct ModelSpec {
   // (blocks with an expansion conv), "blocks.<i>.out" (blocks without a residual: a residual
   // block's output keeps its input's channels), "blocks.<i>.squeeze" (SE); "head" (head conv),
   // "hidden" (pre_logits), "mask" (mask head).
-  std::map<std::string, int64_t> channels;
+  std::map<std::string, int64_t> channels = {};
   // Factorised layers (low rank, compress/lowrank.h), by module path: a ConvBnAct ("stem",
   // "blocks.<i>.expand" / ".project", "head_conv", "mask_conv") -> {r} for a 1x1 conv (in -> r
   // -> out, a truncated SVD) or {r_in, r_out} for a k x k conv (Tucker-2: 1x1 in -> r_in, k x k
   // r_in -> r_out, 1x1 r_out -> out); "pre_logits" -> {r} (Linear in -> r -> hidden).
-  std::map<std::string, std::vector<int64_t>> ranks;
+  std::map<std::string, std::vector<int64_t>> ranks = {};
 };
 
 // "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16".
