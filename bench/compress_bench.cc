@@ -231,8 +231,8 @@ DetectorRow MeasureDetector(const Config& c, const std::string& name, const std:
   return r;
 }
 
-// dev AUC (y) against ms per face in batches of 32 (x), one labelled point per variant.
-// The front: `metric` of each classifier against ms per face in batches of 32.
+// The front: `metric` of each classifier (y) against ms per face in batches of 32 (x), one
+// labelled point per variant.
 void Plot(const std::vector<ClassifierRow>& rows, double ClassifierRow::*metric, const char* label,
           const std::string& path) {
   const int w = 720, h = 480, m = 70;

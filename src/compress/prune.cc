@@ -44,6 +44,31 @@ std::map<std::string, torch::Tensor> AllTensors(const train::Model& model) {
   return all;
 }
 
+// The magnitudes of the weights the network actually applies: |w| with the BatchNorm after it
+// folded in (each output row times |gamma| / sqrt(var + eps)), in double.
+class FoldedWeights {
+ public:
+  explicit FoldedWeights(const train::Model& model) : all_(AllTensors(model)) {
+    for (const auto& item : model->named_modules("", false)) {
+      if (const auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) eps_[item.key()] = bn->options.eps();
+    }
+  }
+  // `batchnorm` is the BatchNorm's prefix ("stem.bn"), or "" for a layer without one.
+  torch::Tensor Magnitude(const std::string& weight, const std::string& batchnorm) const {
+    torch::Tensor a = all_.at(weight).detach().to(torch::kDouble).abs();
+    if (batchnorm.empty()) return a;
+    const torch::Tensor gamma = all_.at(batchnorm + ".weight").detach().to(torch::kDouble).abs();
+    const torch::Tensor var = all_.at(batchnorm + ".running_var").detach().to(torch::kDouble);
+    std::vector<int64_t> shape(a.dim(), 1);
+    shape[0] = a.size(0);
+    return a * (gamma / torch::sqrt(var + eps_.at(batchnorm))).view(shape);
+  }
+
+ private:
+  std::map<std::string, torch::Tensor> all_;
+  std::map<std::string, double> eps_;
+};
+
 // The conv and linear weights that magnitude pruning touches (the 1-logit output layer aside).
 std::vector<std::string> PrunableWeights(const train::Model& model) {
   std::vector<std::string> names;
@@ -113,19 +138,10 @@ std::vector<ChannelGroup> ChannelGroups(const train::Model& model) {
 
 std::vector<double> ChannelImportance(const train::Model& model, const ChannelGroup& group) {
   torch::NoGradGuard no_grad;
-  const auto all = AllTensors(model);
-  std::map<std::string, double> eps;
-  for (const auto& item : model->named_modules("", false)) {
-    if (const auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) eps[item.key()] = bn->options.eps();
-  }
+  const FoldedWeights folded(model);
   torch::Tensor score = torch::zeros({group.channels}, torch::kDouble);
   for (const auto& p : group.producers) {
-    torch::Tensor l1 = all.at(p.weight).detach().to(torch::kDouble).abs().flatten(1).sum(1);
-    if (!p.batchnorm.empty()) {
-      const torch::Tensor gamma = all.at(p.batchnorm + ".weight").detach().to(torch::kDouble).abs();
-      const torch::Tensor var = all.at(p.batchnorm + ".running_var").detach().to(torch::kDouble);
-      l1 = l1 * gamma / torch::sqrt(var + eps.at(p.batchnorm));
-    }
+    const torch::Tensor l1 = folded.Magnitude(p.weight, p.batchnorm).flatten(1).sum(1);
     const double mean = l1.mean().item<double>();
     score += mean > 0 ? l1 / mean : l1;
   }
@@ -208,29 +224,16 @@ Result<train::Model> PruneChannels(const train::Model& model, const ChannelPrune
 Result<Masks> MagnitudeMasks(const train::Model& model, const MagnitudeOptions& o) {
   if (!(o.sparsity >= 0 && o.sparsity < 1)) return Status::InvalidArgument("sparsity must be in [0, 1)");
   torch::NoGradGuard no_grad;
-  const auto all = AllTensors(model);
   const std::vector<std::string> names = PrunableWeights(model);
-  // The BatchNorm after each conv: its scale |gamma| / sqrt(var + eps) multiplies the conv's rows, so
-  // the weight the network actually applies is the folded one.
+  // The BatchNorm after each conv (the groups' producers name it), folded into its magnitudes.
   std::map<std::string, std::string> bn_of;
   for (const ChannelGroup& g : ChannelGroups(model)) {
     for (const auto& p : g.producers) bn_of[p.weight] = p.batchnorm;
   }
-  std::map<std::string, double> eps;
-  for (const auto& item : model->named_modules("", false)) {
-    if (const auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) eps[item.key()] = bn->options.eps();
-  }
+  const FoldedWeights weights(model);
   auto folded = [&](const std::string& n) {
-    torch::Tensor a = all.at(n).detach().abs().to(torch::kDouble);
     auto it = bn_of.find(n);
-    if (it != bn_of.end() && !it->second.empty()) {
-      const torch::Tensor gamma = all.at(it->second + ".weight").detach().to(torch::kDouble).abs();
-      const torch::Tensor var = all.at(it->second + ".running_var").detach().to(torch::kDouble);
-      std::vector<int64_t> shape(a.dim(), 1);
-      shape[0] = a.size(0);
-      a = a * (gamma / torch::sqrt(var + eps.at(it->second))).view(shape);
-    }
-    return a;
+    return weights.Magnitude(n, it == bn_of.end() ? "" : it->second);
   };
   // LAMP (Lee et al., ICLR 2021): a weight's score is its square over the sum of the squares of the
   // weights of its layer that are not smaller. Scale-free per layer, so one threshold can be shared,

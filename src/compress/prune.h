@@ -17,8 +17,9 @@
 // network (global: on LAMP scores, w^2 over the sum of the layer's not-smaller w^2, which are
 // comparable across layers; raw magnitudes are not: one threshold over them emptied the small-
 // weighted linear layers of the default model and its output went constant) or the same share per
-// layer; the masks are kept during fine-tuning (ApplyMasks after each step). The exported model has as many weights as before: dense
-// kernels (ONNX Runtime on this CPU) gain nothing from zeros; only the compressed file shrinks.
+// layer; the masks are kept during fine-tuning (ApplyMasks after each step). The exported model
+// has as many weights as before: dense kernels (ONNX Runtime on this CPU) gain nothing from zeros;
+// only the compressed file shrinks.
 #ifndef DEEPSCAN_COMPRESS_PRUNE_H_
 #define DEEPSCAN_COMPRESS_PRUNE_H_
 

@@ -170,19 +170,6 @@ double DevVideoAuc(Model& model, const DevValidation& dv) {
   return PerClipAuc(Logits(model, dv.images), dv.labels, dv.sources);
 }
 
-nlohmann::json StatsToJson(const EpochStats& s) {
-  return {{"epoch", s.epoch},
-          {"step", s.step},
-          {"train_loss", s.train_loss},
-          {"val_auc", s.val_auc},
-          {"val_log_loss", s.val_log_loss},
-          {"fake_auc", s.fake_auc},
-          {"fake_video_auc", s.fake_video_auc},
-          {"dev_video_auc", s.dev_video_auc},
-          {"selection", s.selection},
-          {"seconds", s.seconds}};
-}
-
 EpochStats StatsFromJson(const nlohmann::json& j) {
   EpochStats s;
   s.epoch = j.at("epoch");
@@ -210,6 +197,19 @@ Status WriteText(const std::string& path, const std::string& text) {
 }
 
 }  // namespace
+
+nlohmann::json EpochStatsToJson(const EpochStats& s) {
+  return {{"epoch", s.epoch},
+          {"step", s.step},
+          {"train_loss", s.train_loss},
+          {"val_auc", s.val_auc},
+          {"val_log_loss", s.val_log_loss},
+          {"fake_auc", s.fake_auc},
+          {"fake_video_auc", s.fake_video_auc},
+          {"dev_video_auc", s.dev_video_auc},
+          {"selection", s.selection},
+          {"seconds", s.seconds}};
+}
 
 // The batch input and mask sizes that `c`'s model implies.
 void SizeBatchesForModel(TrainConfig* c) {
@@ -564,7 +564,7 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
                             {"best_epoch", result.best_epoch},
                             {"history", nlohmann::json::array()},
                             {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
-    for (const auto& h : result.history) state["history"].push_back(StatsToJson(h));
+    for (const auto& h : result.history) state["history"].push_back(EpochStatsToJson(h));
     RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
     if (cb.on_epoch) cb.on_epoch(st);
     if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "deepscan/status.h"
 #include "train/pair_batches.h"
 #include "train/zoo.h"
@@ -92,6 +94,9 @@ struct EpochStats {
   double selection = 0;        // what picks the best epoch: val_auc, or with a dev store (val_auc + dev_video_auc) / 2
   double seconds = 0;
 };
+
+// One epoch's figures as state.json's "history" holds them (and `deepscan tune`'s trials report them).
+nlohmann::json EpochStatsToJson(const EpochStats& s);
 
 struct TrainResult {
   std::vector<EpochStats> history;

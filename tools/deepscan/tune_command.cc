@@ -253,21 +253,9 @@ int RunTuneTrial(const TuneTrialArgs& a) {
       return ReportFailure(Status::IoError("cannot write " + a.out + "/config.json"));
   }
   c->resume = a.resume && fs::exists(a.out + "/last.pt");
-  auto stats_json = [](const train::EpochStats& s) {
-    return json{{"epoch", s.epoch},
-                {"step", s.step},
-                {"train_loss", s.train_loss},
-                {"val_auc", s.val_auc},
-                {"val_log_loss", s.val_log_loss},
-                {"fake_auc", s.fake_auc},
-                {"fake_video_auc", s.fake_video_auc},
-                {"dev_video_auc", s.dev_video_auc},
-                {"selection", s.selection},
-                {"seconds", s.seconds}};
-  };
   train::TrainCallbacks cb;
   cb.on_epoch = [&](const train::EpochStats& s) {
-    json line = stats_json(s);
+    json line = train::EpochStatsToJson(s);
     line["event"] = "epoch";
     std::printf("%s\n", line.dump().c_str());
     std::fflush(stdout);
@@ -275,7 +263,7 @@ int RunTuneTrial(const TuneTrialArgs& a) {
   auto r = train::Train(*c, cb);
   if (!r.ok()) return ReportFailure(r.status());
   json done = {{"event", "done"}, {"best_epoch", r->best_epoch}, {"onnx", r->onnx_path}};
-  done["best"] = stats_json(r->history.at(r->best_epoch));
+  done["best"] = train::EpochStatsToJson(r->history.at(r->best_epoch));
   if (a.measure_threads > 0) {
     auto t = search::MeasureMsPerFace(r->onnx_path, a.measure_threads);
     if (!t.ok()) return ReportFailure(t.status());
