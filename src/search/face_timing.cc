@@ -10,10 +10,12 @@
 
 namespace deepscan::search {
 
-Result<FaceTiming> MeasureMsPerFace(const std::string& onnx_path, int threads, int warmup, int runs) {
+Result<FaceTiming> MeasureMsPerFace(const std::string& onnx_path, const FaceTimingOptions& options) {
+  const int threads = options.threads, warmup = options.warmup, runs = options.runs;
   if (threads < 1 || runs < 1 || warmup < 0) return Status::InvalidArgument("threads and runs must be >= 1");
   infer::ClassifierConfig config;
   config.model_path = onnx_path;
+  config.device = options.device;
   config.threads = threads;
   config.max_batch = 1;
   ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> classifier, infer::CreateClassifier(config));
@@ -36,6 +38,7 @@ Result<FaceTiming> MeasureMsPerFace(const std::string& onnx_path, int threads, i
   t.p90_ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
   t.runs = runs;
   t.threads = threads;
+  t.device = classifier->device();
   return t;
 }
 

@@ -8,7 +8,9 @@ Out: trials in the Optuna storage (SQLite file or PostgreSQL); <out>/trials/<num
      (config.json, the trainer's files, trial.log); at the end <out>/best-config.json (a full config
      `deepscan train --config` reads), <out>/study-summary.json, <out>/history.png (one objective)
      or <out>/pareto.png (accuracy vs ms per face), <out>/pareto/trial-<n>.json for the front.
-How: each trial is a child process that trains and prints one JSON line per epoch; the value is
+How: each trial is a child process that first reports its architecture's ms per face (measured once
+     per architecture on the target backend and cached in --latency-cache; a trial over
+     --max-ms-per-face is pruned there, untrained), then trains and prints one JSON line per epoch; the value is
      reported to Optuna (trial.report) and the pruner asked (trial.should_prune); a pruned trial's
      child is stopped. The study is resumable: rerunning the same command continues until it holds
      --trials finished (complete or pruned) trials. A trial left RUNNING by a killed worker is failed
@@ -253,7 +255,10 @@ class Driver:
             json.dump(self.plan["base_config"], f, indent=2)
         cmd = list(self.plan["trial_command"]) + [
             "--base", base_path, "--params", json.dumps(values), "--out", tdir,
-            "--measure-threads", str(self.plan["measure_threads"])] + (["--resume"] if resume else [])
+            "--measure-threads", str(self.plan["measure_threads"]),
+            "--measure-device", self.plan.get("measure_device", "auto"),
+            "--latency-cache", self.plan.get("latency_cache", os.path.join(self.out, "latency-cache.json")),
+            "--max-ms-per-face", repr(float(self.plan.get("max_ms_per_face", 0)))] + (["--resume"] if resume else [])
         done = None
         with open(os.path.join(tdir, "trial.log"), "a") as log:
             self.child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
@@ -263,7 +268,14 @@ class Driver:
                         log.write(line)
                         continue
                     event = json.loads(line)
-                    if event.get("event") == "epoch":
+                    if event.get("event") == "latency":
+                        self.record_latency(trial, event)
+                    elif event.get("event") == "over_budget":
+                        trial.set_user_attr("over_budget", True)
+                        print("trial %d: %.2f ms per face is over the budget of %.2f ms: pruned before training" %
+                              (trial.number, event["ms_per_face"], event["max_ms_per_face"]), flush=True)
+                        raise optuna.TrialPruned("over the latency budget")
+                    elif event.get("event") == "epoch":
                         self.report(trial, event)
                     elif event.get("event") == "done":
                         done = event
@@ -286,6 +298,16 @@ class Driver:
         print("trial %d done: %s %.4f (epoch %d), %.2f ms per face" %
               (trial.number, self.objective_name, value, done["best_epoch"] + 1, done["ms_per_face"]), flush=True)
         return (value, done["ms_per_face"]) if self.multi else value
+
+    def record_latency(self, trial, event):
+        """The architecture's ms per face, measured (or read from the cache) before the trial trains."""
+        trial.set_user_attr("ms_per_face", event["ms_per_face"])
+        trial.set_user_attr("arch", event["arch"])
+        trial.set_user_attr("latency_cached", event["cached"])
+        trial.set_user_attr("latency_device", event["device"])
+        print("trial %d: %s: %.3f ms per face on %s, %d thread(s) (%s)" %
+              (trial.number, event["arch"], event["ms_per_face"], event["device"], event["measure_threads"],
+               "from the latency cache" if event["cached"] else "measured"), flush=True)
 
     def drop_checkpoints(self, tdir, keep_best):
         """Deletes what only the resumption of a killed trial needs (last.pt, optimizer.pt; with keep_best
@@ -377,7 +399,8 @@ class Driver:
         print("trials: %d complete, %d pruned, %d failed, %d running, %d waiting" %
               (count["complete"], count["pruned"], count["fail"], count["running"], count["waiting"]), flush=True)
         summary = {"study": study.study_name, "objective": self.objective_name, "directions": self.directions,
-                   "counts": count, "trials": [trial_row(t) for t in trials]}
+                   "counts": count, "trials": [trial_row(t) for t in trials],
+                   "architectures": architectures(trials)}
         if not complete:
             print("no complete trial yet: nothing to write", flush=True)
             write_json(os.path.join(self.out, "study-summary.json"), summary)
@@ -388,20 +411,21 @@ class Driver:
                            key=lambda t: -sign * t.values[0])
             print("Pareto front (%s vs ms per face, measured here with %d thread(s)):" %
                   (self.objective_name, self.plan["measure_threads"]))
-            print("  trial  %-14s  ms/face  parameters" % self.objective_name)
+            print("  trial  %-14s  ms/face  architecture / parameters" % self.objective_name)
             os.makedirs(os.path.join(self.out, "pareto"), exist_ok=True)
             for t in front:
-                print("  %5d  %14.4f  %7.2f  %s" % (t.number, t.values[0], t.values[1], json.dumps(t.params, sort_keys=True)))
+                print("  %5d  %14.4f  %7.2f  %s  %s" % (t.number, t.values[0], t.values[1], t.user_attrs.get("arch", "?"),
+                                                        json.dumps(t.params, sort_keys=True)))
                 write_json(os.path.join(self.out, "pareto", "trial-%d.json" % t.number),
                            self.final_config(t, "pareto-%d" % t.number))
             best = front[0]  # the most accurate point of the front
             summary["pareto_front"] = [t.number for t in front]
         else:
             best = study.best_trial
-            print("best trial %d: %s %.4f (epoch %d of %d), %.2f ms per face; %s" %
+            print("best trial %d: %s %.4f (epoch %d of %d), %.2f ms per face, %s; %s" %
                   (best.number, self.objective_name, best.value, best.user_attrs.get("best_epoch", 0),
                    self.plan["epochs"], best.user_attrs.get("ms_per_face", float("nan")),
-                   json.dumps(best.params, sort_keys=True)))
+                   best.user_attrs.get("arch", "?"), json.dumps(best.params, sort_keys=True)))
         summary["best_trial"] = best.number
         path = os.path.join(self.out, "best-config.json")
         write_json(path, self.final_config(best, "best"))
@@ -469,9 +493,26 @@ class Driver:
         print("wrote %s" % path, flush=True)
 
 
+def architectures(trials):
+    """Per architecture (ArchLabel): its ms per face, the trials that used it, the trial that measured it."""
+    archs = {}
+    for t in trials:
+        label = t.user_attrs.get("arch")
+        if label is None:
+            continue
+        a = archs.setdefault(label, {"ms_per_face": t.user_attrs.get("ms_per_face"), "trials": [],
+                                     "measured_in_trial": None})
+        a["trials"].append(t.number)
+        if t.user_attrs.get("latency_cached") is False and a["measured_in_trial"] is None:
+            a["measured_in_trial"] = t.number
+    return archs
+
+
 def trial_row(t):
     return {"number": t.number, "state": t.state.name.lower(), "values": t.values, "params": t.params,
             "worker": t.user_attrs.get("worker"), "ms_per_face": t.user_attrs.get("ms_per_face"),
+            "arch": t.user_attrs.get("arch"), "latency_cached": t.user_attrs.get("latency_cached"),
+            "over_budget": t.user_attrs.get("over_budget", False),
             "pruned_at_epoch": t.user_attrs.get("pruned_at_epoch"),
             "retry_of": (t.system_attrs.get("retry_history") or [None])[-1],
             "intermediate_values": {str(k): v for k, v in t.intermediate_values.items()}}

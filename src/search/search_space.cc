@@ -52,6 +52,7 @@ const std::map<std::string, std::string>& NotTunable() {
       {"model_version", "metadata, not a hyper-parameter"},
       {"model.channels", "pruned channel counts come from `deepscan prune`"},
       {"model.ranks", "factorised ranks come from `deepscan lowrank`"},
+      {"model.nas", "search its entries: model.nas.FIELD.STAGE (FIELD depth, kernel, expand, se or act; STAGE 0-4)"},
   };
   return m;
 }
@@ -79,10 +80,26 @@ const std::map<std::string, Limit>& Limits() {
     l["model.drop_path"] = Range(0, 1, false, true);
     l["model.mask_stride"] = Range(8, 16);
     l["model.arch"] = {};  // the zoo's parser checks the names
+    for (int i = 0; i < train::kNasStages; ++i) {
+      const std::string stage = "." + std::to_string(i);
+      l["model.nas.depth" + stage] = Range(1, 6);
+      l["model.nas.kernel" + stage] = Range(3, 7);
+      l["model.nas.expand" + stage] = Range(1, 8);
+      l["model.nas.act" + stage].strings = {"relu", "hswish"};
+    }
     return l;
   }();
   return m;
 }
+
+// NasSpec{}'s fields as JSON: {"depth": [...], "kernel": [...], ...}.
+json NasDefaults() {
+  train::ModelSpec nas;
+  nas.arch = "mobilenetv3_nas";
+  return json::parse(train::ModelSpecToJson(nas))["nas"];
+}
+
+bool IsNasName(const std::string& name) { return name.rfind("model.nas.", 0) == 0; }
 
 // Every key of the training config JSON with its default value ("model.KEY" for the model's).
 const std::map<std::string, json>& ConfigKeys() {
@@ -98,6 +115,12 @@ const std::map<std::string, json>& ConfigKeys() {
     }
     keys.emplace("model.channels", json::object());
     keys.emplace("model.ranks", json::object());
+    keys.emplace("model.nas", json::object());
+    // The architecture search's choices (arch mobilenetv3_nas), one key per field and stage.
+    const json nas = NasDefaults();
+    for (auto f = nas.begin(); f != nas.end(); ++f) {
+      for (size_t i = 0; i < f.value().size(); ++i) keys["model.nas." + f.key() + "." + std::to_string(i)] = f.value()[i];
+    }
     return keys;
   }();
   return m;
@@ -120,9 +143,19 @@ Status CheckName(const std::string& name) {
   if (auto nt = NotTunable().find(name); nt != NotTunable().end()) {
     return Status::InvalidArgument("parameter '" + name + "' cannot be searched: " + nt->second);
   }
+  if (ConfigKeys().count(name) == 0 && IsNasName(name)) {
+    return Status::InvalidArgument("unknown architecture parameter '" + name +
+                                   "': expected model.nas.FIELD.STAGE, FIELD one of depth, kernel, expand, se, act, "
+                                   "STAGE 0-" + std::to_string(train::kNasStages - 1));
+  }
   if (ConfigKeys().count(name) == 0) {
-    return Status::InvalidArgument("unknown parameter '" + name +
-                                   "': not a training config key (tunable: " + Join(TunableKeys()) + ")");
+    std::vector<std::string> keys;
+    for (const std::string& k : TunableKeys()) {
+      if (!IsNasName(k)) keys.push_back(k);
+    }
+    keys.push_back("model.nas.FIELD.STAGE");
+    return Status::InvalidArgument("unknown parameter '" + name + "': not a training config key (tunable: " +
+                                   Join(keys) + ")");
   }
   return Status::Ok();
 }
@@ -142,7 +175,13 @@ Status CheckInLimit(const std::string& name, double v) {
 void SetValues(json* j, const json& values) {
   for (auto it = values.begin(); it != values.end(); ++it) {
     const std::string& k = it.key();
-    if (k.rfind("model.", 0) == 0) {
+    if (IsNasName(k)) {  // model.nas.FIELD.STAGE: one entry of the spec's "nas" arrays
+      json& model = (*j)["model"];
+      if (!model.contains("nas")) model["nas"] = NasDefaults();  // another arch: the zoo's parser says so
+      const std::string rest = k.substr(10);
+      const size_t dot = rest.rfind('.');
+      model["nas"][rest.substr(0, dot)][std::stoul(rest.substr(dot + 1))] = it.value();
+    } else if (k.rfind("model.", 0) == 0) {
       (*j)["model"][k.substr(6)] = it.value();
     } else {
       (*j)[k] = it.value();
@@ -247,6 +286,10 @@ Result<ParamSpec> ParseParam(const std::string& name, const json& s) {
   }
   RETURN_IF_ERROR(CheckInLimit(name, p.low));
   RETURN_IF_ERROR(CheckInLimit(name, p.high));
+  if (name.rfind("model.nas.kernel.", 0) == 0 &&
+      (static_cast<int64_t>(p.low) % 2 == 0 || static_cast<int64_t>(p.step) % 2 != 0)) {
+    return Status::InvalidArgument(where + "kernels are odd (3, 5, 7): use an odd low and step 2, or a categorical");
+  }
   return p;
 }
 
@@ -290,6 +333,18 @@ Result<SearchSpace> ParseSearchSpace(const std::string& json_text, const train::
   }
   std::sort(space.params.begin(), space.params.end(),
             [](const ParamSpec& a, const ParamSpec& b) { return a.name < b.name; });
+  // The architecture's choices are the search space of arch mobilenetv3_nas, not of another arch.
+  for (const ParamSpec& p : space.params) {
+    if (!IsNasName(p.name)) continue;
+    if (base.model.arch != "mobilenetv3_nas") {
+      return Status::InvalidArgument("parameter '" + p.name + "' searches arch mobilenetv3_nas, but the base config's is " +
+                                     base.model.arch + ": set \"model\": {\"arch\": \"mobilenetv3_nas\", ...} in --config");
+    }
+    if (std::any_of(space.params.begin(), space.params.end(), [](const ParamSpec& q) { return q.name == "model.arch"; })) {
+      return Status::InvalidArgument("parameter '" + p.name +
+                                     "' cannot be searched with model.arch: it belongs to arch mobilenetv3_nas only");
+    }
+  }
   // Each end of each range on top of the base config must still be a config the trainer reads.
   for (const ParamSpec& p : space.params) {
     for (const json& v : Ends(p)) {

@@ -86,10 +86,57 @@ constexpr MbStage kEfficientNetB0[] = {
     {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
 };
 
+// The stages of "mobilenetv3_nas" (MobileNetV3-Small's, Table 2): output channels and stride of
+// each stage's first block, before width scaling; the stem gives 16 channels.
+struct NasStage {
+  int out, stride;
+};
+constexpr NasStage kNasStageTable[kNasStages] = {{16, 2}, {24, 2}, {40, 2}, {48, 1}, {96, 2}};
+constexpr int kNasStemChannels = 16;
+
+std::string JoinNames(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+Status ValidateNas(const NasSpec& n) {
+  auto size_ok = [](size_t size, const char* field) {
+    return size == static_cast<size_t>(kNasStages)
+               ? Status::Ok()
+               : Status::InvalidArgument(std::string("nas.") + field + " needs " + std::to_string(kNasStages) +
+                                         " entries (one per stage), not " + std::to_string(size));
+  };
+  RETURN_IF_ERROR(size_ok(n.depth.size(), "depth"));
+  RETURN_IF_ERROR(size_ok(n.kernel.size(), "kernel"));
+  RETURN_IF_ERROR(size_ok(n.expand.size(), "expand"));
+  RETURN_IF_ERROR(size_ok(n.se.size(), "se"));
+  RETURN_IF_ERROR(size_ok(n.act.size(), "act"));
+  for (int i = 0; i < kNasStages; ++i) {
+    std::string at = "[";  // (built by appends: GCC 12 warns wrongly (-Wrestrict) on "[" + std::string)
+    at += std::to_string(i);
+    at += "] = ";
+    if (n.depth[i] < 1 || n.depth[i] > 6) {
+      return Status::InvalidArgument("nas.depth" + at + std::to_string(n.depth[i]) + " is outside [1, 6]");
+    }
+    if (n.kernel[i] != 3 && n.kernel[i] != 5 && n.kernel[i] != 7) {
+      return Status::InvalidArgument("nas.kernel" + at + std::to_string(n.kernel[i]) + " is not 3, 5 or 7");
+    }
+    if (!(n.expand[i] >= 1.0f && n.expand[i] <= 8.0f)) {
+      return Status::InvalidArgument("nas.expand" + at + std::to_string(n.expand[i]) + " is outside [1, 8]");
+    }
+    if (n.act[i] != "relu" && n.act[i] != "hswish") {
+      return Status::InvalidArgument("nas.act" + at + "\"" + n.act[i] + "\" is not \"relu\" or \"hswish\"");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::vector<std::string> KnownArchs() {
-  return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16"};
+  return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16",
+          "mobilenetv3_nas"};
 }
 
 std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t stride) {
@@ -101,10 +148,9 @@ std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t 
 Status ValidateModelSpec(const ModelSpec& spec) {
   const auto archs = KnownArchs();
   if (std::find(archs.begin(), archs.end(), spec.arch) == archs.end()) {
-    return Status::InvalidArgument(
-        "unknown arch '" + spec.arch +
-        "' (mobilenetv3_small, mobilenetv3_large, efficientnet_b0, mobilenetv1, mobilenetv1_s16)");
+    return Status::InvalidArgument("unknown arch '" + spec.arch + "' (" + JoinNames(archs) + ")");
   }
+  if (spec.arch == "mobilenetv3_nas") RETURN_IF_ERROR(ValidateNas(spec.nas));
   if (!(spec.width > 0.1f && spec.width <= 4.0f)) return Status::InvalidArgument("width must be in (0.1, 4]");
   if (spec.input_size < 32 || spec.input_size > 1024)
     return Status::InvalidArgument("input_size must be in [32, 1024]");
@@ -274,6 +320,29 @@ ZooNetImpl::ZooNetImpl(const ModelSpec& spec) : spec_(spec) {
     }
     stem_out = ch(32);
     stem_act = Act::kRelu6;
+  } else if (spec.arch == "mobilenetv3_nas") {
+    int64_t in = ch(kNasStemChannels);
+    for (int stage = 0; stage < kNasStages; ++stage) {
+      for (int layer = 0; layer < spec.nas.depth[stage]; ++layer) {
+        BlockConfig c;
+        c.in = in;
+        c.out = ch(kNasStageTable[stage].out);
+        // Ratio 1 (expanded == in): no expansion conv, as Small's first block.
+        c.expanded = std::max(c.in, MakeDivisible(static_cast<double>(c.in) * spec.nas.expand[stage]));
+        c.kernel = spec.nas.kernel[stage];
+        c.stride = layer == 0 ? kNasStageTable[stage].stride : 1;
+        c.squeeze = spec.nas.se[stage] ? MakeDivisible(static_cast<double>(c.expanded / 4)) : 0;
+        c.act = spec.nas.act[stage] == "hswish" ? Act::kHardSwish : Act::kRelu;
+        c.se_inner = Act::kRelu;
+        c.hard_gate = true;
+        configs.push_back(c);
+        in = c.out;
+      }
+    }
+    head_out = 6 * configs.back().out;
+    hidden = ch(1024);
+    stem_out = configs.front().in;
+    stem_act = Act::kHardSwish;
   } else if (mobilenet) {
     const bool small = spec.arch == "mobilenetv3_small";
     const Bneck* table = small ? kMobileNetV3Small : kMobileNetV3Large;
@@ -477,6 +546,13 @@ std::string ModelSpecToJson(const ModelSpec& spec) {
                       {"mask_stride", spec.mask_stride}};
   if (!spec.channels.empty()) j["channels"] = spec.channels;
   if (!spec.ranks.empty()) j["ranks"] = spec.ranks;
+  if (spec.arch == "mobilenetv3_nas") {
+    j["nas"] = {{"depth", spec.nas.depth},
+                {"kernel", spec.nas.kernel},
+                {"expand", spec.nas.expand},
+                {"se", spec.nas.se},
+                {"act", spec.nas.act}};
+  }
   return j.dump();
 }
 
@@ -493,6 +569,30 @@ Result<ModelSpec> ModelSpecFromJson(const std::string& json) {
     spec.mask_stride = j.value("mask_stride", spec.mask_stride);
     if (j.contains("channels")) spec.channels = j["channels"].get<std::map<std::string, int64_t>>();
     if (j.contains("ranks")) spec.ranks = j["ranks"].get<std::map<std::string, std::vector<int64_t>>>();
+    if (j.contains("nas")) {
+      if (spec.arch != "mobilenetv3_nas") {
+        return Status::InvalidArgument("\"nas\" is read by arch mobilenetv3_nas only (this spec's arch is " +
+                                       spec.arch + ")");
+      }
+      const nlohmann::json& n = j["nas"];
+      if (!n.is_object()) return Status::InvalidArgument("\"nas\" must be an object {depth, kernel, expand, se, act}");
+      for (auto it = n.begin(); it != n.end(); ++it) {
+        const std::string& k = it.key();
+        if (k == "depth") {
+          spec.nas.depth = it->get<std::vector<int>>();
+        } else if (k == "kernel") {
+          spec.nas.kernel = it->get<std::vector<int>>();
+        } else if (k == "expand") {
+          spec.nas.expand = it->get<std::vector<float>>();
+        } else if (k == "se") {
+          spec.nas.se = it->get<std::vector<bool>>();
+        } else if (k == "act") {
+          spec.nas.act = it->get<std::vector<std::string>>();
+        } else {
+          return Status::InvalidArgument("unknown nas field '" + k + "' (depth, kernel, expand, se, act)");
+        }
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidModel(std::string("malformed model spec: ") + e.what());
   }

@@ -15,6 +15,11 @@
 //                        column at the bottom/right); no head conv: pool 1024 -> 1.  3,208,001 params
 //   "mobilenetv1_s16"    the same, stopped after the 11th block (512 channels, stride 16), so that
 //                        it fits the shipped-model budget (<= 10 MB); pool 512 -> 1. 1,613,633 params
+//   "mobilenetv3_nas"    the architecture-search space (NasSpec below, docs/search.md): MobileNetV3-
+//                        Small's five stages (stem 16, stage outputs 16/24/40/48/96 at strides
+//                        2/2/2/1/2, head 576 -> 1024 -> 1) with each stage's depth, kernel, expansion,
+//                        SE and activation chosen; NasSpec{}'s values are Small's but for the
+//                        expansion ratios.                                           1,530,385 params
 // The width multiplier scales every channel count (rounded to multiples of 8 as the references
 // do); the input size only fixes the declared input of the exported model and the mask size
 // (the networks are fully convolutional up to a global average pool).
@@ -50,6 +55,19 @@
 
 namespace deepscan::train {
 
+// The searched choices of arch "mobilenetv3_nas", one entry per stage (kNasStages of them). Each
+// stage's blocks are inverted residuals; its first block has the stage's stride, the others
+// stride 1 with a residual. Defaults: MobileNetV3-Small's stage layout (Howard et al. 2019, Table 2)
+// with one expansion ratio per stage instead of Small's per-block ones.
+inline constexpr int kNasStages = 5;
+struct NasSpec {
+  std::vector<int> depth = {1, 2, 3, 2, 3};     // blocks per stage, [1, 6]
+  std::vector<int> kernel = {3, 3, 5, 5, 5};    // depthwise kernel: 3, 5 or 7
+  std::vector<float> expand = {1, 4, 6, 3, 6};  // expanded channels / a block's input channels, [1, 8]
+  std::vector<bool> se = {true, false, true, true, true};  // squeeze-and-excitation (hard-sigmoid gate)
+  std::vector<std::string> act = {"relu", "relu", "hswish", "hswish", "hswish"};  // "relu" | "hswish"
+};
+
 struct ModelSpec {
   std::string arch = "mobilenetv3_small";  // see KnownArchs()
   float width = 1.0f;                      // channel multiplier, (0.1, 4]
@@ -71,12 +89,15 @@ struct ModelSpec {
   // -> out, a truncated SVD) or {r_in, r_out} for a k x k conv (Tucker-2: 1x1 in -> r_in, k x k
   // r_in -> r_out, 1x1 r_out -> out); "pre_logits" -> {r} (Linear in -> r -> hidden).
   std::map<std::string, std::vector<int64_t>> ranks = {};
+  NasSpec nas = {};  // read by arch "mobilenetv3_nas" only (a JSON "nas" entry of another arch is refused)
 };
 
-// "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16".
+// "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16",
+// "mobilenetv3_nas".
 std::vector<std::string> KnownArchs();
 
-// Checks `spec`. Errors: kInvalidArgument naming the bad field.
+// Checks `spec` (for "mobilenetv3_nas" also its NasSpec: kNasStages entries per field, each in
+// range). Errors: kInvalidArgument naming the bad field, e.g. "nas.depth[2] = 9 is outside [1, 6]".
 Status ValidateModelSpec(const ModelSpec& spec);
 
 enum class Act { kNone, kRelu, kHardSwish, kSilu, kRelu6 };
@@ -231,7 +252,10 @@ Status SaveCheckpoint(const Model& model, const std::string& path);
 Result<Model> LoadCheckpoint(const std::string& path, const ModelSpec* spec = nullptr);
 
 // The spec as a JSON object string ({"arch", "width", "input_size", "mask_head", "dropout",
-// "drop_path", "mask_stride"}, and "channels" / "ranks" when not empty) and back. Errors: kInvalidModel (malformed), kInvalidArgument.
+// "drop_path", "mask_stride"}, "channels" / "ranks" when not empty, and for "mobilenetv3_nas"
+// "nas": {"depth", "kernel", "expand", "se", "act"}, each an array of kNasStages) and back; a
+// "nas" entry may give only some fields (the others keep NasSpec's defaults). Errors: kInvalidModel
+// (malformed), kInvalidArgument (a value out of range, an unknown "nas" field, "nas" on another arch).
 std::string ModelSpecToJson(const ModelSpec& spec);
 Result<ModelSpec> ModelSpecFromJson(const std::string& json);
 

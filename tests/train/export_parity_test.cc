@@ -211,7 +211,20 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"mobilenetv1_w0.5_96", {.arch = "mobilenetv1", .width = 0.5f, .input_size = 96}},
                       Case{"mobilenetv1_s16_w1.0_100_mask",
                            {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 100, .mask_head = true}},
-                      Case{"mobilenetv1_s16_w1.0_128", {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 128}}),
+                      Case{"mobilenetv1_s16_w1.0_128", {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 128}},
+                      // Two points of the architecture search's space (train/zoo.h, NasSpec).
+                      Case{"mobilenetv3_nas_default_w0.5_96",
+                           {.arch = "mobilenetv3_nas", .width = 0.5f, .input_size = 96}},
+                      Case{"mobilenetv3_nas_sampled_w0.75_80_mask",
+                           {.arch = "mobilenetv3_nas",
+                            .width = 0.75f,
+                            .input_size = 80,
+                            .mask_head = true,
+                            .nas = {.depth = {2, 1, 3, 1, 2},
+                                    .kernel = {5, 3, 7, 3, 5},
+                                    .expand = {1.5f, 3, 4, 6, 2.5f},
+                                    .se = {false, true, false, true, true},
+                                    .act = {"hswish", "relu", "relu", "hswish", "hswish"}}}}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = info.param.label;
       std::replace_if(

@@ -21,7 +21,7 @@
 
 #include "commands.h"
 #include "flags.h"
-#include "search/face_timing.h"
+#include "search/arch_latency.h"
 #include "search/search_space.h"
 #include "train/crop_store.h"
 #include "train/trainer.h"
@@ -50,6 +50,9 @@ struct TuneArgs {
   int64_t steps_per_epoch = -1;
   int threads = -1;
   int measure_threads = 1;
+  std::string measure_device = "auto";
+  std::string latency_cache;    // "" = <out>/latency-cache.json
+  double max_ms_per_face = 0;   // 0 = no budget
   double connect_timeout_s = 10;
   int heartbeat_s = 60;
   int retries = 2;
@@ -142,6 +145,9 @@ int RunTune(const TuneArgs& a) {
     return ReportFailure(Status::InvalidArgument("no crop store: give --store or \"store\" in --config"));
   if (base.epochs < 1) return ReportFailure(Status::InvalidArgument("epochs must be >= 1"));
   if (a.trials < 1) return ReportFailure(Status::InvalidArgument("--trials must be >= 1"));
+  if (!(a.max_ms_per_face >= 0)) {
+    return ReportFailure(Status::InvalidArgument("--max-ms-per-face must be >= 0 (0: no latency budget)"));
+  }
   // 2. The search space, against the training config's keys and limits.
   auto space_text = ReadText(a.space_path, "search space");
   if (!space_text.ok()) return ReportFailure(space_text.status());
@@ -184,6 +190,9 @@ int RunTune(const TuneArgs& a) {
   fs::create_directories(a.out, ec);
   if (ec) return ReportFailure(Status::IoError("cannot create " + a.out + ": " + ec.message()));
   const std::string out = fs::absolute(a.out).lexically_normal().string();
+  const std::string latency_cache = a.latency_cache.empty()
+                                        ? out + "/latency-cache.json"
+                                        : fs::absolute(a.latency_cache).lexically_normal().string();
   json plan = {{"study", a.study},
                {"storage", storage},
                {"out", out},
@@ -199,6 +208,9 @@ int RunTune(const TuneArgs& a) {
                {"seed", a.seed},
                {"epochs", base.epochs},
                {"measure_threads", a.measure_threads},
+               {"measure_device", a.measure_device},
+               {"latency_cache", latency_cache},
+               {"max_ms_per_face", a.max_ms_per_face},
                {"connect_timeout_s", a.connect_timeout_s},
                {"heartbeat_s", a.heartbeat_s},
                {"retries", a.retries},
@@ -224,10 +236,16 @@ struct TuneTrialArgs {
   std::string base_path, params = "{}", out;
   bool resume = false;
   int measure_threads = 1;
+  std::string measure_device = "auto";
+  std::string latency_cache;
+  double max_ms_per_face = 0;
 };
 
-// One trial: the base config with the trial's values, trained in this process; one JSON line on
-// stdout per epoch and one at the end (the driver reads them, src/search/optuna_driver.py).
+// One trial: the base config with the trial's values; first its architecture's ms per face
+// (search::ArchitectureLatency: measured once per architecture, cached), then, within the budget,
+// trained in this process. JSON lines on stdout (the driver reads them, src/search/optuna_driver.py):
+// {"event": "latency", ...}, then {"event": "over_budget", ...} and exit 0 without training, or one
+// {"event": "epoch", ...} per epoch and {"event": "done", ...} at the end.
 int RunTuneTrial(const TuneTrialArgs& a) {
   // The driver owns this process: if it dies (killed study), so does the trial.
   const pid_t driver = getppid();
@@ -253,6 +271,28 @@ int RunTuneTrial(const TuneTrialArgs& a) {
       return ReportFailure(Status::IoError("cannot write " + a.out + "/config.json"));
   }
   c->resume = a.resume && fs::exists(a.out + "/last.pt");
+  json latency;
+  if (a.measure_threads > 0) {
+    search::LatencyOptions lo;
+    lo.cache_path = a.latency_cache;
+    lo.device = a.measure_device;
+    lo.threads = a.measure_threads;
+    auto l = search::ArchitectureLatency(c->model, lo);
+    if (!l.ok()) return ReportFailure(l.status());
+    latency = {{"event", "latency"}, {"ms_per_face", l->ms_per_face}, {"p90_ms_per_face", l->p90_ms},
+               {"measure_threads", a.measure_threads}, {"device", l->device}, {"cached", l->cached},
+               {"arch", l->label}, {"arch_key", search::ArchitectureKey(c->model)}};
+    std::printf("%s\n", latency.dump().c_str());
+    std::fflush(stdout);
+    if (a.max_ms_per_face > 0 && l->ms_per_face > a.max_ms_per_face) {
+      std::printf("%s\n", json({{"event", "over_budget"}, {"ms_per_face", l->ms_per_face},
+                                {"max_ms_per_face", a.max_ms_per_face}})
+                              .dump()
+                              .c_str());
+      std::fflush(stdout);
+      return 0;
+    }
+  }
   train::TrainCallbacks cb;
   cb.on_epoch = [&](const train::EpochStats& s) {
     json line = train::EpochStatsToJson(s);
@@ -264,12 +304,8 @@ int RunTuneTrial(const TuneTrialArgs& a) {
   if (!r.ok()) return ReportFailure(r.status());
   json done = {{"event", "done"}, {"best_epoch", r->best_epoch}, {"onnx", r->onnx_path}};
   done["best"] = train::EpochStatsToJson(r->history.at(r->best_epoch));
-  if (a.measure_threads > 0) {
-    auto t = search::MeasureMsPerFace(r->onnx_path, a.measure_threads);
-    if (!t.ok()) return ReportFailure(t.status());
-    done["ms_per_face"] = t->ms_per_face;
-    done["p90_ms_per_face"] = t->p90_ms;
-    done["measure_threads"] = t->threads;
+  if (!latency.is_null()) {
+    for (const char* k : {"ms_per_face", "p90_ms_per_face", "measure_threads"}) done[k] = latency[k];
   }
   std::printf("%s\n", done.dump().c_str());
   std::fflush(stdout);
@@ -321,6 +357,16 @@ RunFn AddTuneCommand(CLI::App* app) {
   cmd->add_option("--measure-threads", a->measure_threads, "ONNX Runtime threads for the ms-per-face measurement")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--measure-device", a->measure_device,
+                  "where the ms per face is measured: cpu | cuda | auto (CUDA when usable, else the CPU)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("--latency-cache", a->latency_cache,
+                  "file caching each architecture's ms per face (keyed by architecture, backend, threads, CPU); "
+                  "default <out>/latency-cache.json");
+  cmd->add_option("--max-ms-per-face", a->max_ms_per_face,
+                  "latency budget: an architecture measured slower is pruned before it trains (0 = none)")
+      ->capture_default_str();
   cmd->add_option("--connect-timeout", a->connect_timeout_s, "seconds to reach a PostgreSQL storage")
       ->capture_default_str();
   cmd->add_option("--heartbeat", a->heartbeat_s,
@@ -346,6 +392,9 @@ RunFn AddTuneTrialCommand(CLI::App* app) {
   cmd->add_option("--out", a->out, "the trial's folder")->required();
   cmd->add_flag("--resume", a->resume, "continue from <out>/last.pt when it exists");
   cmd->add_option("--measure-threads", a->measure_threads, "threads for the ms-per-face measurement (0 = skip)");
+  cmd->add_option("--measure-device", a->measure_device, "cpu | cuda | auto");
+  cmd->add_option("--latency-cache", a->latency_cache, "the per-architecture latency cache file");
+  cmd->add_option("--max-ms-per-face", a->max_ms_per_face, "stop before training above this ms per face (0 = none)");
   return [cmd, a]() -> int { return cmd->parsed() ? RunTuneTrial(*a) : -1; };
 }
 
