@@ -4,15 +4,8 @@
 # written to --out.
 #   tests/search/nas_bad_input_test.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (CTest "skipped") without Debian's python3-optuna.
-set -uo pipefail
-build=$1
-src=$2
-/usr/bin/python3 -c 'import optuna' 2>/dev/null || { echo "skip: python3-optuna missing"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/tune_test_env.sh"
 fail() { echo "FAIL: $*"; exit 1; }
-deepscan="$build/deepscan"
-"$build/tests/tiny_crop_store" "$tmp/store.h5" 4 2 || fail "tiny_crop_store"
 nas_base='{"model": {"arch": "mobilenetv3_nas", "width": 0.25, "input_size": 48}}'
 good='{"parameters": {"model.nas.depth.4": {"type": "int", "low": 1, "high": 3}}}'
 

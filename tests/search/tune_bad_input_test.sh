@@ -3,15 +3,9 @@
 # docs/exit-codes.md), and the C++ checks run before any Python: nothing is written to --out.
 #   tests/search/tune_bad_input_test.sh BUILD_DIR SOURCE_DIR
 # Exit 77 (CTest "skipped") without Debian's python3-optuna / python3-psycopg2.
-set -uo pipefail
-build=$1
-src=$2
-/usr/bin/python3 -c 'import optuna, psycopg2' 2>/dev/null || { echo "skip: python3-optuna or python3-psycopg2 missing"; exit 77; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+tune_test_modules="optuna, psycopg2"
+source "$(dirname "$0")/tune_test_env.sh"
 fail() { echo "FAIL: $*"; exit 1; }
-deepscan="$build/deepscan"
-"$build/tests/tiny_crop_store" "$tmp/store.h5" 4 2 || fail "tiny_crop_store"
 good='{"parameters": {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": true}}}'
 
 # expect EXIT TEXT SPACE_JSON [FLAGS...]: the run exits EXIT, stderr holds TEXT, --out is never created.
