@@ -10,8 +10,9 @@
 // at batch 1 on 1 and 2 threads and per face in batches of 32 on 2 threads.
 // FP16 copies (for GPUs; on this CPU ORT casts back to float where it has no half kernels) are
 // measured beside them.
-// Further classifier variants (--variant NAME=PATH: pruned, factorised, distilled models) are
-// measured the same way, each with its INT8 copy (the combination pruned + INT8 and so on) unless
+// Further classifier variants (--variant NAME=PATH: pruned, factorised, distilled models, the
+// architecture search's: docs/search.md) are measured the same way, at their own input size on the
+// same crops and pseudo-fakes, each with its INT8 copy (the combination pruned + INT8 and so on) unless
 // it is INT8 already (its metadata has a "quantization" block: deepscan qat's model-int8.onnx).
 // Detector variants: each BlazeFace model, float and INT8 (mixed precision by detection
 // disagreement, calibrated on the real clips), with recall at IoU >= 0.5 on dlib's annotated photos
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -416,7 +418,6 @@ int main(int argc, char** argv) {
     const size_t eq = e.find('=');
     if (eq == std::string::npos || !fs::exists(e.substr(eq + 1))) Die(Status::InvalidArgument("--variant NAME=PATH: " + e));
     const std::string name = e.substr(0, eq), path = e.substr(eq + 1);
-    if (Must(infer::LoadModelMetadata(path)).input_size != side) Die(Status::InvalidArgument(path + ": another input size"));
     variants.push_back({name, path});
     // An INT8 model already (deepscan qat's model-int8.onnx, a quantize output): no second copy.
     const nlohmann::json meta =
@@ -432,12 +433,20 @@ int main(int argc, char** argv) {
     variants.push_back({name + " + int8", out});
     built[name + " + int8"] = {rep.error, rep.float_layers};
   }
-  PseudoSet pseudo = MakePseudoSet(c, side);
-  DevSet dev = LoadDev(c.dev_store, side);
+  // The evaluation sets at each variant's input size (an architecture search's models differ): the
+  // same crops and the same pseudo-fakes at every size (the blends are drawn from one seed before
+  // the resize), so the rows stay comparable.
+  std::map<int, std::pair<PseudoSet, DevSet>> sets;
+  auto sets_at = [&](int s) -> const std::pair<PseudoSet, DevSet>& {
+    auto it = sets.find(s);
+    if (it == sets.end()) it = sets.emplace(s, std::make_pair(MakePseudoSet(c, s), LoadDev(c.dev_store, s))).first;
+    return it->second;
+  };
   std::printf("pseudo-fake set: %zu held-out real crops + as many self-blended fakes; dev set: %zu crops\n",
-              pseudo.real.size(), dev.crops.size());
+              sets_at(side).first.real.size(), sets_at(side).second.crops.size());
   std::vector<ClassifierRow> rows;
   for (const auto& [name, path] : variants) {
+    const auto& [pseudo, dev] = sets_at(Must(infer::LoadModelMetadata(path)).input_size);
     rows.push_back(MeasureClassifier(c, name, path, pseudo, dev));
     if (built.count(name)) rows.back().error = built[name].first, rows.back().float_layers = built[name].second;
   }
