@@ -25,6 +25,7 @@ enum class Code : int {
   kInvalidModel,     // unreadable model, bad metadata, wrong input shape
   kNotSupported,     // a backend or feature absent from this build/machine
   kIoError,          // reading or writing a file failed
+  kUnavailable,      // a peer, server or storage cannot be reached, or went away (e.g. a training rank)
   kInternal,         // a bug: an invariant broke
 };
 
@@ -49,6 +50,7 @@ class Status {
   static Status InvalidModel(std::string m) { return {Code::kInvalidModel, std::move(m)}; }
   static Status NotSupported(std::string m) { return {Code::kNotSupported, std::move(m)}; }
   static Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
 
   bool ok() const { return rep_ == nullptr; }

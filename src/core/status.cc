@@ -27,6 +27,7 @@ std::string_view CodeName(Code code) {
     case Code::kInvalidModel: return "invalid_model";
     case Code::kNotSupported: return "not_supported";
     case Code::kIoError: return "io_error";
+    case Code::kUnavailable: return "unavailable";
     case Code::kInternal: return "internal";
   }
   return "unknown";
@@ -46,6 +47,7 @@ int ExitCodeFor(Code code) {
     case Code::kInvalidModel: return 20;
     case Code::kNotSupported: return 21;
     case Code::kIoError: return 22;
+    case Code::kUnavailable: return 23;
     case Code::kInternal: return 70;
   }
   return 70;

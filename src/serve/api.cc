@@ -132,6 +132,7 @@ int HttpStatusFor(Code code) {
     case Code::kTooLarge:
     case Code::kTimeout: return 422;
     case Code::kNotSupported: return 501;
+    case Code::kUnavailable: return 503;
     case Code::kInvalidModel:
     case Code::kIoError:
     case Code::kInternal: return 500;

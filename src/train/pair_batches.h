@@ -51,6 +51,13 @@ struct Batch {
 Result<Batch> MakePairBatch(CropStoreReader& reader, std::span<const int64_t> rows, const BatchOptions& options,
                             std::mt19937& rng);
 
+// One rank's share of a global batch (data-parallel training, dist/group.h): the pairs [begin, end)
+// of `rows`, pair k made with its own rng stream seeded by (batch_seed, k), cross-identity donors
+// drawn from all of `rows`. So the shards of W ranks together are exactly the batch that one
+// process makes for [0, rows.size()) with the same seed, whatever W is.
+Result<Batch> MakePairBatchShard(CropStoreReader& reader, std::span<const int64_t> rows, size_t begin, size_t end,
+                                 const BatchOptions& options, uint64_t batch_seed);
+
 // Converts BGR uint8 crops (all input_size square) into a normalised RGB NCHW float tensor.
 torch::Tensor CropsToTensor(const std::vector<cv::Mat>& crops, const std::array<float, 3>& mean,
                             const std::array<float, 3>& std);

@@ -8,7 +8,7 @@
 namespace deepscan::train {
 
 Result<double> SamStep(torch::nn::Module& model, const std::function<torch::Tensor()>& loss_fn,
-                       torch::optim::Optimizer& optimizer, double rho) {
+                       torch::optim::Optimizer& optimizer, double rho, const std::function<Status()>& sync_gradients) {
   if (!(rho > 0)) return Status::InvalidArgument("SAM rho must be > 0");
   std::vector<torch::Tensor> params;
   for (torch::Tensor& p : model.parameters()) {
@@ -18,6 +18,7 @@ Result<double> SamStep(torch::nn::Module& model, const std::function<torch::Tens
   torch::Tensor loss = loss_fn();
   loss.backward();
   const double first = loss.item<double>();
+  if (sync_gradients) RETURN_IF_ERROR(sync_gradients());
 
   // Buffers (BatchNorm's running statistics) as the first pass left them.
   std::vector<torch::Tensor> buffers, saved;
@@ -46,6 +47,7 @@ Result<double> SamStep(torch::nn::Module& model, const std::function<torch::Tens
   }
   optimizer.zero_grad();
   loss_fn().backward();  // the gradient there
+  const Status synced = sync_gradients ? sync_gradients() : Status::Ok();
   {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
@@ -53,6 +55,7 @@ Result<double> SamStep(torch::nn::Module& model, const std::function<torch::Tens
     }
     for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
   }
+  RETURN_IF_ERROR(synced);
   optimizer.step();
   return first;
 }

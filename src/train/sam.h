@@ -10,6 +10,9 @@
 // Out: the base optimizer has stepped with the gradient at w + e; the returned loss is the first
 //      pass's (at w). BatchNorm running statistics (any buffers) are restored after the second pass
 //      so that each step updates them once, as a plain step would.
+// Data-parallel training passes `sync_gradients`, called after each of the two backward passes
+// (the ranks' gradients averaged, so every rank climbs to the same point and steps alike); its
+// error ends the step, the weights back at w.
 // Errors: kInvalidArgument (rho <= 0); a non-finite gradient norm leaves the weights unchanged and
 //      the optimizer un-stepped (kInternal), as a divergent step must not be taken.
 #ifndef DEEPSCAN_TRAIN_SAM_H_
@@ -25,7 +28,8 @@
 namespace deepscan::train {
 
 Result<double> SamStep(torch::nn::Module& model, const std::function<torch::Tensor()>& loss_fn,
-                       torch::optim::Optimizer& optimizer, double rho);
+                       torch::optim::Optimizer& optimizer, double rho,
+                       const std::function<Status()>& sync_gradients = nullptr);
 
 }  // namespace deepscan::train
 

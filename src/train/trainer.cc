@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <sstream>
 #include <thread>
 
 #include <torch/cuda.h>
@@ -19,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/bounded_queue.h"
+#include "dist/group.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
 #include "train/onnx_import.h"
@@ -182,6 +184,7 @@ EpochStats StatsFromJson(const nlohmann::json& j) {
   s.dev_video_auc = j.value("dev_video_auc", -1.0);  // absent in states written before the dev store
   s.selection = j.value("selection", s.val_auc);
   s.seconds = j.at("seconds");
+  s.weights_digest = j.value("weights_digest", "");
   return s;
 }
 
@@ -196,19 +199,47 @@ Status WriteText(const std::string& path, const std::string& text) {
   return ec ? Status::IoError("cannot rename " + tmp) : Status::Ok();
 }
 
+// The seed of step `step`'s batch in `epoch`: the same on every rank (splitmix64 of the three).
+uint64_t BatchSeed(uint32_t seed, int epoch, int64_t step) {
+  uint64_t z = (static_cast<uint64_t>(seed) << 32) ^ (static_cast<uint64_t>(epoch) << 20) ^ static_cast<uint64_t>(step);
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+Status ReadBytes(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return Status::Ok();
+}
+
+// Every parameter and buffer of `model`, named.
+std::vector<std::pair<std::string, torch::Tensor>> NamedTensors(Model& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> all;
+  for (const auto& p : model->named_parameters()) all.emplace_back(p.key(), p.value());
+  for (const auto& b : model->named_buffers()) all.emplace_back(b.key(), b.value());
+  return all;
+}
+
 }  // namespace
 
 nlohmann::json EpochStatsToJson(const EpochStats& s) {
-  return {{"epoch", s.epoch},
-          {"step", s.step},
-          {"train_loss", s.train_loss},
-          {"val_auc", s.val_auc},
-          {"val_log_loss", s.val_log_loss},
-          {"fake_auc", s.fake_auc},
-          {"fake_video_auc", s.fake_video_auc},
-          {"dev_video_auc", s.dev_video_auc},
-          {"selection", s.selection},
-          {"seconds", s.seconds}};
+  nlohmann::json j = {{"epoch", s.epoch},
+                      {"step", s.step},
+                      {"train_loss", s.train_loss},
+                      {"val_auc", s.val_auc},
+                      {"val_log_loss", s.val_log_loss},
+                      {"fake_auc", s.fake_auc},
+                      {"fake_video_auc", s.fake_video_auc},
+                      {"dev_video_auc", s.dev_video_auc},
+                      {"selection", s.selection},
+                      {"seconds", s.seconds}};
+  if (!s.weights_digest.empty()) j["weights_digest"] = s.weights_digest;
+  return j;
 }
 
 // The batch input and mask sizes that `c`'s model implies.
@@ -256,7 +287,8 @@ Result<std::optional<TfjsModel>> LoadInit(TrainConfig* c, PretrainedInput* input
 // with no normalisation of its own (no init, no start) takes the teacher's.
 Result<std::optional<Model>> LoadTeacher(TrainConfig* c) {
   if (c->teacher.empty()) return std::optional<Model>();
-  if (!(c->distill_alpha >= 0 && c->distill_alpha <= 1)) return Status::InvalidArgument("distill_alpha must be in [0, 1]");
+  if (!(c->distill_alpha >= 0 && c->distill_alpha <= 1))
+    return Status::InvalidArgument("distill_alpha must be in [0, 1]");
   if (!(c->distill_temperature > 0 && c->distill_temperature <= 100)) {
     return Status::InvalidArgument("distill_temperature must be in (0, 100]");
   }
@@ -287,8 +319,36 @@ std::vector<int> PairLabels(const Batch& b) {
   return labels;
 }
 
-Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
+namespace {
+
+// The ranks of `g` train one config on one store: each rank's config (but its out_dir, threads and
+// store paths) and store size are compared with every other's.
+Status CheckRanksAgree(dist::Group& g, const TrainConfig& c, const CropStoreReader& reader, const Split& split) {
+  nlohmann::json mine = nlohmann::json::parse(TrainConfigToJson(c));
+  for (const char* k : {"out_dir", "threads", "store", "dev_store", "val_fakes_store"}) mine.erase(k);
+  mine["store_rows"] = reader.size();
+  mine["train_rows"] = split.train.size();
+  mine["val_rows"] = split.val.size();
+  ASSIGN_OR_RETURN(std::vector<std::string> all, g.AllGather(mine.dump(), "comparing the ranks' training configs"));
+  for (int r = 0; r < g.world_size(); ++r) {
+    if (all[r] == all[g.rank()]) continue;
+    const nlohmann::json theirs = nlohmann::json::parse(all[r]);
+    std::string keys;
+    for (auto it = mine.begin(); it != mine.end(); ++it) {
+      if (!theirs.contains(it.key()) || theirs[it.key()] != it.value()) keys += (keys.empty() ? "" : ", ") + it.key();
+    }
+    return Status::InvalidArgument("rank " + std::to_string(r) + " trains another config than rank " +
+                                   std::to_string(g.rank()) + " (differing: " + keys +
+                                   "): every rank needs the same config, crop store and flags");
+  }
+  return Status::Ok();
+}
+
+Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb, dist::Group* group) {
   TrainConfig c = config;
+  const int world = group ? group->world_size() : 1;
+  const int rank = group ? group->rank() : 0;
+  const bool root = rank == 0;
   // A model to fine-tune brings its architecture (and, an ONNX export, its normalisation).
   std::optional<Model> start_model;
   infer::ModelMetadata start_meta;
@@ -305,6 +365,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
   if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
+  if (c.pairs_per_batch % world != 0) {
+    return Status::InvalidArgument("pairs_per_batch (" + std::to_string(c.pairs_per_batch) +
+                                   ") must be a multiple of the number of processes (" + std::to_string(world) +
+                                   "): each trains pairs_per_batch / processes pairs of every step");
+  }
   SizeBatchesForModel(&c);
   // A pretrained start fixes the input normalisation of everything below.
   nlohmann::json init_summary_json;  // model.json's "init" entry
@@ -329,21 +394,29 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     return Status::InvalidArgument("too few crops for training/validation (" + std::to_string(split.train.size()) +
                                    " / " + std::to_string(split.val.size()) + ")");
   }
+  if (group) RETURN_IF_ERROR(CheckRanksAgree(*group, c, *reader, split));
   TrainResult result;
+  result.world_size = world;
+  result.rank = rank;
   result.train_rows = static_cast<int64_t>(split.train.size());
   result.val_rows = static_cast<int64_t>(split.val.size());
   result.train_groups = static_cast<int>(split.train_groups.size());
   result.val_groups = static_cast<int>(split.val_groups.size());
 
-  ASSIGN_OR_RETURN(Batch val, ValidationPairs(*reader, split.val, c));
-  const std::vector<int> val_labels = PairLabels(val);
+  // Validation is rank 0's alone.
+  Batch val;
+  std::vector<int> val_labels;
+  if (root) {
+    ASSIGN_OR_RETURN(val, ValidationPairs(*reader, split.val, c));
+    val_labels = PairLabels(val);
+  }
   std::optional<FakeValidation> fake_val;
-  if (!c.val_fakes_store.empty()) {
+  if (root && !c.val_fakes_store.empty()) {
     ASSIGN_OR_RETURN(FakeValidation fv, LoadFakeValidation(*reader, split.val, c.val_fakes_store, c));
     fake_val = std::move(fv);
   }
   std::optional<DevValidation> dev_val;
-  if (!c.dev_store.empty()) {
+  if (root && !c.dev_store.empty()) {
     ASSIGN_OR_RETURN(DevValidation dv, LoadDevValidation(c.dev_store, c));
     dev_val = std::move(dv);
   }
@@ -411,32 +484,54 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   double best_auc = -1;
   const std::string last = c.out_dir + "/last.pt", best = c.out_dir + "/best.pt";
   const std::string opt_path = c.out_dir + "/optimizer.pt", state_path = c.out_dir + "/state.json";
-  if (c.resume && fs::exists(state_path, ec)) {
-    try {
-      std::ifstream in(state_path);
-      nlohmann::json st = nlohmann::json::parse(in);
-      start_epoch = st.at("epoch").get<int>() + 1;
-      step = st.at("step").get<int64_t>();
-      best_auc = st.at("best_val_auc").get<double>();
-      result.best_epoch = st.at("best_epoch").get<int>();
-      for (const auto& h : st.at("history")) result.history.push_back(StatsFromJson(h));
-      ASSIGN_OR_RETURN(Model loaded, LoadCheckpoint(last, &c.model));
-      torch::NoGradGuard g;
-      auto dst = model->named_parameters(), src = loaded->named_parameters();
-      for (auto& p : dst) p.value().copy_(src[p.key()]);
-      auto dbuf = model->named_buffers(), sbuf = loaded->named_buffers();
-      for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
-      torch::load(*opt, opt_path);
-    } catch (const std::exception& e) {
-      return Status::CorruptInput("cannot resume from " + c.out_dir + ": " + e.what());
+  if (c.resume) {
+    // Rank 0 reads its files; the other ranks get them from it (they need not share its disk).
+    std::string have = root && fs::exists(state_path, ec) ? "1" : "0", state_text, opt_bytes;
+    if (have == "1") {
+      RETURN_IF_ERROR(ReadBytes(state_path, &state_text));
+      RETURN_IF_ERROR(ReadBytes(opt_path, &opt_bytes));
     }
+    if (group) {
+      RETURN_IF_ERROR(group->ShareBytes(&have, 0, "rank 0's state.json"));
+      if (have == "1") {
+        RETURN_IF_ERROR(group->ShareBytes(&state_text, 0, "rank 0's state.json"));
+        RETURN_IF_ERROR(group->ShareBytes(&opt_bytes, 0, "rank 0's optimizer.pt"));
+      }
+    }
+    if (have == "1") {
+      try {
+        nlohmann::json st = nlohmann::json::parse(state_text);
+        start_epoch = st.at("epoch").get<int>() + 1;
+        step = st.at("step").get<int64_t>();
+        best_auc = st.at("best_val_auc").get<double>();
+        result.best_epoch = st.at("best_epoch").get<int>();
+        for (const auto& h : st.at("history")) result.history.push_back(StatsFromJson(h));
+        if (root) {  // the others take the weights from rank 0 below
+          ASSIGN_OR_RETURN(Model loaded, LoadCheckpoint(last, &c.model));
+          torch::NoGradGuard g;
+          auto dst = model->named_parameters(), src = loaded->named_parameters();
+          for (auto& p : dst) p.value().copy_(src[p.key()]);
+          auto dbuf = model->named_buffers(), sbuf = loaded->named_buffers();
+          for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+        }
+        std::istringstream opt_in(opt_bytes);
+        torch::load(*opt, opt_in);
+      } catch (const std::exception& e) {
+        return Status::CorruptInput("cannot resume from " + c.out_dir + ": " + e.what());
+      }
+    }
+  }
+  if (group) {  // one start for every rank: rank 0's weights
+    std::vector<torch::Tensor> all;
+    for (auto& [name, t] : NamedTensors(model)) all.push_back(t);
+    RETURN_IF_ERROR(group->Broadcast(all, 0, "rank 0's initial weights"));
   }
 
   if (cb.before_training && start_epoch < c.epochs) RETURN_IF_ERROR(cb.before_training(model));
   model->train();
   for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
     auto t0 = Clock::now();
-    torch::manual_seed(c.seed * 1000003ULL + epoch);
+    torch::manual_seed(c.seed * 1000003ULL + epoch + 0x10000ULL * rank);  // dropout: each rank its own
     // Producer: shuffled rows of this epoch -> batches -> bounded queue (2 batches ahead).
     core::BoundedQueue<Result<Batch>> queue(2);
     std::thread producer([&, epoch] {
@@ -453,13 +548,23 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
           }
           rows.push_back(order[pos++]);
         }
-        if (!queue.Push(MakePairBatch(*reader, rows, c.batches, rng))) return;
+        // This rank's shard of the step's pairs.
+        const size_t begin = rows.size() * rank / world, end = rows.size() * (rank + 1) / world;
+        if (!queue.Push(MakePairBatchShard(*reader, rows, begin, end, c.batches, BatchSeed(c.seed, epoch, s)))) return;
       }
       queue.Close();
     });
     double loss_sum = 0;
     int64_t loss_n = 0;
     Status failure;
+    // With a group: every rank's gradients become their mean over the ranks.
+    auto sync_gradients = [&]() -> Status {
+      std::vector<torch::Tensor> grads;
+      for (auto& p : model->parameters()) {
+        if (p.grad().defined()) grads.push_back(p.mutable_grad());
+      }
+      return group->AllReduceMean(grads, "the gradient all-reduce of step " + std::to_string(step + 1));
+    };
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       std::optional<Result<Batch>> item = queue.Pop();
       if (!item || !item->ok()) {
@@ -495,10 +600,11 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
             const torch::Tensor target =
                 soft_mask.sizes() == out.mask_logit.sizes()
                     ? soft_mask
-                    : F::interpolate(soft_mask, F::InterpolateFuncOptions()
-                                                    .size(std::vector<int64_t>{out.mask_logit.size(2), out.mask_logit.size(3)})
-                                                    .mode(torch::kBilinear)
-                                                    .align_corners(false));
+                    : F::interpolate(soft_mask,
+                                     F::InterpolateFuncOptions()
+                                         .size(std::vector<int64_t>{out.mask_logit.size(2), out.mask_logit.size(3)})
+                                         .mode(torch::kBilinear)
+                                         .align_corners(false));
             mask_loss = (1 - alpha) * mask_loss + alpha * F::binary_cross_entropy_with_logits(out.mask_logit, target);
           }
           loss = loss + c.mask_weight * mask_loss;
@@ -507,7 +613,8 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
       };
       double l = 0;
       if (c.sam_rho > 0) {
-        Result<double> r = SamStep(*model, loss_fn, *opt, c.sam_rho);
+        Result<double> r =
+            SamStep(*model, loss_fn, *opt, c.sam_rho, group ? std::function<Status()>(sync_gradients) : nullptr);
         if (!r.ok()) {
           failure = r.status();
           break;
@@ -517,8 +624,18 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
         torch::Tensor loss = loss_fn();
         opt->zero_grad();
         loss.backward();
+        if (group) {
+          failure = sync_gradients();
+          if (!failure.ok()) break;
+        }
         opt->step();
         l = loss.item<double>();
+      }
+      if (group) {  // the step's loss over the whole batch
+        torch::Tensor lt = torch::full({1}, l, torch::kFloat32);
+        failure = group->AllReduceMean({lt}, "the loss of step " + std::to_string(step + 1));
+        if (!failure.ok()) break;
+        l = lt.item<float>();
       }
       if (cb.after_step) cb.after_step(model);
       ++step;
@@ -534,6 +651,31 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
     st.epoch = epoch;
     st.step = step;
     st.train_loss = loss_n ? loss_sum / loss_n : 0;
+    if (group) {
+      // BatchNorm's running statistics: each rank's follow its shards; their mean is what one
+      // process would have tracked on the mean of the shards' statistics (the running average is linear).
+      std::vector<torch::Tensor> stats;
+      for (auto& b : model->buffers()) {
+        if (b.scalar_type() == torch::kFloat32) stats.push_back(b);
+      }
+      const std::string e = std::to_string(epoch + 1);
+      RETURN_IF_ERROR(group->AllReduceMean(stats, "the BatchNorm statistics of epoch " + e));
+      const std::string digest = dist::ModuleDigest(NamedTensors(model));
+      ASSIGN_OR_RETURN(std::vector<std::string> all, group->AllGather(digest, "comparing the ranks' weights"));
+      for (int r = 0; r < world; ++r) {
+        if (all[r] != digest) {
+          return Status::Internal("the ranks' weights differ after epoch " + e + " (rank " + std::to_string(r) + " " +
+                                  all[r] + ", rank " + std::to_string(rank) + " " + digest + ")");
+        }
+      }
+      st.weights_digest = digest;
+    }
+    if (!root) {  // validation, checkpoints and the state are rank 0's
+      st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (cb.on_epoch) cb.on_epoch(st);
+      if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;
+      continue;
+    }
     std::vector<float> z = Logits(model, val.images);
     auto auc = RocAuc(z, val_labels);
     auto ll = LogLoss(Sigmoid(z), val_labels);
@@ -564,12 +706,14 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
                             {"best_epoch", result.best_epoch},
                             {"history", nlohmann::json::array()},
                             {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
+    if (group) state["dist"] = {{"world_size", world}};
     for (const auto& h : result.history) state["history"].push_back(EpochStatsToJson(h));
     RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
     if (cb.on_epoch) cb.on_epoch(st);
     if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;
   }
 
+  if (!root) return result;  // rank 0 exports
   // Export the best checkpoint, Platt-calibrated on the validation pairs.
   ASSIGN_OR_RETURN(Model best_model, LoadCheckpoint(best, &c.model));
   std::vector<float> z = Logits(best_model, val.images);
@@ -606,6 +750,14 @@ Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& cb) {
   // The same weights for the LibTorch backend: model.pt shares model.json with model.onnx.
   RETURN_IF_ERROR(SaveCheckpoint(best_model, c.out_dir + "/model.pt"));
   return result;
+}
+
+}  // namespace
+
+Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callbacks, dist::Group* group) {
+  Result<TrainResult> r = TrainOn(config, callbacks, group);
+  if (!r.ok() && group) group->Abort(r.status().ToString());  // the others stop with this message
+  return r;
 }
 
 Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& checkpoint) {

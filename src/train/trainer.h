@@ -15,6 +15,14 @@
 //      loss = BCE(logit) + mask_weight * BCE(mask logits, blend mask); AdamW or SGD with linear
 //      warm-up then cosine decay; validation every epoch on fixed pairs of the held-out groups
 //      (AUC, log loss) and, when given, on crops of generated fake videos vs the held-out reals.
+// Data parallel (a dist::Group of W ranks, docs/distributed.md): every step's P pairs are split
+//      into W shards of P / W, one per rank (MakePairBatchShard: pair k of a step is the same
+//      whatever W is); the gradients are averaged over the ranks after each backward pass (one
+//      all-reduce), BatchNorm's running statistics averaged before each validation; after each
+//      epoch the ranks compare digests of their weights (they must be bit-identical). Rank 0 alone
+//      validates, writes checkpoints, state.json and the model; the others write nothing. A resumed
+//      run reads rank 0's files and hands them to the others through the group. Every rank must be
+//      given the same config (compared at the start; out_dir and threads may differ).
 // Deterministic for a given seed and thread count; resuming from last.pt continues exactly where
 // an uninterrupted run would be (the per-epoch rng streams are derived from seed and epoch).
 #ifndef DEEPSCAN_TRAIN_TRAINER_H_
@@ -30,6 +38,10 @@
 #include "deepscan/status.h"
 #include "train/pair_batches.h"
 #include "train/zoo.h"
+
+namespace deepscan::dist {
+class Group;
+}
 
 namespace deepscan::train {
 
@@ -93,6 +105,7 @@ struct EpochStats {
   double dev_video_auc = -1;   // dev store: real vs fake clips, a clip's score the mean of its crops' logits
   double selection = 0;        // what picks the best epoch: val_auc, or with a dev store (val_auc + dev_video_auc) / 2
   double seconds = 0;
+  std::string weights_digest;  // with a group: dist::ModuleDigest of the weights after the epoch (equal on every rank)
 };
 
 // One epoch's figures as state.json's "history" holds them (and `deepscan tune`'s trials report them).
@@ -106,6 +119,8 @@ struct TrainResult {
   int64_t train_rows = 0, val_rows = 0;
   int train_groups = 0, val_groups = 0;
   std::string init_summary;  // with TrainConfig::init: what was loaded (one line); else empty
+  int world_size = 1;        // ranks that trained it (Train's group)
+  int rank = 0;              // this process's; only rank 0's result has history, best_epoch and onnx_path
 };
 
 struct TrainCallbacks {
@@ -120,8 +135,14 @@ struct TrainCallbacks {
   std::function<Status(Model&)> before_training;
 };
 
-// Errors: kInvalidArgument (config), kIoError / kCorruptInput (store, checkpoints), kInvalidModel.
-Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callbacks = {});
+// With `group` (not owned; null = one process): data-parallel training with its ranks (above).
+// Callbacks run on every rank; on_epoch's validation figures are rank 0's alone (the other ranks
+// get epoch, step, train_loss, seconds and weights_digest).
+// Errors: kInvalidArgument (config; with a group, pairs_per_batch not a multiple of the world
+// size or the ranks' configs or stores differing), kIoError / kCorruptInput (store, checkpoints),
+// kInvalidModel, kUnavailable (a peer rank stopped or stopped answering), kInternal (ranks diverged).
+Result<TrainResult> Train(const TrainConfig& config, const TrainCallbacks& callbacks = {},
+                          dist::Group* group = nullptr);
 
 // The held-out pseudo-fake AUC of a saved model (SaveCheckpoint's file, e.g. <out>/best.pt) on the
 // validation pairs that `config`'s recipe makes: the same identity split, rows and seed as Train's,

@@ -47,7 +47,7 @@ TEST(StatusTest, MacrosPropagate) {
 TEST(StatusTest, ExitCodesAreDistinctAndDocumented) {
   std::set<int> seen;
   for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kNotAVideo, Code::kCorruptInput, Code::kTooLarge,
-                 Code::kTimeout, Code::kInvalidModel, Code::kNotSupported, Code::kIoError, Code::kInternal}) {
+                 Code::kTimeout, Code::kInvalidModel, Code::kNotSupported, Code::kIoError, Code::kUnavailable, Code::kInternal}) {
     int e = ExitCodeFor(c);
     EXPECT_NE(e, 0);
     EXPECT_NE(e, 1);  // reserved for crashes
@@ -57,6 +57,7 @@ TEST(StatusTest, ExitCodesAreDistinctAndDocumented) {
   EXPECT_EQ(ExitCodeFor(Code::kOk), 0);
   EXPECT_EQ(ExitCodeFor(Code::kNotFound), 10);
   EXPECT_EQ(ExitCodeFor(Code::kInvalidModel), 20);
+  EXPECT_EQ(ExitCodeFor(Code::kUnavailable), 23);
 }
 
 }  // namespace

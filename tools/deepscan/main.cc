@@ -54,8 +54,15 @@ bool WantsLibTorch(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc > 1) {
+    // The subcommand: the first argument after the global flags (-v, -vv, -q, --verbose, --quiet).
+    int sub = 1;
+    while (sub < argc && argv[sub][0] == '-' &&
+           (std::strspn(argv[sub] + 1, "vq") == std::strlen(argv[sub] + 1) ||
+            std::strcmp(argv[sub], "--verbose") == 0 || std::strcmp(argv[sub], "--quiet") == 0)) {
+      ++sub;
+    }
     for (const char* c : kTorchCommands) {
-      if (std::strcmp(argv[1], c) == 0) return ExecTrainBinary(argv);
+      if (sub < argc && std::strcmp(argv[sub], c) == 0) return ExecTrainBinary(argv);
     }
     if (WantsLibTorch(argc, argv)) return ExecTrainBinary(argv);
   }

@@ -7,10 +7,13 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "dist/group.h"
+#include "dist/launch.h"
 #include "report/progress.h"
 #include "train/sbi.h"
 #include "train/trainer.h"
@@ -25,6 +28,7 @@ struct TrainArgs {
   bool no_progress = false;
   bool sbi_ratios = false;  // --sbi-blend-ratios
   std::string score;        // --score CHECKPOINT: only measure it on the recipe's held-out pairs
+  int nproc = 1;            // --nproc N: N data-parallel processes on this machine
 };
 
 // Copies each flag the user gave from `from` over `into`.
@@ -56,7 +60,8 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--h264")) into->batches.final_aug.h264_p = f.batches.final_aug.h264_p;
   if (given("--degrade")) into->batches.degrade.p = f.batches.degrade.p;
   if (given("--hull")) into->batches.sbi.hull_p = f.batches.sbi.hull_p;
-  if (given("--sbi-blend-ratios")) into->batches.sbi.alpha_choices = a.sbi_ratios ? train::kSbiBlendRatios : std::vector<float>{};
+  if (given("--sbi-blend-ratios"))
+    into->batches.sbi.alpha_choices = a.sbi_ratios ? train::kSbiBlendRatios : std::vector<float>{};
   if (given("--degrade-heavy")) into->batches.degrade.heavy_p = f.batches.degrade.heavy_p;
   if (given("--seed")) into->seed = f.seed;
   if (given("--threads")) into->threads = f.threads;
@@ -90,12 +95,47 @@ int RunTrain(const TrainArgs& a) {
   if (!a.score.empty()) {
     auto s = train::ScoreHeldOut(c, a.score);
     if (!s.ok()) return ReportFailure(s.status());
-    std::printf("%s: held-out pseudo-fake AUC %.4f (%d pairs; hull_p %.2f, sbi blend ratios %s, val_fraction %.2f, seed %u)\n",
-                a.score.c_str(), s->auc, s->pairs, c.batches.sbi.hull_p,
-                c.batches.sbi.alpha_choices.empty() ? "off" : "on", c.val_fraction, c.seed);
+    std::printf(
+        "%s: held-out pseudo-fake AUC %.4f (%d pairs; hull_p %.2f, sbi blend ratios %s, val_fraction %.2f, seed %u)\n",
+        a.score.c_str(), s->auc, s->pairs, c.batches.sbi.hull_p, c.batches.sbi.alpha_choices.empty() ? "off" : "on",
+        c.val_fraction, c.seed);
     return 0;
   }
-  const bool tty = !a.no_progress && isatty(STDERR_FILENO);
+  // Data parallel: started by torchrun's variables (WORLD_SIZE > 1), or --nproc starts them here.
+  auto dist_options = dist::OptionsFromEnv();
+  if (!dist_options.ok()) return ReportFailure(dist_options.status());
+  const int world = dist_options->world_size;
+  if (a.nproc > 1 && world == 1) {
+    auto argv = dist::OwnCommandLine();
+    if (!argv.ok()) return ReportFailure(argv.status());
+    dist::LaunchOptions lo;
+    lo.nproc = a.nproc;
+    lo.program = "/proc/self/exe";
+    lo.argv = *argv;
+    lo.log_dir = c.out_dir;
+    std::printf("training with %d processes on this machine (ranks 1..%d log to %s/rank-N.log)\n", a.nproc, a.nproc - 1,
+                c.out_dir.c_str());
+    std::fflush(stdout);
+    auto rc = dist::LaunchLocal(lo);
+    return rc.ok() ? *rc : ReportFailure(rc.status());
+  }
+  if (a.nproc > 1 && a.nproc != world) {
+    return ReportFailure(Status::InvalidArgument("--nproc " + std::to_string(a.nproc) +
+                                                 " but WORLD_SIZE=" + std::to_string(world) + " in the environment"));
+  }
+  std::unique_ptr<dist::Group> group;
+  if (world > 1) {
+    if (c.threads == 0) {  // the cores shared among this machine's ranks
+      const char* local = std::getenv("LOCAL_WORLD_SIZE");
+      const int n = local ? std::max(1, std::atoi(local)) : 1;
+      c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / n);
+    }
+    auto g = dist::Group::Connect(*dist_options);
+    if (!g.ok()) return ReportFailure(g.status());
+    group = std::move(*g);
+  }
+  const bool root = !group || group->is_root();
+  const bool tty = root && !a.no_progress && isatty(STDERR_FILENO);
   auto start = std::chrono::steady_clock::now();
   double ema = -1;
   train::TrainCallbacks cb;
@@ -111,22 +151,35 @@ int RunTrain(const TrainArgs& a) {
     }
   };
   cb.on_epoch = [&](const train::EpochStats& s) {
+    if (!root) {  // the other ranks validate nothing: what they trained, and their weights' digest
+      std::printf("epoch %d  step %lld  train loss %.4f  weights %s  %.0f s\n", s.epoch + 1,
+                  static_cast<long long>(s.step), s.train_loss, s.weights_digest.c_str(), s.seconds);
+      std::fflush(stdout);
+      return;
+    }
     if (tty) std::fprintf(stderr, "\r\033[2K");
     std::printf("epoch %d  step %lld  train loss %.4f  val AUC %.4f  val log loss %.4f", s.epoch + 1,
                 static_cast<long long>(s.step), s.train_loss, s.val_auc, s.val_log_loss);
     if (s.fake_auc >= 0) std::printf("  generated-fake AUC %.4f (per clip %.4f)", s.fake_auc, s.fake_video_auc);
     if (s.dev_video_auc >= 0) std::printf("  dev video AUC %.4f  selection %.4f", s.dev_video_auc, s.selection);
+    if (!s.weights_digest.empty()) std::printf("  weights %s", s.weights_digest.c_str());
     std::printf("  %.0f s\n", s.seconds);
     std::fflush(stdout);
   };
-  std::printf("training %s (width %.2f, %d px%s%s%s) on %s -> %s\n", c.model.arch.c_str(), c.model.width,
+  std::printf("training %s (width %.2f, %d px%s%s%s) on %s -> %s", c.model.arch.c_str(), c.model.width,
               c.model.input_size, c.model.mask_head ? ", mask head" : "", c.init.empty() ? "" : ", init ",
               c.init.c_str(), c.store.c_str(), c.out_dir.c_str());
+  if (group) std::printf(" (rank %d of %d, %d threads)", group->rank(), group->world_size(), c.threads);
+  std::printf("\n");
   std::fflush(stdout);
-  auto r = train::Train(c, cb);
+  auto r = train::Train(c, cb, group.get());
   if (!r.ok()) {
     std::cerr << "\ndeepscan: " << r.status().ToString() << "\n";
     return ExitCodeFor(r.status().code());
+  }
+  if (!root) {
+    std::printf("rank %d of %d: done (rank 0 writes the model)\n", r->rank, r->world_size);
+    return 0;
   }
   std::printf(
       "train rows %lld (%d groups), validation rows %lld (%d groups); best epoch %d; exported %s "
@@ -149,9 +202,10 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_option("--store", f.store, "HDF5 crop store of real faces (deepscan extract)");
   cmd->add_option("--out", f.out_dir, "output folder: checkpoints, state.json, model.onnx");
   cmd->add_option("--val-fakes", f.val_fakes_store, "crop store of generated fake videos, for a second validation");
-  cmd->add_option("--dev-store", f.dev_store,
-                  "crop store of the face-swap dev set (deepscan extract --manifest its MANIFEST.csv): selection only; the "
-                  "best epoch is then the best mean of held-out pseudo-fake AUC and dev video AUC");
+  cmd->add_option(
+      "--dev-store", f.dev_store,
+      "crop store of the face-swap dev set (deepscan extract --manifest its MANIFEST.csv): selection only; the "
+      "best epoch is then the best mean of held-out pseudo-fake AUC and dev video AUC");
   cmd->add_option("--arch", f.model.arch,
                   "mobilenetv3_small | mobilenetv3_large | efficientnet_b0 | mobilenetv1 | mobilenetv1_s16");
   cmd->add_option("--init", f.init,
@@ -191,7 +245,11 @@ RunFn AddTrainCommand(CLI::App* app) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--sbi-blend-ratios", a->sbi_ratios, "draw the blend ratio from SBI's {0.25, 0.5, 0.75, 1, 1, 1}");
   cmd->add_option("--seed", f.seed, "random seed");
-  cmd->add_option("--threads", f.threads, "torch threads (0 = all cores)");
+  cmd->add_option("--threads", f.threads, "torch threads (0 = all cores; with --nproc, per process: cores / N)");
+  cmd->add_option("--nproc", a->nproc,
+                  "data-parallel training with N processes on this machine (as torchrun; docs/distributed.md); "
+                  "pairs_per_batch stays the global batch and must be a multiple of N")
+      ->check(CLI::Range(1, 64));
   cmd->add_flag("--resume", f.resume, "continue from <out>/last.pt");
   cmd->add_option("--score", a->score,
                   "train nothing: measure this checkpoint (e.g. <out>/best.pt) on the held-out pseudo-fake pairs of "

@@ -1,0 +1,291 @@
+#include "dist/group.h"
+
+#include <xxhash.h>
+
+#include <cstdlib>
+#include <iomanip>
+#include <sstream>
+#include <thread>
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+namespace deepscan::dist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<int64_t> EnvInt(const char* name, int64_t fallback, int64_t lo, int64_t hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  if (*end != '\0') return Status::InvalidArgument(std::string(name) + "='" + v + "' is not a whole number");
+  if (x < lo || x > hi) {
+    return Status::InvalidArgument(std::string(name) + "=" + v + " is outside [" + std::to_string(lo) + ", " +
+                                   std::to_string(hi) + "]");
+  }
+  return static_cast<int64_t>(x);
+}
+
+std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
+std::string Text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
+
+bool IsLoopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
+
+}  // namespace
+
+Result<DistOptions> OptionsFromEnv() {
+  DistOptions o;
+  const char* world = std::getenv("WORLD_SIZE");
+  if (!world || !*world) return o;
+  ASSIGN_OR_RETURN(int64_t w, EnvInt("WORLD_SIZE", 1, 1, 1024));
+  o.world_size = static_cast<int>(w);
+  if (o.world_size == 1) return o;
+  if (!std::getenv("RANK")) return Status::InvalidArgument("WORLD_SIZE=" + std::string(world) + " needs RANK");
+  ASSIGN_OR_RETURN(int64_t r, EnvInt("RANK", 0, 0, 1 << 20));
+  if (r >= o.world_size) {
+    return Status::InvalidArgument("RANK=" + std::to_string(r) +
+                                   " is outside [0, WORLD_SIZE=" + std::to_string(o.world_size) + ")");
+  }
+  o.rank = static_cast<int>(r);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) o.master_addr = a;
+  ASSIGN_OR_RETURN(int64_t port, EnvInt("MASTER_PORT", 29500, 1, 65535));
+  o.master_port = static_cast<int>(port);
+  ASSIGN_OR_RETURN(int64_t t, EnvInt("DEEPSCAN_DIST_TIMEOUT", 1800, 1, 7 * 24 * 3600));
+  o.timeout = std::chrono::seconds(t);
+  return o;
+}
+
+struct Group::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout{0};
+  int64_t sequence = 0;  // of the store-based calls (AllGather, ShareBytes): every rank counts the same
+
+  // What a rank that stopped posted (Abort), as "; rank 1 stopped: ...", or "" (none, or no store).
+  std::string AbortMessage() {
+    try {
+      if (store->check({"abort"})) return "; " + Text(store->get("abort"));
+    } catch (const std::exception&) {
+      // the store went with rank 0
+    }
+    return "";
+  }
+
+  // Waits until every key exists, or another rank aborted, or the timeout.
+  Status WaitKeys(const std::vector<std::string>& keys, const std::string& what) {
+    const auto deadline = Clock::now() + timeout;
+    try {
+      while (!store->check(keys)) {
+        if (store->check({"abort"})) return Status::Unavailable(what + ": " + Text(store->get("abort")));
+        if (Clock::now() > deadline) {
+          return Status::Unavailable(what + ": no answer from every rank within " +
+                                     std::to_string(timeout.count() / 1000) + " s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    } catch (const std::exception& e) {
+      return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+    }
+    return Status::Ok();
+  }
+};
+
+Group::Group(int rank, int world_size, std::unique_ptr<Impl> impl)
+    : rank_(rank), world_size_(world_size), impl_(std::move(impl)) {}
+Group::~Group() = default;
+
+Result<std::unique_ptr<Group>> Group::Connect(const DistOptions& o) {
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {
+    return Status::InvalidArgument("rank " + std::to_string(o.rank) + " is outside [0, world size " +
+                                   std::to_string(o.world_size) + ")");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->timeout = o.timeout;
+  const std::string where = o.master_addr + ":" + std::to_string(o.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(o.master_port);
+    so.isServer = o.rank == 0;
+    so.waitWorkers = false;
+    so.timeout = o.timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+  } catch (const std::exception& e) {
+    return Status::Unavailable(o.rank == 0 ? "rank 0 cannot listen on " + where + ": " + e.what()
+                                           : "rank " + std::to_string(o.rank) + " cannot reach rank 0 at " + where +
+                                                 ": " + e.what());
+  }
+  Impl& s = *impl;
+  // Register: one process per rank, one world size for all.
+  const std::string me = "rank/" + std::to_string(o.rank);
+  try {
+    if (s.store->add(me + "/claims", 1) > 1) {
+      const std::string why = "two processes claim rank " + std::to_string(o.rank) + " (check RANK)";
+      s.store->set("abort", Bytes(why));
+      return Status::InvalidArgument(why);
+    }
+    s.store->set(me, Bytes(std::to_string(o.world_size)));
+  } catch (const std::exception& e) {
+    return Status::Unavailable("cannot register with rank 0 at " + where + ": " + e.what());
+  }
+  std::vector<std::string> keys;
+  for (int r = 0; r < o.world_size; ++r) keys.push_back("rank/" + std::to_string(r));
+  RETURN_IF_ERROR(s.WaitKeys(keys, "waiting for the " + std::to_string(o.world_size) + " ranks to join at " + where));
+  try {
+    for (int r = 0; r < o.world_size; ++r) {
+      const std::string w = Text(s.store->get(keys[r]));
+      if (w != std::to_string(o.world_size)) {
+        const std::string why = "rank " + std::to_string(r) + " has WORLD_SIZE=" + w + ", rank " +
+                                std::to_string(o.rank) + " has " + std::to_string(o.world_size);
+        s.store->set("abort", Bytes(why));
+        return Status::InvalidArgument(why);
+      }
+    }
+    auto gloo_options = c10d::ProcessGroupGloo::Options::create(o.timeout);
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname && *ifname) {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (IsLoopback(o.master_addr)) {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    gloo_options->threads = 2;
+    s.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", s.store), o.rank,
+                                                       o.world_size, gloo_options);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("rank " + std::to_string(o.rank) + ": connecting the ranks (Gloo) failed: " + e.what());
+  }
+  return std::unique_ptr<Group>(new Group(o.rank, o.world_size, std::move(impl)));
+}
+
+namespace {
+
+// One contiguous buffer of `tensors` (all of `dtype`), and its way back.
+torch::Tensor Flatten(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> flat;
+  flat.reserve(tensors.size());
+  for (const auto& t : tensors) flat.push_back(t.detach().reshape(-1));
+  return torch::cat(flat);
+}
+
+void Unflatten(const torch::Tensor& flat, const std::vector<torch::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  int64_t at = 0;
+  for (const auto& t : tensors) {
+    const int64_t n = t.numel();
+    t.copy_(flat.slice(0, at, at + n).view(t.sizes()));
+    at += n;
+  }
+}
+
+}  // namespace
+
+Status Group::AllReduceMean(const std::vector<torch::Tensor>& tensors, const std::string& what) {
+  if (tensors.empty()) return Status::Ok();
+  for (const auto& t : tensors) {
+    if (t.scalar_type() != torch::kFloat32) return Status::Internal(what + ": all-reduce of a non-float32 tensor");
+  }
+  try {
+    std::vector<torch::Tensor> buf{Flatten(tensors)};
+    impl_->pg->allreduce(buf)->wait(impl_->timeout);
+    buf[0].div_(world_size_);
+    Unflatten(buf[0], tensors);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("rank " + std::to_string(rank_) + ": " + what +
+                               " failed: a peer stopped or stopped answering: " + e.what() + impl_->AbortMessage());
+  }
+  return Status::Ok();
+}
+
+Status Group::Broadcast(const std::vector<torch::Tensor>& tensors, int root, const std::string& what) {
+  for (torch::ScalarType dtype : {torch::kFloat32, torch::kInt64}) {
+    std::vector<torch::Tensor> of_type;
+    for (const auto& t : tensors) {
+      if (t.scalar_type() == dtype) of_type.push_back(t);
+    }
+    if (of_type.empty()) continue;
+    try {
+      std::vector<torch::Tensor> buf{Flatten(of_type)};
+      c10d::BroadcastOptions opts;
+      opts.rootRank = root;
+      impl_->pg->broadcast(buf, opts)->wait(impl_->timeout);
+      Unflatten(buf[0], of_type);
+    } catch (const std::exception& e) {
+      return Status::Unavailable("rank " + std::to_string(rank_) + ": " + what +
+                                 " failed: a peer stopped or stopped answering: " + e.what() + impl_->AbortMessage());
+    }
+  }
+  for (const auto& t : tensors) {
+    if (t.scalar_type() != torch::kFloat32 && t.scalar_type() != torch::kInt64) {
+      return Status::Internal(what + ": broadcast of a tensor neither float32 nor int64");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> Group::AllGather(const std::string& value, const std::string& what) {
+  const std::string prefix = "gather/" + std::to_string(impl_->sequence++) + "/";
+  std::vector<std::string> keys;
+  for (int r = 0; r < world_size_; ++r) keys.push_back(prefix + std::to_string(r));
+  try {
+    impl_->store->set(keys[rank_], Bytes(value));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+  }
+  RETURN_IF_ERROR(impl_->WaitKeys(keys, what));
+  std::vector<std::string> out;
+  try {
+    for (const auto& k : keys) out.push_back(Text(impl_->store->get(k)));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+  }
+  return out;
+}
+
+Status Group::ShareBytes(std::string* bytes, int root, const std::string& what) {
+  const std::string key = "share/" + std::to_string(impl_->sequence++);
+  try {
+    if (rank_ == root) {
+      impl_->store->set(key, Bytes(*bytes));
+      return Status::Ok();
+    }
+  } catch (const std::exception& e) {
+    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+  }
+  RETURN_IF_ERROR(impl_->WaitKeys({key}, what));
+  try {
+    *bytes = Text(impl_->store->get(key));
+  } catch (const std::exception& e) {
+    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+  }
+  return Status::Ok();
+}
+
+void Group::Abort(const std::string& why) {
+  try {
+    impl_->store->set("abort", Bytes("rank " + std::to_string(rank_) + " stopped: " + why));
+  } catch (const std::exception&) {
+    // best effort: the store may be gone with rank 0
+  }
+}
+
+std::string ModuleDigest(const std::vector<std::pair<std::string, torch::Tensor>>& named_tensors) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  for (const auto& [name, tensor] : named_tensors) {
+    XXH3_64bits_update(state, name.data(), name.size());
+    const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    for (int64_t d : t.sizes()) XXH3_64bits_update(state, &d, sizeof d);
+    XXH3_64bits_update(state, t.data_ptr(), t.numel() * t.element_size());
+  }
+  const XXH64_hash_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  std::ostringstream out;
+  out << std::hex << std::setw(16) << std::setfill('0') << h;
+  return out.str();
+}
+
+}  // namespace deepscan::dist
