@@ -20,6 +20,8 @@ apt_packages=(
   ffmpeg libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libopencv-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libtorch-dev libopenblas0-pthread libhdf5-dev ccache libxxhash-dev
+  # data-parallel training (docs/distributed.md): the Gloo headers LibTorch's ProcessGroupGloo.hpp includes
+  libgloo-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-opencv python3-numpy python3-jsonschema python3-yaml
