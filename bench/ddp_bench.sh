@@ -43,7 +43,7 @@ run() {
   echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
 }
 declare -A ms
-printf '%-34s %9s %9s %11s %9s\n' "configuration" "t(${steps})" "t($((2 * steps)))" "ms / step" "pairs/s"
+printf '%-42s %9s %9s %11s %9s\n' "configuration" "t(${steps})" "t($((2 * steps)))" "ms / step" "pairs/s"
 for cfg in "A:1 process, ${threads} threads:--threads ${threads}" "B:1 process, 1 thread:--threads 1" \
            "C:2 processes (--nproc 2), 1 thread each:--nproc 2 --threads 1"; do
   IFS=: read -r key label args <<<"$cfg"
@@ -53,7 +53,7 @@ for cfg in "A:1 process, ${threads} threads:--threads ${threads}" "B:1 process, 
   t_long=$(run "$key" "$((2 * steps))" $args)
   ms[$key]=$(echo "$t_short $t_long $steps" | awk '{printf "%.1f", ($2 - $1) / $3 * 1000}')
   pps=$(echo "${ms[$key]} $pairs" | awk '{printf "%.1f", $2 / ($1 / 1000)}')
-  printf '%-34s %8.1fs %8.1fs %11s %9s\n' "$label" "$t_short" "$t_long" "${ms[$key]}" "$pps"
+  printf '%-42s %8.1fs %8.1fs %11s %9s\n' "$label" "$t_short" "$t_long" "${ms[$key]}" "$pps"
 done
 # the weights of C's two ranks after the run (they must agree; the trainer checks it every epoch)
 echo "C's weights digest: rank 0 $(grep -o 'weights [0-9a-f]*' "$tmp/C-$((2 * steps)).log" | tail -1 | cut -d' ' -f2)," \
