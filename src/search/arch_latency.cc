@@ -112,8 +112,8 @@ std::string ArchitectureKey(const train::ModelSpec& spec) {
 
 std::string ArchLabel(const train::ModelSpec& spec) {
   const bool nas = spec.arch == "mobilenetv3_nas";
-  std::string s = (nas ? std::string("nas") : spec.arch) + " w" + Num(spec.width) + " " +
-                  std::to_string(spec.input_size) + "px";
+  std::string s =
+      (nas ? std::string("nas") : spec.arch) + " w" + Num(spec.width) + " " + std::to_string(spec.input_size) + "px";
   if (nas) {
     const train::NasSpec& n = spec.nas;
     std::string d, k, e, se, act;
@@ -137,8 +137,8 @@ Result<std::string> LatencyTargetKey(const std::string& device, int threads) {
   if (threads < 1) return Status::InvalidArgument("latency threads must be >= 1");
   const CudaProbe& probe = ProbeCuda();
   const bool cuda = device == "cuda" || (device == "auto" && probe.devices > 0);
-  std::string key = std::string(cuda ? "onnxruntime-cuda" : "onnxruntime-cpu") +
-                    "|threads=" + std::to_string(threads) + "|cpu=" + CpuModel();
+  std::string key = std::string(cuda ? "onnxruntime-cuda" : "onnxruntime-cpu") + "|threads=" + std::to_string(threads) +
+                    "|cpu=" + CpuModel();
   if (cuda) key += "|gpu=" + (probe.device_name.empty() ? std::string("none") : probe.device_name);
   return key;
 }
@@ -162,7 +162,8 @@ Result<ArchLatency> CachedLatency(const std::string& cache_path, const std::stri
   const fs::path parent = fs::path(cache_path).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
   FileLock lock(cache_path + ".lock");
-  if (!lock.ok()) return Status::IoError("cannot lock the latency cache " + cache_path + ".lock: " + std::strerror(errno));
+  if (!lock.ok())
+    return Status::IoError("cannot lock the latency cache " + cache_path + ".lock: " + std::strerror(errno));
   ASSIGN_OR_RETURN(json cache, ReadCache(cache_path));
   if (cache["entries"].contains(key)) {
     const json& e = cache["entries"][key];

@@ -119,7 +119,8 @@ const std::map<std::string, json>& ConfigKeys() {
     // The architecture search's choices (arch mobilenetv3_nas), one key per field and stage.
     const json nas = NasDefaults();
     for (auto f = nas.begin(); f != nas.end(); ++f) {
-      for (size_t i = 0; i < f.value().size(); ++i) keys["model.nas." + f.key() + "." + std::to_string(i)] = f.value()[i];
+      for (size_t i = 0; i < f.value().size(); ++i)
+        keys["model.nas." + f.key() + "." + std::to_string(i)] = f.value()[i];
     }
     return keys;
   }();
@@ -146,7 +147,8 @@ Status CheckName(const std::string& name) {
   if (ConfigKeys().count(name) == 0 && IsNasName(name)) {
     return Status::InvalidArgument("unknown architecture parameter '" + name +
                                    "': expected model.nas.FIELD.STAGE, FIELD one of depth, kernel, expand, se, act, "
-                                   "STAGE 0-" + std::to_string(train::kNasStages - 1));
+                                   "STAGE 0-" +
+                                   std::to_string(train::kNasStages - 1));
   }
   if (ConfigKeys().count(name) == 0) {
     std::vector<std::string> keys;
@@ -154,8 +156,8 @@ Status CheckName(const std::string& name) {
       if (!IsNasName(k)) keys.push_back(k);
     }
     keys.push_back("model.nas.FIELD.STAGE");
-    return Status::InvalidArgument("unknown parameter '" + name + "': not a training config key (tunable: " +
-                                   Join(keys) + ")");
+    return Status::InvalidArgument("unknown parameter '" + name +
+                                   "': not a training config key (tunable: " + Join(keys) + ")");
   }
   return Status::Ok();
 }
@@ -337,10 +339,12 @@ Result<SearchSpace> ParseSearchSpace(const std::string& json_text, const train::
   for (const ParamSpec& p : space.params) {
     if (!IsNasName(p.name)) continue;
     if (base.model.arch != "mobilenetv3_nas") {
-      return Status::InvalidArgument("parameter '" + p.name + "' searches arch mobilenetv3_nas, but the base config's is " +
-                                     base.model.arch + ": set \"model\": {\"arch\": \"mobilenetv3_nas\", ...} in --config");
+      return Status::InvalidArgument("parameter '" + p.name +
+                                     "' searches arch mobilenetv3_nas, but the base config's is " + base.model.arch +
+                                     ": set \"model\": {\"arch\": \"mobilenetv3_nas\", ...} in --config");
     }
-    if (std::any_of(space.params.begin(), space.params.end(), [](const ParamSpec& q) { return q.name == "model.arch"; })) {
+    if (std::any_of(space.params.begin(), space.params.end(),
+                    [](const ParamSpec& q) { return q.name == "model.arch"; })) {
       return Status::InvalidArgument("parameter '" + p.name +
                                      "' cannot be searched with model.arch: it belongs to arch mobilenetv3_nas only");
     }

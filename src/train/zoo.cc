@@ -135,8 +135,8 @@ Status ValidateNas(const NasSpec& n) {
 }  // namespace
 
 std::vector<std::string> KnownArchs() {
-  return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "mobilenetv1", "mobilenetv1_s16",
-          "mobilenetv3_nas"};
+  return {"mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0",
+          "mobilenetv1",       "mobilenetv1_s16",   "mobilenetv3_nas"};
 }
 
 std::pair<int64_t, int64_t> TfSamePadding(int64_t size, int64_t kernel, int64_t stride) {

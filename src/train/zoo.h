@@ -61,9 +61,9 @@ namespace deepscan::train {
 // with one expansion ratio per stage instead of Small's per-block ones.
 inline constexpr int kNasStages = 5;
 struct NasSpec {
-  std::vector<int> depth = {1, 2, 3, 2, 3};     // blocks per stage, [1, 6]
-  std::vector<int> kernel = {3, 3, 5, 5, 5};    // depthwise kernel: 3, 5 or 7
-  std::vector<float> expand = {1, 4, 6, 3, 6};  // expanded channels / a block's input channels, [1, 8]
+  std::vector<int> depth = {1, 2, 3, 2, 3};                // blocks per stage, [1, 6]
+  std::vector<int> kernel = {3, 3, 5, 5, 5};               // depthwise kernel: 3, 5 or 7
+  std::vector<float> expand = {1, 4, 6, 3, 6};             // expanded channels / a block's input channels, [1, 8]
   std::vector<bool> se = {true, false, true, true, true};  // squeeze-and-excitation (hard-sigmoid gate)
   std::vector<std::string> act = {"relu", "relu", "hswish", "hswish", "hswish"};  // "relu" | "hswish"
 };

@@ -136,8 +136,11 @@ TEST(NasSearchSpaceTest, TrialValuesSetTheStagesChoices) {
   ASSERT_TRUE(space.ok()) << space.status().ToString();
   EXPECT_EQ(space->params.size(), 6u);
   auto c = TrialConfig(base,
-                       json{{"model.nas.depth.2", 4}, {"model.nas.kernel.0", 5}, {"model.nas.se.1", true},
-                            {"model.nas.act.3", "relu"}, {"model.nas.expand.4", 2.5}},
+                       json{{"model.nas.depth.2", 4},
+                            {"model.nas.kernel.0", 5},
+                            {"model.nas.se.1", true},
+                            {"model.nas.act.3", "relu"},
+                            {"model.nas.expand.4", 2.5}},
                        "out");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->model.nas.depth, (std::vector<int>{1, 2, 4, 2, 3}));

@@ -200,31 +200,30 @@ TEST_P(ExportParityTest, OnnxRuntimeMatchesLibTorch) {
 
 INSTANTIATE_TEST_SUITE_P(
     Zoo, ExportParityTest,
-    ::testing::Values(Case{"mobilenetv3_small_w0.5_96", {.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 96}},
-                      Case{"mobilenetv3_large_w0.5_96", {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 96}},
-                      Case{"efficientnet_b0_w0.5_96", {.arch = "efficientnet_b0", .width = 0.5f, .input_size = 96}},
-                      Case{"mobilenetv3_small_w1.0_128",
-                           {.arch = "mobilenetv3_small", .width = 1.0f, .input_size = 128}},
-                      Case{"mobilenetv3_large_w0.5_100_mask",
-                           {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}},
-                      // TF-"SAME" pads: (0, 1) on even maps, (1, 1) on the odd ones 100 px gives (25, 13, 7).
-                      Case{"mobilenetv1_w0.5_96", {.arch = "mobilenetv1", .width = 0.5f, .input_size = 96}},
-                      Case{"mobilenetv1_s16_w1.0_100_mask",
-                           {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 100, .mask_head = true}},
-                      Case{"mobilenetv1_s16_w1.0_128", {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 128}},
-                      // Two points of the architecture search's space (train/zoo.h, NasSpec).
-                      Case{"mobilenetv3_nas_default_w0.5_96",
-                           {.arch = "mobilenetv3_nas", .width = 0.5f, .input_size = 96}},
-                      Case{"mobilenetv3_nas_sampled_w0.75_80_mask",
-                           {.arch = "mobilenetv3_nas",
-                            .width = 0.75f,
-                            .input_size = 80,
-                            .mask_head = true,
-                            .nas = {.depth = {2, 1, 3, 1, 2},
-                                    .kernel = {5, 3, 7, 3, 5},
-                                    .expand = {1.5f, 3, 4, 6, 2.5f},
-                                    .se = {false, true, false, true, true},
-                                    .act = {"hswish", "relu", "relu", "hswish", "hswish"}}}}),
+    ::testing::Values(
+        Case{"mobilenetv3_small_w0.5_96", {.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 96}},
+        Case{"mobilenetv3_large_w0.5_96", {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 96}},
+        Case{"efficientnet_b0_w0.5_96", {.arch = "efficientnet_b0", .width = 0.5f, .input_size = 96}},
+        Case{"mobilenetv3_small_w1.0_128", {.arch = "mobilenetv3_small", .width = 1.0f, .input_size = 128}},
+        Case{"mobilenetv3_large_w0.5_100_mask",
+             {.arch = "mobilenetv3_large", .width = 0.5f, .input_size = 100, .mask_head = true}},
+        // TF-"SAME" pads: (0, 1) on even maps, (1, 1) on the odd ones 100 px gives (25, 13, 7).
+        Case{"mobilenetv1_w0.5_96", {.arch = "mobilenetv1", .width = 0.5f, .input_size = 96}},
+        Case{"mobilenetv1_s16_w1.0_100_mask",
+             {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 100, .mask_head = true}},
+        Case{"mobilenetv1_s16_w1.0_128", {.arch = "mobilenetv1_s16", .width = 1.0f, .input_size = 128}},
+        // Two points of the architecture search's space (train/zoo.h, NasSpec).
+        Case{"mobilenetv3_nas_default_w0.5_96", {.arch = "mobilenetv3_nas", .width = 0.5f, .input_size = 96}},
+        Case{"mobilenetv3_nas_sampled_w0.75_80_mask",
+             {.arch = "mobilenetv3_nas",
+              .width = 0.75f,
+              .input_size = 80,
+              .mask_head = true,
+              .nas = {.depth = {2, 1, 3, 1, 2},
+                      .kernel = {5, 3, 7, 3, 5},
+                      .expand = {1.5f, 3, 4, 6, 2.5f},
+                      .se = {false, true, false, true, true},
+                      .act = {"hswish", "relu", "relu", "hswish", "hswish"}}}}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string name = info.param.label;
       std::replace_if(

@@ -2,8 +2,8 @@
 // trip, the network it builds for sampled choices, and a checkpoint round trip. Its export parity
 // (ORT vs LibTorch) is in export_parity_test.cc with the other archs.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "test_env.h"
 #include "train/zoo.h"
@@ -79,7 +79,7 @@ TEST(NasSpecTest, BuildsTheSampledChoices) {
   }
   // Block 3 (stage 2's first): stage 1's 24 channels at width 0.5 (16), expanded 4x.
   const int64_t in3 = (*m)->blocks[3]->depthwise->conv->options.in_channels();
-  EXPECT_EQ(in3, 64);  // 16 channels * 4
+  EXPECT_EQ(in3, 64);            // 16 channels * 4
   EXPECT_EQ((*m)->mask_tap, 7);  // the last block at stride 16
   torch::NoGradGuard no_grad;
   (*m)->eval();
@@ -103,7 +103,8 @@ TEST(NasSpecTest, JsonRoundTrip) {
   EXPECT_EQ(back->nas.act, spec.nas.act);
   EXPECT_EQ(ModelSpecToJson(*back), text);
   // Only some fields: the others keep the defaults.
-  auto partial = ModelSpecFromJson(R"({"arch": "mobilenetv3_nas", "input_size": 96, "nas": {"depth": [1, 1, 1, 1, 1]}})");
+  auto partial =
+      ModelSpecFromJson(R"({"arch": "mobilenetv3_nas", "input_size": 96, "nas": {"depth": [1, 1, 1, 1, 1]}})");
   ASSERT_TRUE(partial.ok()) << partial.status().ToString();
   EXPECT_EQ(partial->nas.depth, (std::vector<int>{1, 1, 1, 1, 1}));
   EXPECT_EQ(partial->nas.kernel, NasSpec{}.kernel);

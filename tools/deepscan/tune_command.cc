@@ -51,8 +51,8 @@ struct TuneArgs {
   int threads = -1;
   int measure_threads = 1;
   std::string measure_device = "auto";
-  std::string latency_cache;    // "" = <out>/latency-cache.json
-  double max_ms_per_face = 0;   // 0 = no budget
+  std::string latency_cache;   // "" = <out>/latency-cache.json
+  double max_ms_per_face = 0;  // 0 = no budget
   double connect_timeout_s = 10;
   int heartbeat_s = 60;
   int retries = 2;
@@ -190,9 +190,8 @@ int RunTune(const TuneArgs& a) {
   fs::create_directories(a.out, ec);
   if (ec) return ReportFailure(Status::IoError("cannot create " + a.out + ": " + ec.message()));
   const std::string out = fs::absolute(a.out).lexically_normal().string();
-  const std::string latency_cache = a.latency_cache.empty()
-                                        ? out + "/latency-cache.json"
-                                        : fs::absolute(a.latency_cache).lexically_normal().string();
+  const std::string latency_cache =
+      a.latency_cache.empty() ? out + "/latency-cache.json" : fs::absolute(a.latency_cache).lexically_normal().string();
   json plan = {{"study", a.study},
                {"storage", storage},
                {"out", out},
@@ -279,16 +278,22 @@ int RunTuneTrial(const TuneTrialArgs& a) {
     lo.threads = a.measure_threads;
     auto l = search::ArchitectureLatency(c->model, lo);
     if (!l.ok()) return ReportFailure(l.status());
-    latency = {{"event", "latency"}, {"ms_per_face", l->ms_per_face}, {"p90_ms_per_face", l->p90_ms},
-               {"measure_threads", a.measure_threads}, {"device", l->device}, {"cached", l->cached},
-               {"arch", l->label}, {"arch_key", search::ArchitectureKey(c->model)}};
+    latency = {{"event", "latency"},
+               {"ms_per_face", l->ms_per_face},
+               {"p90_ms_per_face", l->p90_ms},
+               {"measure_threads", a.measure_threads},
+               {"device", l->device},
+               {"cached", l->cached},
+               {"arch", l->label},
+               {"arch_key", search::ArchitectureKey(c->model)}};
     std::printf("%s\n", latency.dump().c_str());
     std::fflush(stdout);
     if (a.max_ms_per_face > 0 && l->ms_per_face > a.max_ms_per_face) {
-      std::printf("%s\n", json({{"event", "over_budget"}, {"ms_per_face", l->ms_per_face},
-                                {"max_ms_per_face", a.max_ms_per_face}})
-                              .dump()
-                              .c_str());
+      std::printf(
+          "%s\n",
+          json({{"event", "over_budget"}, {"ms_per_face", l->ms_per_face}, {"max_ms_per_face", a.max_ms_per_face}})
+              .dump()
+              .c_str());
       std::fflush(stdout);
       return 0;
     }
