@@ -34,7 +34,10 @@ TEST(DistOptionsTest, ReadsTorchrunVariables) {
     EXPECT_EQ(o->world_size, 1);
   }
   {
-    EnvGuard env({{"RANK", "1"}, {"WORLD_SIZE", "4"}, {"MASTER_ADDR", "10.0.0.5"}, {"MASTER_PORT", "29600"},
+    EnvGuard env({{"RANK", "1"},
+                  {"WORLD_SIZE", "4"},
+                  {"MASTER_ADDR", "10.0.0.5"},
+                  {"MASTER_PORT", "29600"},
                   {"DEEPSCAN_DIST_TIMEOUT", "7"}});
     auto o = dist::OptionsFromEnv();
     ASSERT_TRUE(o.ok()) << o.status().ToString();
@@ -134,7 +137,8 @@ TEST(ModuleDigestTest, ChangesWithOneBitAndNames) {
 }
 
 TEST(ShardTest, ShardsOfAStepAreTheOneProcessBatch) {
-  const std::string path = (std::filesystem::temp_directory_path() / ("shard_test_" + std::to_string(getpid()) + ".h5")).string();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("shard_test_" + std::to_string(getpid()) + ".h5")).string();
   {
     auto w = train::CropStoreWriter::Create(path, testing::kSyntheticSide, 0.3f);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
@@ -160,7 +164,8 @@ TEST(ShardTest, ShardsOfAStepAreTheOneProcessBatch) {
     std::vector<torch::Tensor> images, masks;
     std::vector<int64_t> shard_rows;
     for (int r = 0; r < world; ++r) {
-      auto s = train::MakePairBatchShard(**reader, rows, rows.size() * r / world, rows.size() * (r + 1) / world, o, 12345);
+      auto s =
+          train::MakePairBatchShard(**reader, rows, rows.size() * r / world, rows.size() * (r + 1) / world, o, 12345);
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       images.push_back(s->images);
       masks.push_back(s->masks);
