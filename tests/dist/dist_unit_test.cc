@@ -2,6 +2,11 @@
 // torchrun's variables parsed and refused; two ranks in one process (threads) averaging and
 // broadcasting over Gloo on 127.0.0.1; the weights digest; and W shards of a step that together
 // are exactly the one-process batch.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -68,9 +73,17 @@ TEST(DistOptionsTest, RefusesBadVariables) {
   }
 }
 
+// A port free on 127.0.0.1 now (the kernel's pick).
 int FreePort() {
-  // The kernel's pick through a TCPStore would need a server; a fixed range per process is enough here.
-  return 20000 + static_cast<int>(getpid() % 20000);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  return ok ? ntohs(addr.sin_port) : 29517;
 }
 
 TEST(GroupTest, TwoRanksAverageBroadcastAndGather) {
@@ -115,7 +128,7 @@ TEST(GroupTest, MissingRankIsUnavailableAfterTheTimeout) {
   dist::DistOptions o;
   o.rank = 0;
   o.world_size = 2;
-  o.master_port = FreePort() + 1;
+  o.master_port = FreePort();
   o.timeout = std::chrono::seconds(1);
   auto t0 = std::chrono::steady_clock::now();
   auto g = dist::Group::Connect(o);
