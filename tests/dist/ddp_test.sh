@@ -11,7 +11,7 @@
 #      mid-training makes the other stop with exit 23 and a message within seconds, both ways round;
 #      --nproc 2 with rank 1 killed: the launcher reports it and exits, rank 0 stopped;
 #   4. bad input: RANK outside WORLD_SIZE, no RANK, a batch that does not split, ranks with different
-#      configs, two processes claiming one rank, a rank that never comes (DEEPSCAN_DIST_TIMEOUT).
+#      configs or world sizes, two processes claiming one rank, a rank that never comes (DEEPSCAN_DIST_TIMEOUT).
 #   tests/dist/ddp_test.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 build=$1
@@ -173,6 +173,14 @@ rc=$?
 took=$(( $(date +%s) - t0 ))
 expect 23 'waiting for the 2 ranks to join' bad6.log $rc
 [ "$took" -le 20 ] || fail "a missing rank took ${took}s to be given up on (timeout 3 s)"
+port=$(free_port)
+RANK=0 WORLD_SIZE=2 MASTER_PORT=$port "$deepscan" train --config sgd.json --out bad >bad8-r0.log 2>&1 &
+p0=$!
+RANK=1 WORLD_SIZE=3 MASTER_PORT=$port "$deepscan" train --config sgd.json --out bad >bad8-r1.log 2>&1
+rc1=$?
+wait "$p0"; rc0=$?
+expect 2 'rank 1 has WORLD_SIZE=3, rank 0 has 2' bad8-r0.log $rc0
+[ "$rc1" = 23 ] || [ "$rc1" = 2 ] || fail "the rank with the other world size exited $rc1"
 WORLD_SIZE=3 RANK=0 "$deepscan" train --config sgd.json --nproc 2 --out bad >bad7.log 2>&1
 expect 2 '\-\-nproc 2 but WORLD_SIZE=3' bad7.log $?
 echo "[${SECONDS}s] PASS"
