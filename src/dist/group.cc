@@ -32,6 +32,11 @@ Result<int64_t> EnvInt(const char* name, int64_t fallback, int64_t lo, int64_t h
 std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
 std::string Text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
 
+// A store call failed: rank 0, which hosts the store, is gone.
+Status StoreGone(const std::string& what, const std::exception& e) {
+  return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+}
+
 bool IsLoopback(const std::string& addr) { return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1"; }
 
 }  // namespace
@@ -74,6 +79,12 @@ struct Group::Impl {
     return "";
   }
 
+  // A collective failed on `rank`: a peer died or timed out (with its message when it posted one).
+  Status PeerFailed(int rank, const std::string& what, const std::exception& e) {
+    return Status::Unavailable("rank " + std::to_string(rank) + ": " + what +
+                               " failed: a peer stopped or stopped answering: " + e.what() + AbortMessage());
+  }
+
   // Waits until every key exists, or another rank aborted, or the timeout.
   Status WaitKeys(const std::vector<std::string>& keys, const std::string& what) {
     const auto deadline = Clock::now() + timeout;
@@ -87,7 +98,7 @@ struct Group::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     } catch (const std::exception& e) {
-      return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+      return StoreGone(what, e);
     }
     return Status::Ok();
   }
@@ -194,13 +205,17 @@ Status Group::AllReduceMean(const std::vector<torch::Tensor>& tensors, const std
     buf[0].div_(world_size_);
     Unflatten(buf[0], tensors);
   } catch (const std::exception& e) {
-    return Status::Unavailable("rank " + std::to_string(rank_) + ": " + what +
-                               " failed: a peer stopped or stopped answering: " + e.what() + impl_->AbortMessage());
+    return impl_->PeerFailed(rank_, what, e);
   }
   return Status::Ok();
 }
 
 Status Group::Broadcast(const std::vector<torch::Tensor>& tensors, int root, const std::string& what) {
+  for (const auto& t : tensors) {
+    if (t.scalar_type() != torch::kFloat32 && t.scalar_type() != torch::kInt64) {
+      return Status::Internal(what + ": broadcast of a tensor neither float32 nor int64");
+    }
+  }
   for (torch::ScalarType dtype : {torch::kFloat32, torch::kInt64}) {
     std::vector<torch::Tensor> of_type;
     for (const auto& t : tensors) {
@@ -214,13 +229,7 @@ Status Group::Broadcast(const std::vector<torch::Tensor>& tensors, int root, con
       impl_->pg->broadcast(buf, opts)->wait(impl_->timeout);
       Unflatten(buf[0], of_type);
     } catch (const std::exception& e) {
-      return Status::Unavailable("rank " + std::to_string(rank_) + ": " + what +
-                                 " failed: a peer stopped or stopped answering: " + e.what() + impl_->AbortMessage());
-    }
-  }
-  for (const auto& t : tensors) {
-    if (t.scalar_type() != torch::kFloat32 && t.scalar_type() != torch::kInt64) {
-      return Status::Internal(what + ": broadcast of a tensor neither float32 nor int64");
+      return impl_->PeerFailed(rank_, what, e);
     }
   }
   return Status::Ok();
@@ -233,14 +242,14 @@ Result<std::vector<std::string>> Group::AllGather(const std::string& value, cons
   try {
     impl_->store->set(keys[rank_], Bytes(value));
   } catch (const std::exception& e) {
-    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+    return StoreGone(what, e);
   }
   RETURN_IF_ERROR(impl_->WaitKeys(keys, what));
   std::vector<std::string> out;
   try {
     for (const auto& k : keys) out.push_back(Text(impl_->store->get(k)));
   } catch (const std::exception& e) {
-    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+    return StoreGone(what, e);
   }
   return out;
 }
@@ -253,13 +262,13 @@ Status Group::ShareBytes(std::string* bytes, int root, const std::string& what) 
       return Status::Ok();
     }
   } catch (const std::exception& e) {
-    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+    return StoreGone(what, e);
   }
   RETURN_IF_ERROR(impl_->WaitKeys({key}, what));
   try {
     *bytes = Text(impl_->store->get(key));
   } catch (const std::exception& e) {
-    return Status::Unavailable(what + ": the rendezvous store went away (rank 0 stopped?): " + e.what());
+    return StoreGone(what, e);
   }
   return Status::Ok();
 }

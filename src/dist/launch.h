@@ -32,6 +32,9 @@ struct LaunchOptions {
 
 Result<int> LaunchLocal(const LaunchOptions& options);
 
+// A TCP port free on 127.0.0.1 now (the kernel's pick), for MASTER_PORT. Errors: kInternal.
+Result<int> FreePort();
+
 // This process's command line (/proc/self/cmdline), argv[0] included. Errors: kIoError.
 Result<std::vector<std::string>> OwnCommandLine();
 

@@ -225,6 +225,37 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedTensors(Model& model) {
   return all;
 }
 
+// `from`'s parameters and buffers into `to` (same architecture), by name.
+void CopyWeights(Model& from, Model& to) {
+  torch::NoGradGuard g;
+  auto dst = to->named_parameters(), src = from->named_parameters();
+  for (auto& p : dst) p.value().copy_(src[p.key()]);
+  auto dbuf = to->named_buffers(), sbuf = from->named_buffers();
+  for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+}
+
+// After an epoch of data-parallel training: BatchNorm's running statistics averaged over the ranks
+// (each rank's follow its shards; their mean is what one process would have tracked on the mean of
+// the shards' statistics: the running average is linear), then the ranks' weights compared.
+// Returns the weights' digest, the same on every rank. Errors: kUnavailable, kInternal (they differ).
+Result<std::string> SyncEpoch(dist::Group& g, Model& model, int epoch) {
+  std::vector<torch::Tensor> stats;
+  for (auto& b : model->buffers()) {
+    if (b.scalar_type() == torch::kFloat32) stats.push_back(b);
+  }
+  const std::string e = std::to_string(epoch + 1);
+  RETURN_IF_ERROR(g.AllReduceMean(stats, "the BatchNorm statistics of epoch " + e));
+  const std::string digest = dist::ModuleDigest(NamedTensors(model));
+  ASSIGN_OR_RETURN(std::vector<std::string> all, g.AllGather(digest, "comparing the ranks' weights"));
+  for (int r = 0; r < g.world_size(); ++r) {
+    if (all[r] != digest) {
+      return Status::Internal("the ranks' weights differ after epoch " + e + " (rank " + std::to_string(r) + " " +
+                              all[r] + ", rank " + std::to_string(g.rank()) + " " + digest + ")");
+    }
+  }
+  return digest;
+}
+
 }  // namespace
 
 nlohmann::json EpochStatsToJson(const EpochStats& s) {
@@ -438,11 +469,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     return RecalibrateBatchNorm(model, images);
   };
   if (start_model) {
-    torch::NoGradGuard g;
-    auto dst = model->named_parameters(), src = (*start_model)->named_parameters();
-    for (auto& p : dst) p.value().copy_(src[p.key()]);
-    auto dbuf = model->named_buffers(), sbuf = (*start_model)->named_buffers();
-    for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+    CopyWeights(*start_model, model);
     start_model.reset();
     RETURN_IF_ERROR(recalibrate());
   }
@@ -508,11 +535,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
         for (const auto& h : st.at("history")) result.history.push_back(StatsFromJson(h));
         if (root) {  // the others take the weights from rank 0 below
           ASSIGN_OR_RETURN(Model loaded, LoadCheckpoint(last, &c.model));
-          torch::NoGradGuard g;
-          auto dst = model->named_parameters(), src = loaded->named_parameters();
-          for (auto& p : dst) p.value().copy_(src[p.key()]);
-          auto dbuf = model->named_buffers(), sbuf = loaded->named_buffers();
-          for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
+          CopyWeights(loaded, model);
         }
         std::istringstream opt_in(opt_bytes);
         torch::load(*opt, opt_in);
@@ -652,63 +675,46 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     st.step = step;
     st.train_loss = loss_n ? loss_sum / loss_n : 0;
     if (group) {
-      // BatchNorm's running statistics: each rank's follow its shards; their mean is what one
-      // process would have tracked on the mean of the shards' statistics (the running average is linear).
-      std::vector<torch::Tensor> stats;
-      for (auto& b : model->buffers()) {
-        if (b.scalar_type() == torch::kFloat32) stats.push_back(b);
-      }
-      const std::string e = std::to_string(epoch + 1);
-      RETURN_IF_ERROR(group->AllReduceMean(stats, "the BatchNorm statistics of epoch " + e));
-      const std::string digest = dist::ModuleDigest(NamedTensors(model));
-      ASSIGN_OR_RETURN(std::vector<std::string> all, group->AllGather(digest, "comparing the ranks' weights"));
-      for (int r = 0; r < world; ++r) {
-        if (all[r] != digest) {
-          return Status::Internal("the ranks' weights differ after epoch " + e + " (rank " + std::to_string(r) + " " +
-                                  all[r] + ", rank " + std::to_string(rank) + " " + digest + ")");
-        }
-      }
-      st.weights_digest = digest;
+      ASSIGN_OR_RETURN(st.weights_digest, SyncEpoch(*group, model, epoch));
     }
     if (!root) {  // validation, checkpoints and the state are rank 0's
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (cb.on_epoch) cb.on_epoch(st);
-      if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;
-      continue;
+    } else {
+      std::vector<float> z = Logits(model, val.images);
+      auto auc = RocAuc(z, val_labels);
+      auto ll = LogLoss(Sigmoid(z), val_labels);
+      st.val_auc = auc.ok() ? *auc : 0;
+      st.val_log_loss = ll.ok() ? *ll : 0;
+      if (fake_val) ScoreFakeValidation(model, *fake_val, &st);
+      st.selection = st.val_auc;
+      if (dev_val) {
+        st.dev_video_auc = DevVideoAuc(model, *dev_val);
+        st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
+      }
+      st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      result.history.push_back(st);
+      RETURN_IF_ERROR(SaveCheckpoint(model, last));
+      try {
+        torch::save(*opt, opt_path);
+      } catch (const std::exception& e) {
+        return Status::IoError(std::string("cannot save the optimizer: ") + e.what());
+      }
+      if (st.selection > best_auc) {  // ties: the earlier epoch
+        best_auc = st.selection;
+        result.best_epoch = epoch;
+        RETURN_IF_ERROR(SaveCheckpoint(model, best));
+      }
+      nlohmann::json state = {
+          {"epoch", epoch},
+          {"step", step},
+          {"best_val_auc", best_auc},  // the best EpochStats::selection (named before the dev store)
+          {"best_epoch", result.best_epoch},
+          {"history", nlohmann::json::array()},
+          {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
+      if (group) state["dist"] = {{"world_size", world}};
+      for (const auto& h : result.history) state["history"].push_back(EpochStatsToJson(h));
+      RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
     }
-    std::vector<float> z = Logits(model, val.images);
-    auto auc = RocAuc(z, val_labels);
-    auto ll = LogLoss(Sigmoid(z), val_labels);
-    st.val_auc = auc.ok() ? *auc : 0;
-    st.val_log_loss = ll.ok() ? *ll : 0;
-    if (fake_val) ScoreFakeValidation(model, *fake_val, &st);
-    st.selection = st.val_auc;
-    if (dev_val) {
-      st.dev_video_auc = DevVideoAuc(model, *dev_val);
-      st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
-    }
-    st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    result.history.push_back(st);
-    RETURN_IF_ERROR(SaveCheckpoint(model, last));
-    try {
-      torch::save(*opt, opt_path);
-    } catch (const std::exception& e) {
-      return Status::IoError(std::string("cannot save the optimizer: ") + e.what());
-    }
-    if (st.selection > best_auc) {  // ties: the earlier epoch
-      best_auc = st.selection;
-      result.best_epoch = epoch;
-      RETURN_IF_ERROR(SaveCheckpoint(model, best));
-    }
-    nlohmann::json state = {{"epoch", epoch},
-                            {"step", step},
-                            {"best_val_auc", best_auc},  // the best EpochStats::selection (named before the dev store)
-                            {"best_epoch", result.best_epoch},
-                            {"history", nlohmann::json::array()},
-                            {"config", nlohmann::json::parse(TrainConfigToJson(c))}};
-    if (group) state["dist"] = {{"world_size", world}};
-    for (const auto& h : result.history) state["history"].push_back(EpochStatsToJson(h));
-    RETURN_IF_ERROR(WriteText(state_path, state.dump(2)));
     if (cb.on_epoch) cb.on_epoch(st);
     if (c.stop_after_epochs > 0 && epoch - start_epoch + 1 >= c.stop_after_epochs) break;
   }

@@ -2,9 +2,6 @@
 // torchrun's variables parsed and refused; two ranks in one process (threads) averaging and
 // broadcasting over Gloo on 127.0.0.1; the weights digest; and W shards of a step that together
 // are exactly the one-process batch.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "dist/group.h"
+#include "dist/launch.h"
 #include "synthetic_face.h"
 #include "train/crop_store.h"
 #include "train/pair_batches.h"
@@ -73,21 +71,10 @@ TEST(DistOptionsTest, RefusesBadVariables) {
   }
 }
 
-// A port free on 127.0.0.1 now (the kernel's pick).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  return ok ? ntohs(addr.sin_port) : 29517;
-}
-
 TEST(GroupTest, TwoRanksAverageBroadcastAndGather) {
-  const int port = FreePort();
+  const Result<int> free_port = dist::FreePort();
+  ASSERT_TRUE(free_port.ok()) << free_port.status().ToString();
+  const int port = *free_port;
   std::vector<torch::Tensor> results(2), broadcast(2);
   std::vector<std::vector<std::string>> gathered(2);
   std::vector<Status> statuses(2);
@@ -128,7 +115,9 @@ TEST(GroupTest, MissingRankIsUnavailableAfterTheTimeout) {
   dist::DistOptions o;
   o.rank = 0;
   o.world_size = 2;
-  o.master_port = FreePort();
+  const Result<int> free_port = dist::FreePort();
+  ASSERT_TRUE(free_port.ok()) << free_port.status().ToString();
+  o.master_port = *free_port;
   o.timeout = std::chrono::seconds(1);
   auto t0 = std::chrono::steady_clock::now();
   auto g = dist::Group::Connect(o);
