@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iomanip>
 #include <sstream>
@@ -106,7 +107,25 @@ struct Group::Impl {
 
 Group::Group(int rank, int world_size, std::unique_ptr<Impl> impl)
     : rank_(rank), world_size_(world_size), impl_(std::move(impl)) {}
-Group::~Group() = default;
+// Leaving: rank 0 hosts the store, so it stays until every other rank has said it is done with
+// the store (or one aborted, or a bounded wait ran out): a rank still reading the last gathered
+// value would otherwise see the store vanish under it.
+Group::~Group() {
+  if (!impl_ || !impl_->store || world_size_ == 1) return;
+  try {
+    if (rank_ != 0) {
+      impl_->store->add("left", 1);
+      return;
+    }
+    const auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(impl_->timeout, std::chrono::seconds(30));
+    while (impl_->store->add("left", 0) < world_size_ - 1 && !impl_->store->check({"abort"}) &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  } catch (const std::exception&) {
+    // the store went away (rank 0 stopped first): nothing left to wait for
+  }
+}
 
 Result<std::unique_ptr<Group>> Group::Connect(const DistOptions& o) {
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size) {

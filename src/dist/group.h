@@ -15,6 +15,9 @@
 //      other rank within `timeout`: kUnavailable naming the operation, never a hang. A rank that
 //      fails on its own calls Abort(message) first, so that the others waiting in the store stop at
 //      once with its message. Threading: one thread at a time per Group.
+// Leave: destroying a Group of rank > 0 tells rank 0 it is done with the store; rank 0's
+//      destructor waits for all of them (at most min(timeout, 30 s), none once a rank aborted), so
+//      the store outlives every rank's last call.
 // NCCL: Debian's LibTorch is a CPU build; a CUDA build of LibTorch would use ProcessGroupNCCL on
 //      GPU tensors here. This file is the only place that knows the backend.
 #ifndef DEEPSCAN_DIST_GROUP_H_

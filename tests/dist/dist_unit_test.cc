@@ -96,8 +96,16 @@ TEST(GroupTest, TwoRanksAverageBroadcastAndGather) {
     torch::Tensor n = torch::full({1}, static_cast<int64_t>(r + 100), torch::kInt64);
     if (statuses[r].ok()) statuses[r] = (*g)->Broadcast({w, n}, 1, "a test broadcast");
     broadcast[r] = torch::cat({w, n.to(torch::kFloat32)});
+    // rank 1 is then polling the store when rank 0 posts, reads and leaves
+    if (r == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto all = (*g)->AllGather("value of " + std::to_string(r), "a test gather");
-    if (all.ok()) gathered[r] = *all;
+    if (all.ok()) {
+      gathered[r] = *all;
+    } else if (statuses[r].ok()) {
+      statuses[r] = all.status();
+    }
+    // rank 0 (the store's host) leaving at once must not cut off rank 1's last read
+    if (r == 0) g->reset();
   };
   std::thread t0(rank, 0), t1(rank, 1);
   t0.join();
