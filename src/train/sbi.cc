@@ -283,6 +283,25 @@ Result<cv::Mat> MakeHullMask(const Landmarks68& l, cv::Size size, const HullMask
   return mask;
 }
 
+void SetSbiFrequency(SbiOptions* o, bool published) {
+  const SbiOptions d;
+  o->sharpen_p = published ? 0.5f : d.sharpen_p;
+  o->blur_p = published ? 0.0f : d.blur_p;
+  o->resize_p = published ? 0.5f : d.resize_p;
+  o->sharpen_min = published ? 0.2f : d.sharpen_min;
+  o->sharpen_max = published ? 0.5f : d.sharpen_max;
+  o->resize_min = published ? 0.25f : d.resize_min;
+  o->resize_max = published ? 0.5f : d.resize_max;
+}
+
+bool HasSbiPublishedFrequency(const SbiOptions& o) {
+  SbiOptions published = o;
+  SetSbiFrequency(&published, true);
+  return o.sharpen_p == published.sharpen_p && o.blur_p == published.blur_p && o.resize_p == published.resize_p &&
+         o.sharpen_min == published.sharpen_min && o.sharpen_max == published.sharpen_max &&
+         o.resize_min == published.resize_min && o.resize_max == published.resize_max;
+}
+
 Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoints, const SbiOptions& o,
                                     std::mt19937& rng, const Landmarks68* landmarks) {
   RETURN_IF_ERROR(CheckCrop(crop, "crop"));

@@ -113,6 +113,16 @@ struct SbiOptions {
   std::vector<float> alpha_choices;  // ... unless this is not empty: then one of these (kSbiBlendRatios)
 };
 
+// SBI's published frequency change (Shiohara & Yamasaki's source transform): half of the sources
+// sharpened (0.2-0.5), half down-scaled by 2 to 4 and back (the resolution gap of a face generated
+// small and pasted into a larger one), never blurred or left as is. SBI draws the factor from
+// {2, 4}; here it is uniform in [1/4, 1/2]. The defaults above are milder (resize by 0.5-0.9).
+// SetSbiFrequency(o, true) sets those fields; (o, false) puts back SbiOptions' defaults; the
+// other fields are kept either way.
+void SetSbiFrequency(SbiOptions* o, bool published);
+// Whether `o`'s frequency fields are the published ones.
+bool HasSbiPublishedFrequency(const SbiOptions& o);
+
 // Cross-identity (Face X-ray-style) blends.
 struct CrossBlendOptions {
   bool color_transfer = true;  // match the donor's Lab mean/std to the target within the mask

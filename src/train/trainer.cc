@@ -818,6 +818,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"degrade_heavy_p", c.batches.degrade.heavy_p},
                       {"hull_p", c.batches.sbi.hull_p},
                       {"sbi_blend_ratios", !c.batches.sbi.alpha_choices.empty()},
+                      {"sbi_downscale", HasSbiPublishedFrequency(c.batches.sbi)},
                       {"model_name", c.model_name},
                       {"model_version", c.model_version}};
   return j.dump(2);
@@ -894,6 +895,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.batches.sbi.hull_p = v;
       else if (k == "sbi_blend_ratios")
         c.batches.sbi.alpha_choices = v.get<bool>() ? kSbiBlendRatios : std::vector<float>{};
+      else if (k == "sbi_downscale")
+        SetSbiFrequency(&c.batches.sbi, v.get<bool>());
       else if (k == "model_name")
         c.model_name = v;
       else if (k == "model_version")

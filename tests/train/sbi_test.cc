@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -222,6 +223,56 @@ TEST(SelfBlended, AlphaSwapAndFrequencyDistributions) {
   SbiOptions fixed;
   fixed.alpha_min = fixed.alpha_max = 0.6f;
   EXPECT_FLOAT_EQ(MustSbi(crop, k, 9, fixed).alpha, 0.6f);
+}
+
+// High-frequency energy: the variance of the Laplacian of the grey image.
+double Sharpness(const cv::Mat& bgr) {
+  cv::Mat grey, lap;
+  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+  cv::Laplacian(grey, lap, CV_64F);
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(lap, mean, stddev);
+  return stddev[0] * stddev[0];
+}
+
+// SBI's published frequency change: only sharpen or a x2-x4 down-up resize, which takes away much
+// more detail than the default's x0.5-0.9; SetSbiFrequency(false) restores the default mix.
+TEST(SelfBlended, PublishedFrequencyChangeSharpensOrDownscalesHard) {
+  Keypoints small = FaceKeypoints();
+  for (auto& p : small) p = {p.x * 160 / kSide, p.y * 160 / kSide};
+  const cv::Mat crop = SyntheticFace(small, 160, 6);
+  const double original = Sharpness(crop);
+  SbiOptions published;
+  SetSbiFrequency(&published, true);
+  EXPECT_TRUE(HasSbiPublishedFrequency(published));
+  EXPECT_FALSE(HasSbiPublishedFrequency(SbiOptions{}));
+  auto resized_sharpness = [&](const SbiOptions& o, std::map<FrequencyOp, int>* ops) {
+    std::vector<double> kept;  // of the swapped samples, whose target is the transformed copy (no affine)
+    for (uint32_t seed = 0; seed < 400; ++seed) {
+      const BlendSample s = MustSbi(crop, small, seed, o);
+      ++(*ops)[s.frequency];
+      if (s.swapped && s.frequency == FrequencyOp::kResize) kept.push_back(Sharpness(s.target) / original);
+    }
+    return kept;
+  };
+  std::map<FrequencyOp, int> ops, default_ops;
+  const std::vector<double> hard = resized_sharpness(published, &ops);
+  const std::vector<double> mild = resized_sharpness(SbiOptions{}, &default_ops);
+  EXPECT_NEAR(ops[FrequencyOp::kSharpen] / 400.0, 0.5, 0.08);
+  EXPECT_NEAR(ops[FrequencyOp::kResize] / 400.0, 0.5, 0.08);
+  EXPECT_EQ(ops[FrequencyOp::kBlur] + ops[FrequencyOp::kNone], 0);
+  ASSERT_GT(hard.size(), 50u);
+  ASSERT_GT(mild.size(), 20u);
+  const double hard_mean = std::accumulate(hard.begin(), hard.end(), 0.0) / hard.size();
+  const double mild_mean = std::accumulate(mild.begin(), mild.end(), 0.0) / mild.size();
+  EXPECT_LT(hard_mean, 0.7 * mild_mean) << "published " << hard_mean << ", default " << mild_mean;
+  EXPECT_LT(*std::max_element(hard.begin(), hard.end()), 1.0);
+
+  SbiOptions back = published;
+  SetSbiFrequency(&back, false);
+  EXPECT_FALSE(HasSbiPublishedFrequency(back));
+  EXPECT_FLOAT_EQ(back.blur_p, SbiOptions{}.blur_p);
+  EXPECT_FLOAT_EQ(back.resize_min, SbiOptions{}.resize_min);
 }
 
 TEST(CrossBlended, AlignsColourMatchesAndBlendsOnlyInsideTheMask) {

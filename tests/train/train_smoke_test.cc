@@ -134,6 +134,7 @@ TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
   c.batches.cross_blend_p = 0.1f;
   c.batches.sbi.hull_p = 0.7f;
   c.batches.sbi.alpha_choices = kSbiBlendRatios;
+  SetSbiFrequency(&c.batches.sbi, true);
   auto back = TrainConfigFromJson(TrainConfigToJson(c));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_FLOAT_EQ(back->batches.final_aug.h264_p, 0.25f);
@@ -143,6 +144,8 @@ TEST(TrainConfigTest, RoundTripsTheAugmentationKnobs) {
   EXPECT_FLOAT_EQ(back->batches.cross_blend_p, 0.1f);
   EXPECT_FLOAT_EQ(back->batches.sbi.hull_p, 0.7f);
   EXPECT_EQ(back->batches.sbi.alpha_choices, kSbiBlendRatios);
+  EXPECT_TRUE(HasSbiPublishedFrequency(back->batches.sbi));
+  EXPECT_FALSE(HasSbiPublishedFrequency(TrainConfigFromJson(TrainConfigToJson(TrainConfig{}))->batches.sbi));
   auto unknown = TrainConfigFromJson(R"({"degrade_q": 1})");
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("degrade_q"), std::string::npos);

@@ -27,6 +27,7 @@ struct TrainArgs {
   CLI::App* cmd = nullptr;
   bool no_progress = false;
   bool sbi_ratios = false;  // --sbi-blend-ratios
+  bool sbi_downscale = false;  // --sbi-downscale
   std::string score;        // --score CHECKPOINT: only measure it on the recipe's held-out pairs
   int nproc = 1;            // --nproc N: N data-parallel processes on this machine
 };
@@ -62,6 +63,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--hull")) into->batches.sbi.hull_p = f.batches.sbi.hull_p;
   if (given("--sbi-blend-ratios"))
     into->batches.sbi.alpha_choices = a.sbi_ratios ? train::kSbiBlendRatios : std::vector<float>{};
+  if (given("--sbi-downscale")) train::SetSbiFrequency(&into->batches.sbi, a.sbi_downscale);
   if (given("--degrade-heavy")) into->batches.degrade.heavy_p = f.batches.degrade.heavy_p;
   if (given("--seed")) into->seed = f.seed;
   if (given("--threads")) into->threads = f.threads;
@@ -244,6 +246,9 @@ RunFn AddTrainCommand(CLI::App* app) {
                   "forehead, inner or lower face), else the 6-keypoint ellipse")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--sbi-blend-ratios", a->sbi_ratios, "draw the blend ratio from SBI's {0.25, 0.5, 0.75, 1, 1, 1}");
+  cmd->add_flag("--sbi-downscale", a->sbi_downscale,
+                "SBI's published frequency change of the source: half sharpened, half down-scaled x2-x4 and back "
+                "(default: sharpen, blur, a milder x0.5-0.9 resize or none)");
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores; with --nproc, per process: cores / N)");
   cmd->add_option("--nproc", a->nproc,
