@@ -8,8 +8,11 @@
 #   5. threshold from the dev set's real clips (flags 10% of them: deepscan eval --calibrate 0.9 --write-threshold)
 #   6. evaluation on the dev set (pooled, per tool, pairs: bench/dev_report.py) and on the held-out real clips
 #   7. copy to models/default.{onnx,json}
-# Extraction ~6 min; training 6 epochs (of a 14-epoch schedule) of 10-20 min each on 2 cores. Environment: DATA (default ../shared/data),
-# THREADS (default: all).
+#   The copy happens only under rule 3 of the selection rule (docs/training.md): the new model's dev video AUC must
+#   beat the current models/default.onnx's, measured here in the same way; else models/ is left as it is.
+# Measured (2026-12-07, 2 cores, nothing else running): extraction ~6 min; training 6 epochs (of a 14-epoch
+# schedule) 4.2-5.1 min each with validation, 28 min; each dev-set evaluation 40 s. Environment: DATA (default
+# ../shared/data), THREADS (default: all), STOP_AFTER (epochs, default 6), FORCE=1 (copy whatever the dev AUC).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,9 +32,18 @@ mkdir -p .cache runs
 OMP_WAIT_POLICY=PASSIVE $bin train --config configs/train-default.json --threads "$threads" \
   --stop-after-epochs "${STOP_AFTER:-6}"
 $bin eval --model runs/default/model.onnx --set "$dev" --calibrate 0.9 --write-threshold --out runs/default/dev-eval
-bench/dev_report.py new=runs/default/dev-eval
 $bin eval --model runs/default/model.onnx --set "$data/videos/MANIFEST.csv" \
   --exclude-trained .cache/real_crops.h5 --out runs/default/eval
-cp runs/default/model.onnx models/default.onnx
-cp runs/default/model.json models/default.json
-echo "models/default.onnx updated; write the figures above into models/MODEL_CARD.md"
+$bin eval --model models/default.onnx --set "$dev" --out runs/default/dev-eval-current
+auc() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["video_level"]["auc"])' "$1/eval.json"; }
+new_auc=$(auc runs/default/dev-eval) current_auc=$(auc runs/default/dev-eval-current)
+bench/dev_report.py current=runs/default/dev-eval-current new=runs/default/dev-eval
+if [ "${FORCE:-0}" = 1 ] || python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' \
+    "$new_auc" "$current_auc"; then
+  cp runs/default/model.onnx models/default.onnx
+  cp runs/default/model.json models/default.json
+  echo "models/default.onnx updated (dev video AUC $new_auc against $current_auc); write the figures above into models/MODEL_CARD.md"
+else
+  echo "models/default.onnx kept: the new model's dev video AUC $new_auc does not beat the current $current_auc (rule 3," \
+    "docs/training.md); the new one is in runs/default/"
+fi
