@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <tuple>
 #include <vector>
 
 #include <opencv2/imgproc.hpp>
@@ -283,23 +284,36 @@ Result<cv::Mat> MakeHullMask(const Landmarks68& l, cv::Size size, const HullMask
   return mask;
 }
 
+namespace {
+
+// The fields of SbiOptions that make the frequency change, as one tuple (of references).
+template <typename Options>
+auto FrequencyFields(Options& o) {
+  return std::tie(o.sharpen_p, o.blur_p, o.resize_p, o.sharpen_min, o.sharpen_max, o.resize_min, o.resize_max);
+}
+
+SbiOptions PublishedFrequency() {
+  SbiOptions p;
+  p.sharpen_p = 0.5f;
+  p.blur_p = 0.0f;
+  p.resize_p = 0.5f;
+  p.sharpen_min = 0.2f;
+  p.sharpen_max = 0.5f;
+  p.resize_min = 0.25f;
+  p.resize_max = 0.5f;
+  return p;
+}
+
+}  // namespace
+
 void SetSbiFrequency(SbiOptions* o, bool published) {
-  const SbiOptions d;
-  o->sharpen_p = published ? 0.5f : d.sharpen_p;
-  o->blur_p = published ? 0.0f : d.blur_p;
-  o->resize_p = published ? 0.5f : d.resize_p;
-  o->sharpen_min = published ? 0.2f : d.sharpen_min;
-  o->sharpen_max = published ? 0.5f : d.sharpen_max;
-  o->resize_min = published ? 0.25f : d.resize_min;
-  o->resize_max = published ? 0.5f : d.resize_max;
+  const SbiOptions from = published ? PublishedFrequency() : SbiOptions{};
+  FrequencyFields(*o) = FrequencyFields(from);
 }
 
 bool HasSbiPublishedFrequency(const SbiOptions& o) {
-  SbiOptions published = o;
-  SetSbiFrequency(&published, true);
-  return o.sharpen_p == published.sharpen_p && o.blur_p == published.blur_p && o.resize_p == published.resize_p &&
-         o.sharpen_min == published.sharpen_min && o.sharpen_max == published.sharpen_max &&
-         o.resize_min == published.resize_min && o.resize_max == published.resize_max;
+  const SbiOptions published = PublishedFrequency();
+  return FrequencyFields(o) == FrequencyFields(published);
 }
 
 Result<BlendSample> MakeSelfBlended(const cv::Mat& crop, const Keypoints& keypoints, const SbiOptions& o,

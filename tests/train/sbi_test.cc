@@ -21,6 +21,7 @@
 #include "synthetic_face.h"
 #include "test_env.h"
 #include "train/augment.h"
+#include "video/frame_stats.h"
 
 namespace deepscan::train {
 namespace {
@@ -225,14 +226,11 @@ TEST(SelfBlended, AlphaSwapAndFrequencyDistributions) {
   EXPECT_FLOAT_EQ(MustSbi(crop, k, 9, fixed).alpha, 0.6f);
 }
 
-// High-frequency energy: the variance of the Laplacian of the grey image.
+// High-frequency energy: the variance of the Laplacian of the grey image (video::Sharpness).
 double Sharpness(const cv::Mat& bgr) {
-  cv::Mat grey, lap;
+  cv::Mat grey;
   cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
-  cv::Laplacian(grey, lap, CV_64F);
-  cv::Scalar mean, stddev;
-  cv::meanStdDev(lap, mean, stddev);
-  return stddev[0] * stddev[0];
+  return video::Sharpness(grey);
 }
 
 // SBI's published frequency change: only sharpen or a x2-x4 down-up resize, which takes away much
