@@ -1,5 +1,8 @@
 #include "infer/classifier.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <opencv2/core.hpp>
 
 namespace deepscan::infer {
@@ -69,6 +72,13 @@ Status Classifier::ClassifyWithHeatmaps(const std::vector<cv::Mat>& crops, std::
 
 std::unique_ptr<Classifier> WithFlipTta(std::unique_ptr<Classifier> inner) {
   return std::make_unique<FlipTtaClassifier>(std::move(inner));
+}
+
+float MaskMaxLogit(const float* heatmap, size_t cells) {
+  float p = 0;
+  for (size_t i = 0; i < cells; ++i) p = std::max(p, heatmap[i]);
+  p = std::clamp(p, 1e-7f, 1 - 1e-7f);
+  return std::log(p / (1 - p));
 }
 
 Status PackNchw(const std::vector<cv::Mat>& crops, size_t begin, size_t end, const ModelMetadata& m, float* dst) {

@@ -44,6 +44,11 @@ class Classifier {
 // The name of the optional heatmap output of a classifier model.
 inline constexpr const char* kHeatmapOutput = "mask";
 
+// The face logit of the "mask_max" face score (infer/model_metadata.h): log(p / (1 - p)) of the
+// largest of the `cells` heatmap values p (sigmoids in [0, 1]), p clamped to [1e-7, 1 - 1e-7].
+// Every backend reads a heatmap's score through this one function.
+float MaskMaxLogit(const float* heatmap, size_t cells);
+
 // Test-time augmentation: a classifier that scores each crop as the mean of `inner`'s scores of
 // the crop and of its mirror image (horizontal flip; a face is left-right symmetric, a blend
 // boundary need not be). Twice the inference per face, in the same calls (batches of crops and

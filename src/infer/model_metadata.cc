@@ -9,6 +9,14 @@
 
 namespace deepscan::infer {
 
+const char* FaceScoreName(FaceScore s) { return s == FaceScore::kMaskMax ? "mask_max" : "logit"; }
+
+Result<FaceScore> ParseFaceScore(const std::string& name) {
+  if (name == "logit") return FaceScore::kLogit;
+  if (name == "mask_max") return FaceScore::kMaskMax;
+  return Status::InvalidArgument("unknown face_score '" + name + "' (logit or mask_max)");
+}
+
 std::string MetadataPathFor(const std::string& onnx_path) {
   return std::filesystem::path(onnx_path).replace_extension(".json").string();
 }
@@ -42,6 +50,11 @@ Result<ModelMetadata> ParseModelMetadata(const std::string& text, const std::str
     else
       return Status::InvalidModel(path + ": unknown output kind '" + out + "'");
     m.fake_index = j.value("fake_index", m.fake_index);
+    if (j.contains("face_score")) {
+      auto fs = ParseFaceScore(j["face_score"].get<std::string>());
+      if (!fs.ok()) return Status::InvalidModel(path + ": " + fs.status().message());
+      m.face_score = *fs;
+    }
     if (j.contains("calibration")) {
       const auto& c = j["calibration"];
       m.calibration_method = c.value("method", "none");
@@ -73,6 +86,7 @@ std::string ModelMetadataToJson(const ModelMetadata& m) {
                       {"std", m.std},
                       {"output", out},
                       {"fake_index", m.fake_index},
+                      {"face_score", FaceScoreName(m.face_score)},
                       {"calibration", {{"method", m.calibration_method}, {"a", m.calib_a}, {"b", m.calib_b}}},
                       {"threshold", m.threshold},
                       {"trained", m.trained}};

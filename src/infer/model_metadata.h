@@ -3,10 +3,13 @@
 // `<name>.onnx` is described by `<name>.json` beside it (docs/models.md):
 //   {"name": "...", "version": "...", "input_size": 224, "mean": [r,g,b], "std": [r,g,b],
 //    "output": "logit" | "probability" | "softmax2", "fake_index": 1,
+//    "face_score": "logit" | "mask_max",
 //    "calibration": {"method": "none" | "temperature" | "platt", "a": 1.0, "b": 0.0},
 //    "threshold": 0.5, "trained": true}
 // Inputs are RGB, NCHW, scaled to [0, 1], then (x - mean) / std. The calibrated probability of
-// "fake" is sigmoid(a * z + b), where z is the model's fake-vs-real logit.
+// "fake" is sigmoid(a * z + b), where z is the model's fake-vs-real logit: by default its first
+// output; with "face_score": "mask_max", the logit of the largest cell of its blend heatmap (the
+// "mask" output, infer/classifier.h), i.e. the most blended spot on the face.
 #ifndef DEEPSCAN_INFER_MODEL_METADATA_H_
 #define DEEPSCAN_INFER_MODEL_METADATA_H_
 
@@ -23,6 +26,16 @@ enum class OutputKind {
   kSoftmax2,     // [N,2]: two class logits; `fake_index` names the fake one
 };
 
+// Which output a face's logit z is read from.
+enum class FaceScore {
+  kLogit,    // the classifier output (`output` says its kind); the default
+  kMaskMax,  // the blend-mask head: z = logit(max over the heatmap); needs the "mask" output
+};
+// "logit" | "mask_max".
+const char* FaceScoreName(FaceScore s);
+// Errors: kInvalidArgument (another name).
+Result<FaceScore> ParseFaceScore(const std::string& name);
+
 struct ModelMetadata {
   std::string name = "unnamed";
   std::string version = "0";
@@ -31,6 +44,7 @@ struct ModelMetadata {
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
   OutputKind output = OutputKind::kLogit;
   int fake_index = 1;
+  FaceScore face_score = FaceScore::kLogit;
   std::string calibration_method = "none";
   float calib_a = 1.0f;  // temperature T is stored as a = 1/T, b = 0
   float calib_b = 0.0f;

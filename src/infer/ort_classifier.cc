@@ -51,8 +51,15 @@ class OrtClassifier : public Classifier {
         return Status::InvalidModel("model returned " + std::to_string(out.size()) + " values for " +
                                     std::to_string(n) + " crops");
       }
+      const bool mask_max = meta_.face_score == FaceScore::kMaskMax;
+      if (mask_max) RETURN_IF_ERROR(CheckHeatmapShape(n));
+      const size_t cells = mask_max ? static_cast<size_t>(shapes_[heatmap_output_][2] * shapes_[heatmap_output_][3]) : 0;
       for (int64_t i = 0; i < n; ++i) {
         float z = 0;
+        if (mask_max) {
+          (*scores)[begin + i] = Calibrate(meta_, MaskMaxLogit(outputs_[heatmap_output_].data() + i * cells, cells));
+          continue;
+        }
         switch (meta_.output) {
           case OutputKind::kLogit: z = out[i]; break;
           case OutputKind::kProbability: {
@@ -69,15 +76,22 @@ class OrtClassifier : public Classifier {
     return Status::Ok();
   }
 
-  // Copies the "mask" output of the last run, [n, 1, M, M], into heatmaps[begin, begin + n).
-  Status CopyHeatmaps(int64_t n, size_t begin, std::vector<cv::Mat>* heatmaps) const {
+  // Whether the "mask" output of the last run is [n, 1, M, M].
+  Status CheckHeatmapShape(int64_t n) const {
     const std::vector<int64_t>& s = shapes_[heatmap_output_];
-    const std::vector<float>& maps = outputs_[heatmap_output_];
     if (s.size() != 4 || s[0] != n || s[1] != 1 || s[2] <= 0 || s[3] <= 0 ||
-        maps.size() != static_cast<size_t>(n * s[2] * s[3])) {
+        outputs_[heatmap_output_].size() != static_cast<size_t>(n * s[2] * s[3])) {
       return Status::InvalidModel("heatmap output has shape " + ShapeString(s) + " for " + std::to_string(n) +
                                   " crops");
     }
+    return Status::Ok();
+  }
+
+  // Copies the "mask" output of the last run, [n, 1, M, M], into heatmaps[begin, begin + n).
+  Status CopyHeatmaps(int64_t n, size_t begin, std::vector<cv::Mat>* heatmaps) const {
+    RETURN_IF_ERROR(CheckHeatmapShape(n));
+    const std::vector<int64_t>& s = shapes_[heatmap_output_];
+    const std::vector<float>& maps = outputs_[heatmap_output_];
     const int rows = static_cast<int>(s[2]), cols = static_cast<int>(s[3]);
     for (int64_t i = 0; i < n; ++i) {
       cv::Mat m(rows, cols, CV_32F);
@@ -104,6 +118,7 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
     return Status::InvalidModel("model file not found: " + config.model_path);
   }
   ASSIGN_OR_RETURN(ModelMetadata meta, LoadModelMetadata(config.model_path));
+  RETURN_IF_ERROR(ApplyConfigOverrides(config, &meta));
   OrtModelOptions ort;
   ort.threads = config.threads;
   ort.provider = config.device;
@@ -135,6 +150,10 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
     const TensorSpec& o = model->outputs()[i];
     if (o.name == kHeatmapOutput && o.shape.size() == 4 && (o.shape[1] == 1 || o.shape[1] < 0))
       heatmap_output = static_cast<int>(i);
+  }
+  if (meta.face_score == FaceScore::kMaskMax && heatmap_output < 0) {
+    return Status::InvalidModel(config.model_path +
+                                ": face_score mask_max needs the blend-heatmap output \"mask\", which this model lacks");
   }
   return std::unique_ptr<Classifier>(
       new OrtClassifier(std::move(model), std::move(meta), max_batch, heatmap_output));

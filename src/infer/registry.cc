@@ -16,6 +16,18 @@ std::map<std::string, ClassifierFactory>& Registered() {
 
 }  // namespace
 
+Status ApplyConfigOverrides(const ClassifierConfig& config, ModelMetadata* meta) {
+  if (!config.face_score.empty()) {
+    ASSIGN_OR_RETURN(meta->face_score, ParseFaceScore(config.face_score));
+  }
+  if (!config.calibrated) {
+    meta->calibration_method = "none";
+    meta->calib_a = 1.0f;
+    meta->calib_b = 0.0f;
+  }
+  return Status::Ok();
+}
+
 std::vector<std::string> KnownBackends() {
   return {"onnxruntime", "onnxruntime-cpu", "onnxruntime-cuda", "onnxruntime-tensorrt", "libtorch"};
 }

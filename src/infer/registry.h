@@ -22,7 +22,15 @@ struct ClassifierConfig {
   std::string device = "cpu";  // "onnxruntime": cpu | cuda | tensorrt | auto (infer/ort_model.h)
   int threads = 1;
   int max_batch = 16;
+  // Overrides of the model's metadata, to measure or fit a scoring rule before it is written there
+  // (`deepscan calibrate --face-score`): "" keeps the metadata's face_score, "logit" | "mask_max" replace it;
+  // calibrated = false scores sigmoid(z), ignoring the metadata's calibration.
+  std::string face_score{};
+  bool calibrated = true;
 };
+// Applies `config`'s overrides to `meta` (each backend calls it on the metadata it loaded).
+// Errors: kInvalidArgument (an unknown face_score).
+Status ApplyConfigOverrides(const ClassifierConfig& config, ModelMetadata* meta);
 
 // Every backend name this binary knows, available here or not.
 std::vector<std::string> KnownBackends();

@@ -15,6 +15,8 @@
 #include "infer/registry.h"
 #include "train/augment.h"
 #include "train/crop_store.h"
+#include "train/metrics.h"
+#include "train/sbi.h"
 #include "train/split.h"
 
 namespace deepscan::train {
@@ -64,7 +66,11 @@ Result<ThresholdReport> CalibrateThreshold(const ThresholdOptions& o) {
   return rep;
 }
 
-Status WriteThreshold(const std::string& model_path, double threshold, const nlohmann::json& how) {
+namespace {
+
+// Rewrites `model_path`'s metadata JSON with `edit` applied; keys this reader does not know are kept.
+template <typename Edit>
+Status EditMetadata(const std::string& model_path, Edit edit) {
   const std::string path = infer::MetadataPathFor(model_path);
   nlohmann::json j;
   {
@@ -72,8 +78,7 @@ Status WriteThreshold(const std::string& model_path, double threshold, const nlo
     j = nlohmann::json::parse(in, nullptr, false);
   }
   if (j.is_discarded() || !j.is_object()) return Status::InvalidModel(path + ": unreadable metadata");
-  j["threshold"] = static_cast<float>(threshold);
-  j["threshold_calibration"] = how;
+  edit(j);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
@@ -81,6 +86,82 @@ Status WriteThreshold(const std::string& model_path, double threshold, const nlo
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot replace " + path);
   return Status::Ok();
+}
+
+// Uncalibrated face logits of `crops` under `face_score` (sigmoid then back: the classifier API
+// reports probabilities; |z| <= 16 survives the round trip in float).
+Result<std::vector<float>> RawLogits(const std::string& model, const std::string& face_score, int threads,
+                                     const std::vector<cv::Mat>& crops) {
+  ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> cls,
+                   infer::CreateClassifier({.model_path = model,
+                                            .threads = threads,
+                                            .max_batch = 32,
+                                            .face_score = face_score,
+                                            .calibrated = false}));
+  std::vector<float> p;
+  RETURN_IF_ERROR(cls->Classify(crops, &p));
+  for (float& x : p) {
+    const float q = std::clamp(x, 1e-7f, 1 - 1e-7f);
+    x = std::log(q / (1 - q));
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<FaceScoreReport> SetFaceScore(const FaceScoreOptions& o) {
+  ASSIGN_OR_RETURN(infer::FaceScore chosen, infer::ParseFaceScore(o.face_score));
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ASSIGN_OR_RETURN(infer::ModelMetadata meta, infer::LoadModelMetadata(o.model_path));
+  ASSIGN_OR_RETURN(std::unique_ptr<CropStoreReader> store, CropStoreReader::Open(o.store_path, 64));
+  const Split split = SplitByGroup(store->records(), o.val_fraction, o.seed);
+  SbiOptions sbi;
+  sbi.alpha_choices = kSbiBlendRatios;
+  sbi.hull_p = 0;  // the shipped recipe's masks
+  std::mt19937 rng(o.seed);
+  std::vector<cv::Mat> crops;
+  std::vector<int> labels;
+  cv::Mat crop;
+  for (int64_t row : split.val) {
+    const CropRecord& rec = store->records()[row];
+    if (rec.label != 0) continue;
+    RETURN_IF_ERROR(store->Read(row, &crop));
+    auto blend = MakeSelfBlended(crop, rec.keypoints, sbi, rng, rec.landmarks ? &*rec.landmarks : nullptr);
+    if (!blend.ok()) continue;  // a crop whose keypoints make no mask
+    crops.push_back(ResizeSquare(crop, meta.input_size));
+    crops.push_back(ResizeSquare(blend->image, meta.input_size));
+    labels.push_back(0);
+    labels.push_back(1);
+  }
+  if (crops.empty()) return Status::InvalidArgument("no held-out real crops in " + o.store_path);
+  ASSIGN_OR_RETURN(std::vector<float> z, RawLogits(o.model_path, infer::FaceScoreName(chosen), threads, crops));
+  ASSIGN_OR_RETURN(std::vector<float> zl, RawLogits(o.model_path, "logit", threads, crops));
+  FaceScoreReport rep;
+  rep.pairs = static_cast<int>(labels.size() / 2);
+  ASSIGN_OR_RETURN(rep.auc, RocAuc(z, labels));
+  ASSIGN_OR_RETURN(rep.logit_auc, RocAuc(zl, labels));
+  ASSIGN_OR_RETURN(LogisticCalibration platt, FitPlatt(z, labels));
+  rep.a = platt.a;
+  rep.b = platt.b;
+  RETURN_IF_ERROR(EditMetadata(o.model_path, [&](nlohmann::json& j) {
+    j["face_score"] = infer::FaceScoreName(chosen);
+    j["calibration"] = {{"method", "platt"}, {"a", static_cast<float>(rep.a)}, {"b", static_cast<float>(rep.b)}};
+    j["face_score_calibration"] = {{"method", "platt on held-out (real, self-blended) pairs"},
+                                   {"pairs", rep.pairs},
+                                   {"auc", rep.auc},
+                                   {"logit_auc", rep.logit_auc},
+                                   {"store", o.store_path},
+                                   {"val_fraction", o.val_fraction},
+                                   {"seed", o.seed}};
+  }));
+  return rep;
+}
+
+Status WriteThreshold(const std::string& model_path, double threshold, const nlohmann::json& how) {
+  return EditMetadata(model_path, [&](nlohmann::json& j) {
+    j["threshold"] = static_cast<float>(threshold);
+    j["threshold_calibration"] = how;
+  });
 }
 
 Result<VideoThreshold> ThresholdFromVideos(const EvalReport& report, double quantile) {

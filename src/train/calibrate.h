@@ -52,6 +52,30 @@ struct VideoThreshold {
 // Errors: kInvalidArgument (quantile outside (0, 1), no scored real video).
 Result<VideoThreshold> ThresholdFromVideos(const EvalReport& report, double quantile);
 
+// Which output a model scores faces by (infer::FaceScore: the classifier logit, or the largest cell
+// of its blend heatmap), with its Platt calibration refitted for that score, so that the reported
+// P(fake) stays a probability of "blended". The fit uses one self-blended pseudo-fake per held-out
+// real crop (the same SplitByGroup as the trainer; SBI's blend ratios, 6-keypoint ellipse masks:
+// the shipped recipe's pseudo-fakes) and that real crop. The threshold is not touched: calibrate it
+// afterwards (CalibrateThreshold, or ThresholdFromVideos on a dev set), since scores move.
+struct FaceScoreOptions {
+  std::string model_path;  // ONNX classifier; its metadata's face_score and calibration are rewritten
+  std::string store_path;  // the crop store it was trained from
+  std::string face_score;  // "logit" | "mask_max"
+  double val_fraction = 0.1;
+  uint32_t seed = 1;
+  int threads = 0;
+};
+struct FaceScoreReport {
+  int pairs = 0;              // (real, pseudo-fake) pairs the fit used
+  double auc = 0;             // their AUC under the chosen face score
+  double logit_auc = 0;       // and under the classifier logit, for comparison
+  double a = 1, b = 0;        // the Platt fit written: P(fake) = sigmoid(a z + b)
+};
+// Errors: kInvalidArgument (unknown face score, nothing held out), kInvalidModel (mask_max on a
+// model without the heatmap output; unreadable metadata), kIoError, kCorruptInput.
+Result<FaceScoreReport> SetFaceScore(const FaceScoreOptions& options);
+
 // Rewrites the threshold in `model_path`'s metadata JSON, with `how` as its
 // "threshold_calibration" record; keys this reader does not know are kept.
 // Errors: kInvalidModel (unreadable metadata), kIoError.

@@ -35,7 +35,18 @@ class TorchClassifier : public infer::Classifier {
         RETURN_IF_ERROR(infer::PackNchw(crops, begin, end, meta_, input_.data()));
         const int64_t n = static_cast<int64_t>(end - begin);
         torch::Tensor in = torch::from_blob(input_.data(), {n, 3, s, s}, torch::kFloat);
-        torch::Tensor logit = model_->forward(in).logit.contiguous();
+        ModelOutput out = model_->forward(in);
+        if (meta_.face_score == infer::FaceScore::kMaskMax) {
+          // The heatmap ONNX exports (sigmoid of the mask logits), read by the one shared rule.
+          torch::Tensor heat = torch::sigmoid(out.mask_logit).contiguous();
+          if (heat.dim() != 4 || heat.size(0) != n) return Status::InvalidModel("mask head output for " + std::to_string(n) + " crops has the wrong shape");
+          const size_t cells = static_cast<size_t>(heat.size(1) * heat.size(2) * heat.size(3));
+          const float* h = heat.data_ptr<float>();
+          for (int64_t i = 0; i < n; ++i)
+            (*scores)[begin + i] = infer::Calibrate(meta_, infer::MaskMaxLogit(h + i * cells, cells));
+          continue;
+        }
+        torch::Tensor logit = out.logit.contiguous();
         if (logit.numel() != n) {
           return Status::InvalidModel("model returned " + std::to_string(logit.numel()) + " values for " +
                                       std::to_string(n) + " crops");
@@ -68,11 +79,15 @@ Result<std::unique_ptr<infer::Classifier>> CreateTorchClassifier(Model model, co
   if (meta.output != infer::OutputKind::kLogit) {
     return Status::InvalidArgument("zoo models output a logit; the metadata says otherwise");
   }
+  if (meta.face_score == infer::FaceScore::kMaskMax && !model->spec().mask_head) {
+    return Status::InvalidArgument("face_score mask_max needs a model with the mask head");
+  }
   return std::unique_ptr<infer::Classifier>(new TorchClassifier(std::move(model), meta, max_batch));
 }
 
 Result<std::unique_ptr<infer::Classifier>> CreateTorchClassifier(const infer::ClassifierConfig& config) {
   ASSIGN_OR_RETURN(infer::ModelMetadata meta, infer::LoadModelMetadata(config.model_path));
+  RETURN_IF_ERROR(infer::ApplyConfigOverrides(config, &meta));
   if (meta.output != infer::OutputKind::kLogit) {
     return Status::InvalidModel(infer::MetadataPathFor(config.model_path) +
                                 ": zoo models output a logit, the metadata says otherwise");
@@ -83,7 +98,11 @@ Result<std::unique_ptr<infer::Classifier>> CreateTorchClassifier(const infer::Cl
                                 std::to_string(meta.input_size) + " differs from its architecture's " +
                                 std::to_string(spec.input_size));
   }
-  spec.mask_head = false;  // inference needs only the logit
+  if (meta.face_score == infer::FaceScore::kMaskMax && !spec.mask_head) {
+    return Status::InvalidModel(config.model_path + ": face_score mask_max needs the mask head, which this model lacks");
+  }
+  // Inference needs the mask head only to score by it.
+  spec.mask_head = meta.face_score == infer::FaceScore::kMaskMax;
   ASSIGN_OR_RETURN(Model model, LoadCheckpoint(config.model_path, &spec));
   model->eval();
   at::set_num_threads(std::max(1, config.threads));

@@ -21,6 +21,8 @@
 
 #include "core/bounded_queue.h"
 #include "dist/group.h"
+#include "infer/classifier.h"
+#include "infer/model_metadata.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
 #include "train/onnx_import.h"
@@ -63,8 +65,9 @@ Result<Batch> ValidationPairs(CropStoreReader& reader, const std::vector<int64_t
   return MakePairBatch(reader, pick, o, rng);
 }
 
-// Logits of `images` in eval mode, in chunks.
-std::vector<float> Logits(Model& model, const torch::Tensor& images) {
+// Face logits of `images` in eval mode, in chunks: the classifier's, or with `face_score` "mask_max"
+// the exported heatmap's (sigmoid of the mask logits) largest cell, read as every backend reads it.
+std::vector<float> Logits(Model& model, const torch::Tensor& images, const std::string& face_score = "logit") {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -72,7 +75,14 @@ std::vector<float> Logits(Model& model, const torch::Tensor& images) {
   const torch::Device device = model->parameters().front().device();
   for (int64_t i = 0; i < images.size(0); i += 64) {
     torch::Tensor chunk = images.slice(0, i, std::min<int64_t>(images.size(0), i + 64)).to(device);
-    torch::Tensor l = model->forward(chunk).logit.reshape(-1).to(torch::kCPU).contiguous();
+    ModelOutput o = model->forward(chunk);
+    if (face_score == "mask_max" && o.mask_logit.defined()) {
+      torch::Tensor h = torch::sigmoid(o.mask_logit).reshape({o.mask_logit.size(0), -1}).to(torch::kCPU).contiguous();
+      const size_t cells = static_cast<size_t>(h.size(1));
+      for (int64_t r = 0; r < h.size(0); ++r) out.push_back(infer::MaskMaxLogit(h.data_ptr<float>() + r * cells, cells));
+      continue;
+    }
+    torch::Tensor l = o.logit.reshape(-1).to(torch::kCPU).contiguous();
     out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
   }
   model->train(was_training);
@@ -123,8 +133,8 @@ Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vec
 }
 
 // Per-crop and per-source AUC of reals vs fakes.
-void ScoreFakeValidation(Model& model, const FakeValidation& fv, EpochStats* s) {
-  std::vector<float> real = Logits(model, fv.real_images), fake = Logits(model, fv.fake_images);
+void ScoreFakeValidation(Model& model, const FakeValidation& fv, const std::string& face_score, EpochStats* s) {
+  std::vector<float> real = Logits(model, fv.real_images, face_score), fake = Logits(model, fv.fake_images, face_score);
   std::vector<float> scores = real;
   scores.insert(scores.end(), fake.begin(), fake.end());
   std::vector<int> labels(real.size(), 0);
@@ -167,9 +177,9 @@ Result<DevValidation> LoadDevValidation(const std::string& path, const TrainConf
   return dv;
 }
 
-// Per-clip AUC on the dev store: a clip's score is the mean logit of its crops.
-double DevVideoAuc(Model& model, const DevValidation& dv) {
-  return PerClipAuc(Logits(model, dv.images), dv.labels, dv.sources);
+// Per-clip AUC on the dev store: a clip's score is the mean face logit of its crops.
+double DevVideoAuc(Model& model, const DevValidation& dv, const std::string& face_score) {
+  return PerClipAuc(Logits(model, dv.images, face_score), dv.labels, dv.sources);
 }
 
 EpochStats StatsFromJson(const nlohmann::json& j) {
@@ -396,6 +406,10 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
   if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
+  ASSIGN_OR_RETURN(const infer::FaceScore face_score, infer::ParseFaceScore(c.face_score));
+  if (face_score == infer::FaceScore::kMaskMax && !c.model.mask_head) {
+    return Status::InvalidArgument("face_score mask_max needs the mask head (model.mask_head true)");
+  }
   if (c.pairs_per_batch % world != 0) {
     return Status::InvalidArgument("pairs_per_batch (" + std::to_string(c.pairs_per_batch) +
                                    ") must be a multiple of the number of processes (" + std::to_string(world) +
@@ -680,15 +694,15 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     if (!root) {  // validation, checkpoints and the state are rank 0's
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     } else {
-      std::vector<float> z = Logits(model, val.images);
+      std::vector<float> z = Logits(model, val.images, c.face_score);
       auto auc = RocAuc(z, val_labels);
       auto ll = LogLoss(Sigmoid(z), val_labels);
       st.val_auc = auc.ok() ? *auc : 0;
       st.val_log_loss = ll.ok() ? *ll : 0;
-      if (fake_val) ScoreFakeValidation(model, *fake_val, &st);
+      if (fake_val) ScoreFakeValidation(model, *fake_val, c.face_score, &st);
       st.selection = st.val_auc;
       if (dev_val) {
-        st.dev_video_auc = DevVideoAuc(model, *dev_val);
+        st.dev_video_auc = DevVideoAuc(model, *dev_val, c.face_score);
         st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
       }
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -722,8 +736,9 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (!root) return result;  // rank 0 exports
   // Export the best checkpoint, Platt-calibrated on the validation pairs.
   ASSIGN_OR_RETURN(Model best_model, LoadCheckpoint(best, &c.model));
-  std::vector<float> z = Logits(best_model, val.images);
+  std::vector<float> z = Logits(best_model, val.images, c.face_score);
   infer::ModelMetadata meta;
+  meta.face_score = face_score;
   meta.name = c.model_name;
   meta.version = c.model_version;
   meta.mean = c.batches.mean;
@@ -780,7 +795,7 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   const std::vector<int> labels = PairLabels(val);
   HeldOutScore s;
   s.pairs = static_cast<int>(labels.size() / 2);
-  ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images), labels));
+  ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images, c.face_score), labels));
   return s;
 }
 
@@ -806,6 +821,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"sam_rho", c.sam_rho},
                       {"warmup_steps", c.warmup_steps},
                       {"mask_weight", c.mask_weight},
+                      {"face_score", c.face_score},
                       {"val_fraction", c.val_fraction},
                       {"val_pairs", c.val_pairs},
                       {"seed", c.seed},
@@ -871,6 +887,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.warmup_steps = v;
       else if (k == "mask_weight")
         c.mask_weight = v;
+      else if (k == "face_score")
+        c.face_score = v.get<std::string>();
       else if (k == "val_fraction")
         c.val_fraction = v;
       else if (k == "val_pairs")

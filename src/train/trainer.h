@@ -83,6 +83,9 @@ struct TrainConfig {
                           // 0.05 is the paper's default); each step then costs two passes
   int warmup_steps = 50;
   float mask_weight = 0.5f;   // weight of the dense blend-mask loss (needs model.mask_head)
+  std::string face_score = "logit";  // which output scores a face in validation, selection, the Platt fit
+                                     // and the exported metadata: "logit" (the classifier) or "mask_max"
+                                     // (the blend heatmap's largest cell; needs model.mask_head)
   double val_fraction = 0.1;  // share of identity groups held out
   int val_pairs = 256;        // fixed validation pairs (from the held-out groups)
   uint32_t seed = 1;

@@ -14,6 +14,7 @@
 #include "synthetic_face.h"
 #include "test_env.h"
 #include "tfjs_graph_writer.h"
+#include "train/calibrate.h"
 #include "train/crop_store.h"
 #include "train/extract.h"
 #include "train/pair_batches.h"
@@ -205,6 +206,73 @@ TEST(TrainSmokeTest, DevStoreDrivesTheSelection) {
   auto refused = Train(bad);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+}
+
+// face_score mask_max in training: validation, selection and the exported metadata use the heatmap's
+// largest cell, and ScoreHeldOut re-measures the same figure. Then SetFaceScore (`deepscan calibrate
+// --face-score`) switches an exported model between the rules, refitting Platt for the new one, and
+// both backends read the rewritten metadata alike.
+TEST(TrainSmokeTest, MaskMaxFaceScoreIsUsedThroughoutAndCanBeSetAfterwards) {
+  std::string store = SmallStore(60);
+  if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
+  const std::string dir = deepscan::testing::TempDir();
+  TrainConfig c = SmokeConfig(store, dir + "/mm");
+  c.epochs = 1;
+  c.steps_per_epoch = 6;
+  c.face_score = "mask_max";
+  auto r = Train(c);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto meta = infer::LoadModelMetadata(r->onnx_path);
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->face_score, infer::FaceScore::kMaskMax);
+  auto again = ScoreHeldOut(c, c.out_dir + "/best.pt");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NEAR(again->auc, r->history[0].val_auc, 1e-6);
+  TrainConfig by_logit = c;
+  by_logit.face_score = "logit";
+  auto other = ScoreHeldOut(by_logit, c.out_dir + "/best.pt");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->auc, again->auc) << "both rules ranked the pairs alike: the test proves nothing";
+  auto rt = TrainConfigFromJson(TrainConfigToJson(c));
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ(rt->face_score, "mask_max");
+
+  // Set back to the logit, then to mask_max again, through SetFaceScore.
+  for (const std::string rule : {"logit", "mask_max"}) {
+    auto f = SetFaceScore({.model_path = r->onnx_path, .store_path = store, .face_score = rule,
+                           .val_fraction = c.val_fraction, .seed = c.seed, .threads = 2});
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_GT(f->pairs, 0);
+    auto m = infer::LoadModelMetadata(r->onnx_path);
+    ASSERT_TRUE(m.ok());
+    EXPECT_STREQ(infer::FaceScoreName(m->face_score), rule.c_str());
+    EXPECT_EQ(m->calibration_method, "platt");
+    EXPECT_FLOAT_EQ(m->calib_a, static_cast<float>(f->a));  // stored as float
+    EXPECT_FLOAT_EQ(m->calib_b, static_cast<float>(f->b));
+    if (rule == "logit") EXPECT_NEAR(f->auc, f->logit_auc, 1e-12);
+  }
+  // The rewritten model.json still describes model.pt: the LibTorch backend scores like ORT.
+  infer::RegisterBackend("libtorch", &CreateTorchClassifier);
+  auto ort = infer::CreateClassifier({.model_path = r->onnx_path, .threads = 1});
+  auto lt = infer::CreateClassifier({.model_path = c.out_dir + "/model.pt", .backend = "libtorch", .threads = 1});
+  ASSERT_TRUE(ort.ok()) << ort.status().ToString();
+  ASSERT_TRUE(lt.ok()) << lt.status().ToString();
+  EXPECT_EQ((*lt)->metadata().face_score, infer::FaceScore::kMaskMax);
+  const std::vector<cv::Mat> crops = deepscan::testing::RandomCrops(4, 64, 8);
+  std::vector<float> a, b;
+  ASSERT_TRUE((*ort)->Classify(crops, &a).ok());
+  ASSERT_TRUE((*lt)->Classify(crops, &b).ok());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4) << i;
+  EXPECT_EQ(SetFaceScore({.model_path = r->onnx_path, .store_path = store, .face_score = "median"}).status().code(),
+            Code::kInvalidArgument);
+
+  // The mask rule without a mask head is refused before training.
+  TrainConfig no_mask = SmokeConfig(store, dir + "/nomask");
+  no_mask.model.mask_head = false;
+  no_mask.face_score = "mask_max";
+  EXPECT_EQ(Train(no_mask).status().code(), Code::kInvalidArgument);
+  no_mask.face_score = "median";
+  EXPECT_EQ(Train(no_mask).status().code(), Code::kInvalidArgument);
 }
 
 TEST(TrainSmokeTest, LossGoesDown) {

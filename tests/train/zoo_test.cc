@@ -282,6 +282,52 @@ TEST(TorchClassifierTest, MatchesOnnxRuntimeOnTheSameCrops) {
   }
 }
 
+// face_score mask_max through both backends: the same scores, and those of the heatmap's largest cell.
+TEST(TorchClassifierTest, MaskMaxMatchesOnnxRuntime) {
+  const std::string dir = TempDir();
+  for (const std::string arch : {"mobilenetv3_small", "mobilenetv1_s16"}) {
+    Model m = Make({.arch = arch, .width = 0.5f, .input_size = 96, .mask_head = true});
+    RandomiseModel(m, 7);
+    infer::ModelMetadata meta;
+    meta.name = arch;
+    meta.face_score = infer::FaceScore::kMaskMax;
+    meta.calibration_method = "platt";
+    meta.calib_a = 0.9f;
+    meta.calib_b = -0.1f;
+    const std::string base = ExportBoth(m, dir, arch + "-mm", meta);
+    auto ort = infer::CreateClassifier({.model_path = base + ".onnx", .threads = 1, .max_batch = 4});
+    ASSERT_TRUE(ort.ok()) << ort.status().ToString();
+    auto lt = CreateTorchClassifier({.model_path = base + ".pt", .backend = "libtorch", .threads = 1, .max_batch = 3});
+    ASSERT_TRUE(lt.ok()) << lt.status().ToString();
+    EXPECT_EQ((*lt)->metadata().face_score, infer::FaceScore::kMaskMax);
+    const std::vector<cv::Mat> crops = RandomCrops(5, 96, 9);
+    std::vector<float> a, b, logit;
+    std::vector<cv::Mat> maps;
+    ASSERT_TRUE((*ort)->ClassifyWithHeatmaps(crops, &a, &maps).ok());
+    ASSERT_TRUE((*lt)->Classify(crops, &b).ok());
+    auto by_logit = infer::CreateClassifier({.model_path = base + ".onnx", .threads = 1, .face_score = "logit"});
+    ASSERT_TRUE(by_logit.ok());
+    ASSERT_TRUE((*by_logit)->Classify(crops, &logit).ok());
+    float max_diff = 0, from_logit = 0;
+    for (size_t i = 0; i < crops.size(); ++i) {
+      max_diff = std::max(max_diff, std::abs(a[i] - b[i]));
+      from_logit = std::max(from_logit, std::abs(a[i] - logit[i]));
+      EXPECT_NEAR(a[i], infer::Calibrate(meta, infer::MaskMaxLogit(maps[i].ptr<float>(), maps[i].total())), 1e-6);
+    }
+    EXPECT_LE(max_diff, 1e-4f) << arch;
+    EXPECT_GT(from_logit, 1e-3f) << arch << ": the mask rule scored like the logit";
+  }
+  // A model without the mask head cannot be scored by it, on either backend.
+  Model plain = Make({.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 64});
+  infer::ModelMetadata meta;
+  meta.input_size = 64;
+  meta.face_score = infer::FaceScore::kMaskMax;
+  const std::string base = ExportBoth(plain, dir, "nomask-mm", meta);
+  EXPECT_EQ(infer::CreateClassifier({.model_path = base + ".onnx"}).status().code(), Code::kInvalidModel);
+  EXPECT_EQ(CreateTorchClassifier({.model_path = base + ".pt"}).status().code(), Code::kInvalidModel);
+  EXPECT_EQ(CreateTorchClassifier(plain, meta, 8).status().code(), Code::kInvalidArgument);
+}
+
 TEST(TorchClassifierTest, InMemoryModelKeepsItsTrainingFlag) {
   Model m = Make({.arch = "mobilenetv3_small", .width = 0.5f, .input_size = 64});
   RandomiseModel(m, 2);

@@ -181,6 +181,74 @@ TEST(ClassifierHeatmapTest, AModelWithoutTheOutputHasNoHeatmaps) {
   EXPECT_FALSE(WithFlipTta(std::move(*cls))->has_heatmaps());
 }
 
+// face_score "mask_max": a face's logit is that of its heatmap's largest cell, then calibrated like
+// any logit; the config can override the metadata's rule and drop the calibration (to fit one).
+TEST(ClassifierHeatmapTest, MaskMaxScoresAFaceByItsHeatmapsLargestCell) {
+  const std::string path = MakeConvModel("heat-max", 48, 11, /*heatmap=*/true);
+  const std::vector<cv::Mat> crops = RandomCrops(6, 48, 3);
+  std::vector<float> logit_scores, s;
+  std::vector<cv::Mat> maps;
+  {
+    auto plain = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 4});
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_TRUE((*plain)->ClassifyWithHeatmaps(crops, &logit_scores, &maps).ok());
+  }
+  // Written into the metadata, with a Platt calibration.
+  ModelMetadata meta;
+  meta.name = "heat-max";
+  meta.input_size = 48;
+  meta.face_score = FaceScore::kMaskMax;
+  meta.calibration_method = "platt";
+  meta.calib_a = 0.7f;
+  meta.calib_b = 0.3f;
+  std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(meta);
+  auto cls = CreateClassifier({.model_path = path, .threads = 1, .max_batch = 4});
+  ASSERT_TRUE(cls.ok()) << cls.status().ToString();
+  EXPECT_EQ((*cls)->metadata().face_score, FaceScore::kMaskMax);
+  ASSERT_TRUE((*cls)->Classify(crops, &s).ok());
+  ASSERT_EQ(s.size(), crops.size());
+  bool differs = false;
+  for (size_t i = 0; i < crops.size(); ++i) {
+    double hi = 0;
+    cv::minMaxLoc(maps[i], nullptr, &hi);
+    const double z = std::log(hi / (1 - hi));
+    EXPECT_NEAR(s[i], Sigmoid(0.7 * z + 0.3), 1e-5) << i;
+    EXPECT_NEAR(MaskMaxLogit(maps[i].ptr<float>(), maps[i].total()), z, 1e-4);
+    differs = differs || std::abs(s[i] - logit_scores[i]) > 1e-3;
+  }
+  EXPECT_TRUE(differs) << "the mask rule scored like the logit: the test proves nothing";
+  // Overrides: back to the logit, and no calibration.
+  auto as_logit = CreateClassifier({.model_path = path, .threads = 1, .face_score = "logit", .calibrated = false});
+  ASSERT_TRUE(as_logit.ok());
+  ASSERT_TRUE((*as_logit)->Classify(crops, &s).ok());
+  for (size_t i = 0; i < crops.size(); ++i) EXPECT_NEAR(s[i], logit_scores[i], 1e-6) << i;  // MakeConvModel: no calibration
+  auto raw = CreateClassifier({.model_path = path, .threads = 1, .calibrated = false});
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE((*raw)->Classify(crops, &s).ok());
+  double hi0 = 0;
+  cv::minMaxLoc(maps[0], nullptr, &hi0);
+  EXPECT_NEAR(s[0], hi0, 1e-5);  // sigmoid(logit(max)) = max
+  EXPECT_EQ(CreateClassifier({.model_path = path, .face_score = "mean"}).status().code(), Code::kInvalidArgument);
+  // Extremes are clamped, never infinite.
+  const float zeros[4] = {0, 0, 0, 0}, ones[2] = {1, 0.5f};
+  EXPECT_NEAR(MaskMaxLogit(zeros, 4), std::log(1e-7 / (1 - 1e-7)), 1e-2);
+  EXPECT_TRUE(std::isfinite(MaskMaxLogit(ones, 2)));
+}
+
+TEST(ClassifierHeatmapTest, MaskMaxNeedsTheHeatmapOutput) {
+  const std::string path = MakeConvModel("noheat-max", 48, 5);
+  auto cls = CreateClassifier({.model_path = path, .face_score = "mask_max"});
+  ASSERT_FALSE(cls.ok());
+  EXPECT_EQ(cls.status().code(), Code::kInvalidModel);
+  EXPECT_NE(cls.status().message().find("mask"), std::string::npos) << cls.status().message();
+  // An unknown rule in the metadata is a bad model file.
+  std::ofstream(MetadataPathFor(path)) << R"({"input_size": 48, "face_score": "median"})";
+  auto bad = CreateClassifier({.model_path = path});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidModel);
+  EXPECT_NE(bad.status().message().find("median"), std::string::npos);
+}
+
 TEST(ClassifierTest, CalibrationIsApplied) {
   ModelMetadata meta;
   meta.mean = {0, 0, 0};
@@ -238,6 +306,7 @@ TEST(ModelMetadataTest, RoundTrip) {
   m.fake_index = 0;
   m.threshold = 0.42f;
   m.trained = false;
+  m.face_score = FaceScore::kMaskMax;
   std::string path = TempDir() + "/rt.onnx";
   std::ofstream(MetadataPathFor(path)) << ModelMetadataToJson(m);
   auto back = LoadModelMetadata(path);
@@ -248,6 +317,11 @@ TEST(ModelMetadataTest, RoundTrip) {
   EXPECT_EQ(back->fake_index, 0);
   EXPECT_FLOAT_EQ(back->threshold, 0.42f);
   EXPECT_FALSE(back->trained);
+  EXPECT_EQ(back->face_score, FaceScore::kMaskMax);
+  // Metadata written before the key existed scores by the logit.
+  auto old = ParseModelMetadata(R"({"input_size": 64})", "old.json");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->face_score, FaceScore::kLogit);
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--weight-decay")) into->weight_decay = f.weight_decay;
   if (given("--warmup")) into->warmup_steps = f.warmup_steps;
   if (given("--mask-weight")) into->mask_weight = f.mask_weight;
+  if (given("--face-score")) into->face_score = f.face_score;
   if (given("--val-fraction")) into->val_fraction = f.val_fraction;
   if (given("--val-pairs")) into->val_pairs = f.val_pairs;
   if (given("--cross-blend")) into->batches.cross_blend_p = f.batches.cross_blend_p;
@@ -249,6 +250,10 @@ RunFn AddTrainCommand(CLI::App* app) {
   cmd->add_flag("--sbi-downscale", a->sbi_downscale,
                 "SBI's published frequency change of the source: half sharpened, half down-scaled x2-x4 and back "
                 "(default: sharpen, blur, a milder x0.5-0.9 resize or none)");
+  cmd->add_option("--face-score", f.face_score,
+                  "which output scores a face in validation, selection, calibration and the exported model: logit "
+                  "(the classifier) or mask_max (the blend heatmap's largest cell; needs the mask head)")
+      ->check(CLI::IsMember({"logit", "mask_max"}));
   cmd->add_option("--seed", f.seed, "random seed");
   cmd->add_option("--threads", f.threads, "torch threads (0 = all cores; with --nproc, per process: cores / N)");
   cmd->add_option("--nproc", a->nproc,
