@@ -5,7 +5,9 @@
 #   3. face crops of the face-swap dev set (16 frames each)      -> .cache/dev_crops.h5 (selection only; never trained on)
 #   4. deepscan train with configs/train-default.json            -> runs/default/ (the epoch by the fixed selection
 #      rule: the best mean of held-out pseudo-fake AUC and dev video AUC, docs/training.md)
-#   5. threshold from the dev set's real clips (flags 10% of them: deepscan eval --calibrate 0.9 --write-threshold)
+#   5. faces scored by the blend heatmap's largest cell (deepscan calibrate --face-score mask_max: refits Platt on
+#      held-out self-blend pairs; the test-time rule that version 3 adopted, docs/training.md), then the threshold
+#      from the dev set's real clips (flags 10% of them: deepscan eval --calibrate 0.9 --write-threshold)
 #   6. evaluation on the dev set (pooled, per tool, pairs: bench/dev_report.py) and on the held-out real clips
 #   7. copy to models/default.{onnx,json}
 #   The copy happens only under rule 3 of the selection rule (docs/training.md): the new model's dev video AUC must
@@ -31,6 +33,7 @@ mkdir -p .cache runs
 # fixed rule picks the best of the epochs it ran (version 2 of the default is epoch 1 of this schedule).
 OMP_WAIT_POLICY=PASSIVE $bin train --config configs/train-default.json --threads "$threads" \
   --stop-after-epochs "${STOP_AFTER:-6}"
+$bin calibrate --model runs/default/model.onnx --store .cache/real_crops.h5 --face-score mask_max --threads "$threads"
 $bin eval --model runs/default/model.onnx --set "$dev" --calibrate 0.9 --write-threshold --out runs/default/dev-eval
 $bin eval --model runs/default/model.onnx --set "$data/videos/MANIFEST.csv" \
   --exclude-trained .cache/real_crops.h5 --out runs/default/eval
