@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   auto store = Must(ds::train::CropStoreReader::Open(dev_store, 16));
   for (const std::string& path : models) {
-    auto cls = Must(ds::infer::CreateClassifier({.model_path = path, .threads = 2, .max_batch = 32,
-                                                 .face_score = "logit", .calibrated = false}));
+    auto cls = Must(ds::infer::CreateClassifier(
+        {.model_path = path, .threads = 2, .max_batch = 32, .face_score = "logit", .calibrated = false}));
     if (!cls->has_heatmaps()) Die(ds::Status::InvalidModel(path + " has no heatmap output"));
     const int side = cls->metadata().input_size;
     std::vector<cv::Mat> crops;

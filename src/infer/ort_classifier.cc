@@ -53,7 +53,8 @@ class OrtClassifier : public Classifier {
       }
       const bool mask_max = meta_.face_score == FaceScore::kMaskMax;
       if (mask_max) RETURN_IF_ERROR(CheckHeatmapShape(n));
-      const size_t cells = mask_max ? static_cast<size_t>(shapes_[heatmap_output_][2] * shapes_[heatmap_output_][3]) : 0;
+      const size_t cells =
+          mask_max ? static_cast<size_t>(shapes_[heatmap_output_][2] * shapes_[heatmap_output_][3]) : 0;
       for (int64_t i = 0; i < n; ++i) {
         float z = 0;
         if (mask_max) {
@@ -153,7 +154,7 @@ Result<std::unique_ptr<Classifier>> CreateOrtClassifier(const ClassifierConfig& 
   }
   if (meta.face_score == FaceScore::kMaskMax && heatmap_output < 0) {
     return Status::InvalidModel(config.model_path +
-                                ": face_score mask_max needs the blend-heatmap output \"mask\", which this model lacks");
+                                ": face_score mask_max needs the blend-heatmap output \"mask\", which it lacks");
   }
   return std::unique_ptr<Classifier>(
       new OrtClassifier(std::move(model), std::move(meta), max_batch, heatmap_output));

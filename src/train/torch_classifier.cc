@@ -39,7 +39,9 @@ class TorchClassifier : public infer::Classifier {
         if (meta_.face_score == infer::FaceScore::kMaskMax) {
           // The heatmap ONNX exports (sigmoid of the mask logits), read by the one shared rule.
           torch::Tensor heat = torch::sigmoid(out.mask_logit).contiguous();
-          if (heat.dim() != 4 || heat.size(0) != n) return Status::InvalidModel("mask head output for " + std::to_string(n) + " crops has the wrong shape");
+          if (heat.dim() != 4 || heat.size(0) != n) {
+            return Status::InvalidModel("mask head output for " + std::to_string(n) + " crops has the wrong shape");
+          }
           const size_t cells = static_cast<size_t>(heat.size(1) * heat.size(2) * heat.size(3));
           const float* h = heat.data_ptr<float>();
           for (int64_t i = 0; i < n; ++i)
@@ -99,7 +101,7 @@ Result<std::unique_ptr<infer::Classifier>> CreateTorchClassifier(const infer::Cl
                                 std::to_string(spec.input_size));
   }
   if (meta.face_score == infer::FaceScore::kMaskMax && !spec.mask_head) {
-    return Status::InvalidModel(config.model_path + ": face_score mask_max needs the mask head, which this model lacks");
+    return Status::InvalidModel(config.model_path + ": face_score mask_max needs the mask head, which it lacks");
   }
   // Inference needs the mask head only to score by it.
   spec.mask_head = meta.face_score == infer::FaceScore::kMaskMax;

@@ -79,7 +79,9 @@ std::vector<float> Logits(Model& model, const torch::Tensor& images, const std::
     if (face_score == "mask_max" && o.mask_logit.defined()) {
       torch::Tensor h = torch::sigmoid(o.mask_logit).reshape({o.mask_logit.size(0), -1}).to(torch::kCPU).contiguous();
       const size_t cells = static_cast<size_t>(h.size(1));
-      for (int64_t r = 0; r < h.size(0); ++r) out.push_back(infer::MaskMaxLogit(h.data_ptr<float>() + r * cells, cells));
+      for (int64_t r = 0; r < h.size(0); ++r) {
+        out.push_back(infer::MaskMaxLogit(h.data_ptr<float>() + r * cells, cells));
+      }
       continue;
     }
     torch::Tensor l = o.logit.reshape(-1).to(torch::kCPU).contiguous();

@@ -221,7 +221,8 @@ TEST(ClassifierHeatmapTest, MaskMaxScoresAFaceByItsHeatmapsLargestCell) {
   auto as_logit = CreateClassifier({.model_path = path, .threads = 1, .face_score = "logit", .calibrated = false});
   ASSERT_TRUE(as_logit.ok());
   ASSERT_TRUE((*as_logit)->Classify(crops, &s).ok());
-  for (size_t i = 0; i < crops.size(); ++i) EXPECT_NEAR(s[i], logit_scores[i], 1e-6) << i;  // MakeConvModel: no calibration
+  // MakeConvModel's metadata has no calibration: the same scores.
+  for (size_t i = 0; i < crops.size(); ++i) EXPECT_NEAR(s[i], logit_scores[i], 1e-6) << i;
   auto raw = CreateClassifier({.model_path = path, .threads = 1, .calibrated = false});
   ASSERT_TRUE(raw.ok());
   ASSERT_TRUE((*raw)->Classify(crops, &s).ok());

@@ -37,7 +37,8 @@ RunFn AddCalibrateCommand(CLI::App* app) {
                                     .seed = o->seed,
                                     .threads = o->threads});
       if (!f.ok()) return ReportFailure(f.status());
-      std::printf("face score %s: AUC %.4f on %d held-out (real, self-blended) pairs (logit %.4f); platt a %.4f b %.4f\n",
+      std::printf("face score %s: AUC %.4f on %d held-out (real, self-blended) pairs (logit %.4f); "
+                  "platt a %.4f b %.4f\n",
                   face_score->c_str(), f->auc, f->pairs, f->logit_auc, f->a, f->b);
     }
     auto r = train::CalibrateThreshold(*o);
