@@ -265,11 +265,17 @@ Result<std::vector<std::string>> Group::AllGather(const std::string& value, cons
   }
   RETURN_IF_ERROR(impl_->WaitKeys(keys, what));
   std::vector<std::string> out;
+  std::vector<std::string> read;  // "rank r has read every value": rank 0, the store's host, waits for them
+  for (int r = 1; r < world_size_; ++r) read.push_back(prefix + "read/" + std::to_string(r));
   try {
     for (const auto& k : keys) out.push_back(Text(impl_->store->get(k)));
+    if (rank_ != 0) impl_->store->set(read[rank_ - 1], Bytes("1"));
   } catch (const std::exception& e) {
     return StoreGone(what, e);
   }
+  // So that rank 0 may fail (and take the store with it) on what it gathered, e.g. configs that
+  // differ, without the others losing the values mid-read: each of them then fails on its own.
+  if (rank_ == 0) RETURN_IF_ERROR(impl_->WaitKeys(read, what));
   return out;
 }
 

@@ -71,6 +71,8 @@ class Group {
   // In place: each tensor takes root's values. Float32 and int64 (one collective per dtype).
   Status Broadcast(const std::vector<torch::Tensor>& tensors, int root, const std::string& what);
   // Every rank's `value`, indexed by rank (through the store; for small strings: digests, checks).
+  // Rank 0 returns only once every rank has read them all, so it may fail on what it gathered and
+  // leave at once without another rank losing the values mid-read.
   Result<std::vector<std::string>> AllGather(const std::string& value, const std::string& what);
   // Root's `*bytes` on every rank (through the store; a checkpoint fits).
   Status ShareBytes(std::string* bytes, int root, const std::string& what);

@@ -164,7 +164,7 @@ try {
   check(model.includes(report.model.name) && model.includes(report.model.threshold.toFixed(4)),
         "the model is named with its threshold");
   const limits = await page.$$eval("#model ul.limits li", (lis) => lis.map((li) => li.textContent));
-  check(limits.length >= 3 && limits[0].startsWith("Near chance on real face-swaps."),
+  check(limits.length >= 3 && limits[0].startsWith("Weak on real face-swaps."),
         `the card's known limits are listed (${limits.length})`);
   const options = Object.fromEntries(await page.$$eval("#options tr", (trs) =>
     trs.map((tr) => [tr.querySelector("th").textContent, tr.querySelector("td").textContent])));
