@@ -1,7 +1,6 @@
 #include "infer/classifier.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include <opencv2/core.hpp>
 
@@ -77,8 +76,7 @@ std::unique_ptr<Classifier> WithFlipTta(std::unique_ptr<Classifier> inner) {
 float MaskMaxLogit(const float* heatmap, size_t cells) {
   float p = 0;
   for (size_t i = 0; i < cells; ++i) p = std::max(p, heatmap[i]);
-  p = std::clamp(p, 1e-7f, 1 - 1e-7f);
-  return std::log(p / (1 - p));
+  return ProbabilityToLogit(p);
 }
 
 Status PackNchw(const std::vector<cv::Mat>& crops, size_t begin, size_t end, const ModelMetadata& m, float* dst) {

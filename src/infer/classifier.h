@@ -45,7 +45,7 @@ class Classifier {
 inline constexpr const char* kHeatmapOutput = "mask";
 
 // The face logit of the "mask_max" face score (infer/model_metadata.h): log(p / (1 - p)) of the
-// largest of the `cells` heatmap values p (sigmoids in [0, 1]), p clamped to [1e-7, 1 - 1e-7].
+// largest of the `cells` heatmap values p (sigmoids in [0, 1]): ProbabilityToLogit(max p).
 // Every backend reads a heatmap's score through this one function.
 float MaskMaxLogit(const float* heatmap, size_t cells);
 

@@ -1,5 +1,6 @@
 #include "infer/model_metadata.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -91,6 +92,11 @@ std::string ModelMetadataToJson(const ModelMetadata& m) {
                       {"threshold", m.threshold},
                       {"trained", m.trained}};
   return j.dump(2);
+}
+
+float ProbabilityToLogit(float p) {
+  p = std::clamp(p, 1e-7f, 1 - 1e-7f);
+  return std::log(p / (1 - p));
 }
 
 float Calibrate(const ModelMetadata& m, float z) {

@@ -66,6 +66,8 @@ std::string ModelMetadataToJson(const ModelMetadata& m);
 
 // Calibrated P(fake) from the model's raw logit z.
 float Calibrate(const ModelMetadata& m, float z);
+// The logit log(p / (1 - p)) of a probability, p clamped to [1e-7, 1 - 1e-7] (finite, |z| < 16.2).
+float ProbabilityToLogit(float p);
 
 }  // namespace deepscan::infer
 

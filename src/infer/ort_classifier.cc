@@ -63,11 +63,7 @@ class OrtClassifier : public Classifier {
         }
         switch (meta_.output) {
           case OutputKind::kLogit: z = out[i]; break;
-          case OutputKind::kProbability: {
-            float p = std::clamp(out[i], 1e-7f, 1 - 1e-7f);
-            z = std::log(p / (1 - p));
-            break;
-          }
+          case OutputKind::kProbability: z = ProbabilityToLogit(out[i]); break;
           case OutputKind::kSoftmax2: z = out[2 * i + meta_.fake_index] - out[2 * i + 1 - meta_.fake_index]; break;
         }
         (*scores)[begin + i] = Calibrate(meta_, z);

@@ -88,23 +88,28 @@ Status EditMetadata(const std::string& model_path, Edit edit) {
   return Status::Ok();
 }
 
-// Uncalibrated face logits of `crops` under `face_score` (sigmoid then back: the classifier API
-// reports probabilities; |z| <= 16 survives the round trip in float).
-Result<std::vector<float>> RawLogits(const std::string& model, const std::string& face_score, int threads,
-                                     const std::vector<cv::Mat>& crops) {
+// Uncalibrated face logits of `crops`, in one inference pass: the classifier's (`logit`) and, with
+// `heatmap_max` too, each heatmap's mask_max logit (the classifier API reports probabilities: the
+// logit comes back through ProbabilityToLogit, |z| < 16.2). Errors: kInvalidModel (no heatmap output).
+Status RawLogits(const std::string& model, int threads, const std::vector<cv::Mat>& crops, std::vector<float>* logit,
+                 std::vector<float>* heatmap_max) {
   ASSIGN_OR_RETURN(std::unique_ptr<infer::Classifier> cls,
                    infer::CreateClassifier({.model_path = model,
                                             .threads = threads,
                                             .max_batch = 32,
-                                            .face_score = face_score,
+                                            .face_score = "logit",
                                             .calibrated = false}));
-  std::vector<float> p;
-  RETURN_IF_ERROR(cls->Classify(crops, &p));
-  for (float& x : p) {
-    const float q = std::clamp(x, 1e-7f, 1 - 1e-7f);
-    x = std::log(q / (1 - q));
+  if (heatmap_max && !cls->has_heatmaps()) {
+    return Status::InvalidModel(model + ": face_score mask_max needs the blend-heatmap output \"mask\", which it lacks");
   }
-  return p;
+  std::vector<cv::Mat> heat;
+  RETURN_IF_ERROR(cls->ClassifyWithHeatmaps(crops, logit, &heat));
+  for (float& x : *logit) x = infer::ProbabilityToLogit(x);
+  if (heatmap_max) {
+    heatmap_max->clear();
+    for (const cv::Mat& h : heat) heatmap_max->push_back(infer::MaskMaxLogit(h.ptr<float>(), h.total()));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -134,8 +139,10 @@ Result<FaceScoreReport> SetFaceScore(const FaceScoreOptions& o) {
     labels.push_back(1);
   }
   if (crops.empty()) return Status::InvalidArgument("no held-out real crops in " + o.store_path);
-  ASSIGN_OR_RETURN(std::vector<float> z, RawLogits(o.model_path, infer::FaceScoreName(chosen), threads, crops));
-  ASSIGN_OR_RETURN(std::vector<float> zl, RawLogits(o.model_path, "logit", threads, crops));
+  std::vector<float> zl, zm;
+  const bool mask_max = chosen == infer::FaceScore::kMaskMax;
+  RETURN_IF_ERROR(RawLogits(o.model_path, threads, crops, &zl, mask_max ? &zm : nullptr));
+  const std::vector<float>& z = mask_max ? zm : zl;
   FaceScoreReport rep;
   rep.pairs = static_cast<int>(labels.size() / 2);
   ASSIGN_OR_RETURN(rep.auc, RocAuc(z, labels));

@@ -37,15 +37,11 @@ class TorchClassifier : public infer::Classifier {
         torch::Tensor in = torch::from_blob(input_.data(), {n, 3, s, s}, torch::kFloat);
         ModelOutput out = model_->forward(in);
         if (meta_.face_score == infer::FaceScore::kMaskMax) {
-          // The heatmap ONNX exports (sigmoid of the mask logits), read by the one shared rule.
-          torch::Tensor heat = torch::sigmoid(out.mask_logit).contiguous();
-          if (heat.dim() != 4 || heat.size(0) != n) {
+          ASSIGN_OR_RETURN(std::vector<float> z, MaskMaxLogits(out.mask_logit));
+          if (static_cast<int64_t>(z.size()) != n) {
             return Status::InvalidModel("mask head output for " + std::to_string(n) + " crops has the wrong shape");
           }
-          const size_t cells = static_cast<size_t>(heat.size(1) * heat.size(2) * heat.size(3));
-          const float* h = heat.data_ptr<float>();
-          for (int64_t i = 0; i < n; ++i)
-            (*scores)[begin + i] = infer::Calibrate(meta_, infer::MaskMaxLogit(h + i * cells, cells));
+          for (int64_t i = 0; i < n; ++i) (*scores)[begin + i] = infer::Calibrate(meta_, z[i]);
           continue;
         }
         torch::Tensor logit = out.logit.contiguous();

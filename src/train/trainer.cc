@@ -21,7 +21,6 @@
 
 #include "core/bounded_queue.h"
 #include "dist/group.h"
-#include "infer/classifier.h"
 #include "infer/model_metadata.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
@@ -65,9 +64,11 @@ Result<Batch> ValidationPairs(CropStoreReader& reader, const std::vector<int64_t
   return MakePairBatch(reader, pick, o, rng);
 }
 
-// Face logits of `images` in eval mode, in chunks: the classifier's, or with `face_score` "mask_max"
-// the exported heatmap's (sigmoid of the mask logits) largest cell, read as every backend reads it.
-std::vector<float> Logits(Model& model, const torch::Tensor& images, const std::string& face_score = "logit") {
+// Face logits of `images` in eval mode, in chunks: the classifier's, or with kMaskMax the exported
+// heatmap's largest cell, read as every backend reads it (MaskMaxLogits). The caller has checked
+// that a kMaskMax model has its mask head.
+std::vector<float> Logits(Model& model, const torch::Tensor& images,
+                          infer::FaceScore face_score = infer::FaceScore::kLogit) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
@@ -76,13 +77,12 @@ std::vector<float> Logits(Model& model, const torch::Tensor& images, const std::
   for (int64_t i = 0; i < images.size(0); i += 64) {
     torch::Tensor chunk = images.slice(0, i, std::min<int64_t>(images.size(0), i + 64)).to(device);
     ModelOutput o = model->forward(chunk);
-    if (face_score == "mask_max" && o.mask_logit.defined()) {
-      torch::Tensor h = torch::sigmoid(o.mask_logit).reshape({o.mask_logit.size(0), -1}).to(torch::kCPU).contiguous();
-      const size_t cells = static_cast<size_t>(h.size(1));
-      for (int64_t r = 0; r < h.size(0); ++r) {
-        out.push_back(infer::MaskMaxLogit(h.data_ptr<float>() + r * cells, cells));
+    if (face_score == infer::FaceScore::kMaskMax) {
+      Result<std::vector<float>> z = MaskMaxLogits(o.mask_logit);
+      if (z.ok()) {
+        out.insert(out.end(), z->begin(), z->end());
+        continue;
       }
-      continue;
     }
     torch::Tensor l = o.logit.reshape(-1).to(torch::kCPU).contiguous();
     out.insert(out.end(), l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
@@ -135,7 +135,7 @@ Result<FakeValidation> LoadFakeValidation(CropStoreReader& reals, const std::vec
 }
 
 // Per-crop and per-source AUC of reals vs fakes.
-void ScoreFakeValidation(Model& model, const FakeValidation& fv, const std::string& face_score, EpochStats* s) {
+void ScoreFakeValidation(Model& model, const FakeValidation& fv, infer::FaceScore face_score, EpochStats* s) {
   std::vector<float> real = Logits(model, fv.real_images, face_score), fake = Logits(model, fv.fake_images, face_score);
   std::vector<float> scores = real;
   scores.insert(scores.end(), fake.begin(), fake.end());
@@ -180,7 +180,7 @@ Result<DevValidation> LoadDevValidation(const std::string& path, const TrainConf
 }
 
 // Per-clip AUC on the dev store: a clip's score is the mean face logit of its crops.
-double DevVideoAuc(Model& model, const DevValidation& dv, const std::string& face_score) {
+double DevVideoAuc(Model& model, const DevValidation& dv, infer::FaceScore face_score) {
   return PerClipAuc(Logits(model, dv.images, face_score), dv.labels, dv.sources);
 }
 
@@ -696,15 +696,15 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     if (!root) {  // validation, checkpoints and the state are rank 0's
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     } else {
-      std::vector<float> z = Logits(model, val.images, c.face_score);
+      std::vector<float> z = Logits(model, val.images, face_score);
       auto auc = RocAuc(z, val_labels);
       auto ll = LogLoss(Sigmoid(z), val_labels);
       st.val_auc = auc.ok() ? *auc : 0;
       st.val_log_loss = ll.ok() ? *ll : 0;
-      if (fake_val) ScoreFakeValidation(model, *fake_val, c.face_score, &st);
+      if (fake_val) ScoreFakeValidation(model, *fake_val, face_score, &st);
       st.selection = st.val_auc;
       if (dev_val) {
-        st.dev_video_auc = DevVideoAuc(model, *dev_val, c.face_score);
+        st.dev_video_auc = DevVideoAuc(model, *dev_val, face_score);
         st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
       }
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -738,7 +738,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (!root) return result;  // rank 0 exports
   // Export the best checkpoint, Platt-calibrated on the validation pairs.
   ASSIGN_OR_RETURN(Model best_model, LoadCheckpoint(best, &c.model));
-  std::vector<float> z = Logits(best_model, val.images, c.face_score);
+  std::vector<float> z = Logits(best_model, val.images, face_score);
   infer::ModelMetadata meta;
   meta.face_score = face_score;
   meta.name = c.model_name;
@@ -787,6 +787,10 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   TrainConfig c = config;
   ASSIGN_OR_RETURN(Model model, LoadCheckpoint(checkpoint));
   c.model = model->spec();
+  ASSIGN_OR_RETURN(const infer::FaceScore face_score, infer::ParseFaceScore(c.face_score));
+  if (face_score == infer::FaceScore::kMaskMax && !c.model.mask_head) {
+    return Status::InvalidArgument(checkpoint + " has no mask head to score by (face_score mask_max)");
+  }
   SizeBatchesForModel(&c);
   PretrainedInput init_input;  // a model started from a pretrained graph reads crops its way
   RETURN_IF_ERROR(LoadInit(&c, &init_input).status());
@@ -797,7 +801,7 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   const std::vector<int> labels = PairLabels(val);
   HeldOutScore s;
   s.pairs = static_cast<int>(labels.size() / 2);
-  ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images, c.face_score), labels));
+  ASSIGN_OR_RETURN(s.auc, RocAuc(Logits(model, val.images, face_score), labels));
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "train/zoo.h"
 
+#include "infer/classifier.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -681,6 +683,17 @@ Result<ModelSpec> ReadModelSpec(const std::string& json_path) {
   auto spec = ModelSpecFromJson(arch);
   if (!spec.ok()) return Status::InvalidModel(json_path + ": " + spec.status().message());
   return spec;
+}
+
+Result<std::vector<float>> MaskMaxLogits(const torch::Tensor& mask_logit) {
+  if (!mask_logit.defined() || mask_logit.dim() < 2 || mask_logit.numel() == 0) {
+    return Status::InvalidModel("no mask head output to score by");
+  }
+  const torch::Tensor heat = torch::sigmoid(mask_logit).reshape({mask_logit.size(0), -1}).to(torch::kCPU).contiguous();
+  const size_t cells = static_cast<size_t>(heat.size(1));
+  std::vector<float> out(static_cast<size_t>(heat.size(0)));
+  for (size_t r = 0; r < out.size(); ++r) out[r] = infer::MaskMaxLogit(heat.data_ptr<float>() + r * cells, cells);
+  return out;
 }
 
 }  // namespace deepscan::train

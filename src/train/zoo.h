@@ -200,6 +200,11 @@ struct ModelOutput {
   torch::Tensor mask_logit;  // [N, 1, ceil(S / mask_stride), ...]; undefined without the mask head
 };
 
+// Per crop, the face logit of the "mask_max" face score from the mask head's logits [N, ...]:
+// infer::MaskMaxLogit of their sigmoid, i.e. of the heatmap the ONNX export outputs, so that LibTorch
+// and ONNX Runtime score alike. Errors: kInvalidModel (undefined or empty mask logits).
+Result<std::vector<float>> MaskMaxLogits(const torch::Tensor& mask_logit);
+
 // The whole network. Submodules are public so that the exporter can walk them:
 // stem -> blocks... -> [head_conv] -> global average pool -> [pre_logits -> hard-swish]
 // -> dropout -> fc -> logit; mask_conv -> mask_out read the output of blocks[mask_tap].
