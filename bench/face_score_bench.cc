@@ -1,6 +1,6 @@
 // face_score_bench: which output a model should score faces by, measured on the face-swap dev set.
 //
-//   build/face_score_bench [--dev-store .cache/dev_crops.h5] MODEL.onnx [MODEL.onnx ...]
+//   build/face_score_bench [--dev-store .cache/dev_crops.h5] [--ensemble] MODEL.onnx [MODEL.onnx ...]
 //
 // For each model (with the blend-heatmap output "mask"), every crop of the dev store (deepscan
 // extract --manifest faceswap-dev/MANIFEST.csv) is scored once, and clip AUC (a clip's score: the
@@ -10,6 +10,8 @@
 //   heat_top4    the mean of its 4 largest cells
 //   heat_mean    the mean of all cells
 //   heat_centre  the mean of the central half (the inner face)
+// With --ensemble, the same for an output ensemble of the models: crop by crop, the mean of their
+// scores (logits for logit and heat_max, heatmap values for the others).
 // Rank-based figures, so the calibration does not matter. It measures; it asserts nothing.
 // docs/training.md ("Scoring a face by its heatmap") has the table it gave.
 #include <algorithm>
@@ -47,7 +49,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> models;
   app.add_option("--dev-store", dev_store, "crop store of the face-swap dev set")->capture_default_str();
   app.add_option("models", models, "ONNX classifiers with the heatmap output")->required();
+  bool ensemble = false;
+  app.add_flag("--ensemble", ensemble, "also score the mean of the models' scores (an output ensemble)");
   CLI11_PARSE(app, argc, argv);
+  std::map<std::string, std::vector<float>> sum;  // per rule: the models' scores summed, crop by crop
+  std::vector<int> ens_labels;
+  std::vector<std::string> ens_sources;
   auto store = Must(ds::train::CropStoreReader::Open(dev_store, 16));
   for (const std::string& path : models) {
     auto cls = Must(ds::infer::CreateClassifier(
@@ -69,7 +76,7 @@ int main(int argc, char** argv) {
     if (auto s = cls->ClassifyWithHeatmaps(crops, &p, &heat); !s.ok()) Die(s);
     std::map<std::string, std::vector<float>> rules;
     for (size_t i = 0; i < crops.size(); ++i) {
-      rules["logit"].push_back(p[i]);  // sigmoid of the logit: the same ranks
+      rules["logit"].push_back(ds::infer::ProbabilityToLogit(p[i]));
       const cv::Mat& h = heat[i];
       rules["heat_max"].push_back(ds::infer::MaskMaxLogit(h.ptr<float>(), h.total()));
       std::vector<float> v(h.begin<float>(), h.end<float>());
@@ -82,11 +89,26 @@ int main(int argc, char** argv) {
       const int m = h.rows;
       rules["heat_centre"].push_back(static_cast<float>(cv::mean(h(cv::Rect(m / 4, m / 4, m / 2, m / 2)))[0]));
     }
+    for (const auto& [name, s] : rules) {
+      auto& acc = sum[name];
+      acc.resize(s.size(), 0.0f);
+      for (size_t i = 0; i < s.size(); ++i) acc[i] += s[i];
+    }
+    ens_labels = labels;
+    ens_sources = sources;
     std::printf("%s: %zu dev crops\n", path.c_str(), crops.size());
     for (const char* name : {"logit", "heat_max", "heat_top4", "heat_mean", "heat_centre"}) {
       const auto& s = rules[name];
       std::printf("  %-12s clip AUC %.3f   crop AUC %.3f\n", name, ds::train::PerClipAuc(s, labels, sources),
                   Must(ds::train::RocAuc(s, labels)));
+    }
+  }
+  if (ensemble && models.size() > 1) {
+    std::printf("ensemble of %zu models (mean score):\n", models.size());
+    for (const char* name : {"logit", "heat_max", "heat_top4", "heat_mean", "heat_centre"}) {
+      const auto& s = sum[name];
+      std::printf("  %-12s clip AUC %.3f   crop AUC %.3f\n", name, ds::train::PerClipAuc(s, ens_labels, ens_sources),
+                  Must(ds::train::RocAuc(s, ens_labels)));
     }
   }
   return 0;
