@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training speed (docs/distributed.md; figures in docs/benchmarks.md): the default recipe
-# (configs/train-default.json: mobilenetv1_s16, 128 px, 16 pairs a step, SBI synthesis and degradation)
+# (configs/train-default.json: mobilenetv1_s16, 160 px since version 4, 16 pairs a step, SBI synthesis)
 # on the real crop store, trained
 #   A. by 1 process with T threads (all cores: today's `deepscan train`),
 #   B. by 1 process with 1 thread,

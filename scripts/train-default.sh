@@ -5,15 +5,16 @@
 #   3. face crops of the face-swap dev set (16 frames each)      -> .cache/dev_crops.h5 (selection only; never trained on)
 #   4. deepscan train with configs/train-default.json            -> runs/default/ (the epoch by the fixed selection
 #      rule: the best mean of held-out pseudo-fake AUC and dev video AUC, docs/training.md)
-#   5. faces scored by the blend heatmap's largest cell (deepscan calibrate --face-score mask_max: refits Platt on
-#      held-out self-blend pairs; the test-time rule that version 3 adopted, docs/training.md), then the threshold
+#   5. faces scored by the blend heatmap's largest cell (the config's face_score mask_max, which the run also
+#      validates and selects by; deepscan calibrate --face-score mask_max refits Platt on the held-out self-blend
+#      pairs: the test-time rule that version 3 adopted, docs/training.md), then the threshold
 #      from the dev set's real clips (flags 10% of them: deepscan eval --calibrate 0.9 --write-threshold)
 #   6. evaluation on the dev set (pooled, per tool, pairs: bench/dev_report.py) and on the held-out real clips
 #   7. copy to models/default.{onnx,json}
 #   The copy happens only under rule 3 of the selection rule (docs/training.md): the new model's dev video AUC must
 #   beat the current models/default.onnx's, measured here in the same way; else models/ is left as it is.
-# Measured (2026-12-07, 2 cores, nothing else running): extraction ~6 min; training 6 epochs (of a 14-epoch
-# schedule) 4.2-5.1 min each with validation, 28 min; each dev-set evaluation 40 s. Environment: DATA (default
+# Measured on 2 cores: extraction ~6 min (2026-12-07); training at 160 px (version 4, 2026-12-08) 6 epochs (of a
+# 14-epoch schedule) 8.0-9.1 min each with validation, 51 min; calibrate 10 s; each dev-set evaluation 47 s. Environment: DATA (default
 # ../shared/data), THREADS (default: all), STOP_AFTER (epochs, default 6), FORCE=1 (copy whatever the dev AUC).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -955,7 +955,7 @@ TEST_F(CliTest, QuantizeBadInputAndEdgeProfile) {
   EXPECT_EQ(edge.exit_code, 0) << edge.err;
   json doc = json::parse(edge.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << edge.out;
-  EXPECT_EQ(doc["model"]["name"], "deepscan-sbi-faceres-v1s16-128-int8") << edge.out;
+  EXPECT_EQ(doc["model"]["name"], "deepscan-sbi-faceres-v1s16-160-int8") << edge.out;
 }
 
 // prune / lowrank / distill / qat (deepscan-train): bad input gets its exit code and writes no

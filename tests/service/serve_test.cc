@@ -90,7 +90,7 @@ TEST_F(ServeTest, HealthReadyAndMetrics) {
   EXPECT_EQ(ready["status"], "ready");
   EXPECT_EQ(ready["workers"], 1);
   EXPECT_EQ(ready["queued"], 0);
-  EXPECT_EQ(ready["model"]["name"], "deepscan-sbi-faceres-v1s16-128");
+  EXPECT_EQ(ready["model"]["name"], "deepscan-sbi-faceres-v1s16-160");
 
   // A request is counted once its answer is written, on its connection's thread, so a scrape on
   // another connection may come a moment early: scrape until both show (2 s at most).

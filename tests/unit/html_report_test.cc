@@ -216,9 +216,9 @@ TEST(HtmlReportTest, CropsAndHeatmapsWhenPresent) {
 
 TEST(HtmlReportTest, ModelCardOfTheShippedModel) {
   const std::string model = deepscan::testing::SourceDir() + "/models/default.onnx";
-  ModelCard card = LoadModelCard(model, "deepscan-sbi-faceres-v1s16-128");
+  ModelCard card = LoadModelCard(model, "deepscan-sbi-faceres-v1s16-160");
   ASSERT_FALSE(card.source.empty()) << "models/MODEL_CARD.md not found";
-  EXPECT_NE(card.title.find("deepscan-sbi-faceres-v1s16-128"), std::string::npos);
+  EXPECT_NE(card.title.find("deepscan-sbi-faceres-v1s16-160"), std::string::npos);
   ASSERT_GE(card.limits.size(), 3u);
   EXPECT_EQ(card.limits[0].rfind("**Weak on real face-swaps.**", 0), 0u) << card.limits[0];
   EXPECT_FALSE(card.intended_use.empty());
