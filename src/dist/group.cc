@@ -91,7 +91,13 @@ struct Group::Impl {
     const auto deadline = Clock::now() + timeout;
     try {
       while (!store->check(keys)) {
-        if (store->check({"abort"})) return Status::Unavailable(what + ": " + Text(store->get("abort")));
+        // An abort may land between the two checks, after the keys that it follows (a rank sets its
+        // keys, then fails on what it read and aborts): the keys are there, so this wait succeeded
+        // and the abort is the caller's to meet next.
+        if (store->check({"abort"})) {
+          if (store->check(keys)) break;
+          return Status::Unavailable(what + ": " + Text(store->get("abort")));
+        }
         if (Clock::now() > deadline) {
           return Status::Unavailable(what + ": no answer from every rank within " +
                                      std::to_string(timeout.count() / 1000) + " s");

@@ -11,6 +11,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "deepscan/scanner.h"
+#include "infer/model_metadata.h"
 #include "test_env.h"
 
 namespace deepscan {
@@ -131,6 +132,9 @@ TEST_F(PipelineTest, KeepsEachIdentitysMostSuspiciousCropsOnlyWhenAsked) {
   with.report_crops = 2;
   with.cache_dir = TempDir() + "/crops-cache";
   std::vector<VideoVerdict> plain = ScanAll(options_), kept = ScanAll(with);
+  auto meta = deepscan::infer::LoadModelMetadata(options_.classifier.model_path);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  const int side = meta->input_size;  // crops and heatmaps come at the classifier's input size
   for (size_t i = 0; i < videos_.size(); ++i) {
     ExpectSameVerdict(plain[i], kept[i]);
     EXPECT_TRUE(plain[i].crops.empty());
@@ -168,11 +172,11 @@ TEST_F(PipelineTest, KeepsEachIdentitysMostSuspiciousCropsOnlyWhenAsked) {
             cv::imdecode(std::vector<uchar>(c.heatmap_png.begin(), c.heatmap_png.end()), cv::IMREAD_UNCHANGED);
         ASSERT_FALSE(heat.empty()) << "the shipped model has a heatmap output";
         EXPECT_EQ(heat.type(), CV_8UC1);
-        EXPECT_EQ(heat.size(), cv::Size(128, 128));
+        EXPECT_EQ(heat.size(), cv::Size(side, side)) << "the model's input size";
         const cv::Mat img = cv::imdecode(std::vector<uchar>(c.jpeg.begin(), c.jpeg.end()), cv::IMREAD_COLOR);
         ASSERT_FALSE(img.empty()) << "a JPEG";
-        EXPECT_EQ(img.cols, 128);
-        EXPECT_EQ(img.rows, 128);
+        EXPECT_EQ(img.cols, side);
+        EXPECT_EQ(img.rows, side);
       }
     }
   }
