@@ -52,25 +52,34 @@ int main(int argc, char** argv) {
   bool ensemble = false;
   app.add_flag("--ensemble", ensemble, "also score the mean of the models' scores (an output ensemble)");
   CLI11_PARSE(app, argc, argv);
-  std::map<std::string, std::vector<float>> sum;  // per rule: the models' scores summed, crop by crop
-  std::vector<int> ens_labels;
-  std::vector<std::string> ens_sources;
+  // The dev crops, read once; each model gets them resized to its input.
   auto store = Must(ds::train::CropStoreReader::Open(dev_store, 16));
+  std::vector<cv::Mat> stored;
+  std::vector<int> labels;
+  std::vector<std::string> sources;
+  for (int64_t i = 0; i < store->size(); ++i) {
+    cv::Mat crop;
+    if (!store->Read(i, &crop).ok()) continue;
+    stored.push_back(crop);
+    labels.push_back(store->records()[i].label);
+    sources.push_back(store->records()[i].source);
+  }
+  const char* const kRules[] = {"logit", "heat_max", "heat_top4", "heat_mean", "heat_centre"};
+  auto print = [&](std::map<std::string, std::vector<float>>& rules) {
+    for (const char* name : kRules) {
+      const auto& s = rules[name];
+      std::printf("  %-12s clip AUC %.3f   crop AUC %.3f\n", name, ds::train::PerClipAuc(s, labels, sources),
+                  Must(ds::train::RocAuc(s, labels)));
+    }
+  };
+  std::map<std::string, std::vector<float>> sum;  // per rule: the models' scores summed, crop by crop
   for (const std::string& path : models) {
     auto cls = Must(ds::infer::CreateClassifier(
         {.model_path = path, .threads = 2, .max_batch = 32, .face_score = "logit", .calibrated = false}));
     if (!cls->has_heatmaps()) Die(ds::Status::InvalidModel(path + " has no heatmap output"));
     const int side = cls->metadata().input_size;
     std::vector<cv::Mat> crops;
-    std::vector<int> labels;
-    std::vector<std::string> sources;
-    cv::Mat crop;
-    for (int64_t i = 0; i < store->size(); ++i) {
-      if (!store->Read(i, &crop).ok()) continue;
-      crops.push_back(ds::train::ResizeSquare(crop, side));
-      labels.push_back(store->records()[i].label);
-      sources.push_back(store->records()[i].source);
-    }
+    for (const cv::Mat& c : stored) crops.push_back(ds::train::ResizeSquare(c, side));
     std::vector<float> p;
     std::vector<cv::Mat> heat;
     if (auto s = cls->ClassifyWithHeatmaps(crops, &p, &heat); !s.ok()) Die(s);
@@ -94,22 +103,12 @@ int main(int argc, char** argv) {
       acc.resize(s.size(), 0.0f);
       for (size_t i = 0; i < s.size(); ++i) acc[i] += s[i];
     }
-    ens_labels = labels;
-    ens_sources = sources;
     std::printf("%s: %zu dev crops\n", path.c_str(), crops.size());
-    for (const char* name : {"logit", "heat_max", "heat_top4", "heat_mean", "heat_centre"}) {
-      const auto& s = rules[name];
-      std::printf("  %-12s clip AUC %.3f   crop AUC %.3f\n", name, ds::train::PerClipAuc(s, labels, sources),
-                  Must(ds::train::RocAuc(s, labels)));
-    }
+    print(rules);
   }
   if (ensemble && models.size() > 1) {
     std::printf("ensemble of %zu models (mean score):\n", models.size());
-    for (const char* name : {"logit", "heat_max", "heat_top4", "heat_mean", "heat_centre"}) {
-      const auto& s = sum[name];
-      std::printf("  %-12s clip AUC %.3f   crop AUC %.3f\n", name, ds::train::PerClipAuc(s, ens_labels, ens_sources),
-                  Must(ds::train::RocAuc(s, ens_labels)));
-    }
+    print(sum);
   }
   return 0;
 }

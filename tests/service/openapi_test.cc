@@ -2,9 +2,9 @@
 // error statuses each documents) are recorded and validated by validate_openapi.py with
 // python3-jsonschema; a status, content type, schema or route the document does not describe,
 // or a documented operation the server never answered, fails the test.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <chrono>
 #include <fstream>
 #include <set>
 #include <thread>
