@@ -1,5 +1,6 @@
 #include "dist/group.h"
 
+#include <signal.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -138,6 +139,9 @@ Result<std::unique_ptr<Group>> Group::Connect(const DistOptions& o) {
     return Status::InvalidArgument("rank " + std::to_string(o.rank) + " is outside [0, world size " +
                                    std::to_string(o.world_size) + ")");
   }
+  // Gloo and the TCP store write to sockets without MSG_NOSIGNAL: a write to a peer that was killed would raise
+  // SIGPIPE and end this rank with 141 instead of the error (and exit code 23) that names the peer.
+  ::signal(SIGPIPE, SIG_IGN);
   auto impl = std::make_unique<Impl>();
   impl->timeout = o.timeout;
   const std::string where = o.master_addr + ":" + std::to_string(o.master_port);

@@ -56,6 +56,7 @@ class Group {
   // PyTorch), else to 127.0.0.1 when MASTER_ADDR is a loopback address, else to this host's
   // resolved name. Errors: kInvalidArgument (options, a duplicate rank, world sizes that differ),
   // kUnavailable (MASTER_PORT taken on rank 0, the master unreachable, a rank missing, Gloo).
+  // Ignores SIGPIPE for the process: a write to a killed peer is then an error, not a death.
   static Result<std::unique_ptr<Group>> Connect(const DistOptions& options);
   ~Group();
   Group(const Group&) = delete;
