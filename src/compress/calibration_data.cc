@@ -216,29 +216,15 @@ QuantizeOptions DetectorQuantizeOptions(int input_size) {
 
 Status WriteVariantMetadata(const std::string& source_onnx, const std::string& variant_onnx, const std::string& suffix,
                             const std::string& key, const std::string& extra_json) {
-  const std::string src = infer::MetadataPathFor(source_onnx);
   ASSIGN_OR_RETURN(infer::ModelMetadata checked, infer::LoadModelMetadata(source_onnx));  // validates it
   (void)checked;
-  std::ifstream in(src);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
+  return infer::EditMetadataJson(source_onnx, variant_onnx, [&](nlohmann::json& j) {
+    nlohmann::json extra = nlohmann::json::parse(extra_json, nullptr, false);
+    if (extra.is_discarded()) return Status::InvalidArgument("the " + key + " entry is not JSON");
     j["name"] = j.value("name", std::string("unnamed")) + suffix;
-    j[key] = nlohmann::json::parse(extra_json);
-  } catch (const std::exception& e) {
-    return Status::InvalidModel(src + ": " + e.what());
-  }
-  const std::string dst = infer::MetadataPathFor(variant_onnx);
-  const std::string tmp = dst + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << j.dump(2) << "\n";
-    if (!out) return Status::IoError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, dst, ec);
-  if (ec) return Status::IoError("cannot write " + dst + ": " + ec.message());
-  return Status::Ok();
+    j[key] = std::move(extra);
+    return Status::Ok();
+  });
 }
 
 }  // namespace deepscan::compress

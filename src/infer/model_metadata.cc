@@ -22,6 +22,29 @@ std::string MetadataPathFor(const std::string& onnx_path) {
   return std::filesystem::path(onnx_path).replace_extension(".json").string();
 }
 
+Status EditMetadataJson(const std::string& from_onnx, const std::string& to_onnx,
+                        const std::function<Status(nlohmann::json&)>& edit) {
+  const std::string src = MetadataPathFor(from_onnx);
+  nlohmann::json j;
+  {
+    std::ifstream in(src, std::ios::binary);
+    if (!in) return Status::InvalidModel("model metadata not found: " + src);
+    j = nlohmann::json::parse(in, nullptr, false);
+  }
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidModel(src + ": unreadable metadata (not a JSON object)");
+  RETURN_IF_ERROR(edit(j));
+  const std::string dst = MetadataPathFor(to_onnx);
+  const std::string tmp = dst + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!(out << j.dump(2) << "\n")) return Status::IoError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, dst, ec);
+  if (ec) return Status::IoError("cannot replace " + dst + ": " + ec.message());
+  return Status::Ok();
+}
+
 Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path) {
   const std::string path = MetadataPathFor(onnx_path);
   std::ifstream in(path, std::ios::binary);

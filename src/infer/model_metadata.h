@@ -14,7 +14,10 @@
 #define DEEPSCAN_INFER_MODEL_METADATA_H_
 
 #include <array>
+#include <functional>
 #include <string>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "deepscan/status.h"
 
@@ -60,6 +63,13 @@ Result<ModelMetadata> LoadModelMetadata(const std::string& onnx_path);
 
 // Parses and validates metadata JSON text; `origin` names it in error messages. Errors: kInvalidModel.
 Result<ModelMetadata> ParseModelMetadata(const std::string& json_text, const std::string& origin);
+
+// Writes `to_onnx`'s metadata as `from_onnx`'s JSON with `edit` applied (from == to: edits it in place), through a
+// temporary file renamed over it, so a reader never sees half a file. Keys the edit leaves alone, known to this
+// reader or not, are kept. Nothing is written when the edit returns an error.
+// Errors: kInvalidModel (the source missing or not a JSON object), kIoError, or the edit's.
+Status EditMetadataJson(const std::string& from_onnx, const std::string& to_onnx,
+                        const std::function<Status(nlohmann::json&)>& edit);
 
 // Serialises `m` (used by tests and the exporter).
 std::string ModelMetadataToJson(const ModelMetadata& m);

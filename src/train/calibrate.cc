@@ -68,26 +68,6 @@ Result<ThresholdReport> CalibrateThreshold(const ThresholdOptions& o) {
 
 namespace {
 
-// Rewrites `model_path`'s metadata JSON with `edit` applied; keys this reader does not know are kept.
-template <typename Edit>
-Status EditMetadata(const std::string& model_path, Edit edit) {
-  const std::string path = infer::MetadataPathFor(model_path);
-  nlohmann::json j;
-  {
-    std::ifstream in(path);
-    j = nlohmann::json::parse(in, nullptr, false);
-  }
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidModel(path + ": unreadable metadata");
-  edit(j);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!(out << j.dump(2) << "\n")) return Status::IoError("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError("cannot replace " + path);
-  return Status::Ok();
-}
-
 // Uncalibrated face logits of `crops`, in one inference pass: the classifier's (`logit`) and, with
 // `heatmap_max` too, each heatmap's mask_max logit (the classifier API reports probabilities: the
 // logit comes back through ProbabilityToLogit, |z| < 16.2). Errors: kInvalidModel (no heatmap output).
@@ -150,7 +130,7 @@ Result<FaceScoreReport> SetFaceScore(const FaceScoreOptions& o) {
   ASSIGN_OR_RETURN(LogisticCalibration platt, FitPlatt(z, labels));
   rep.a = platt.a;
   rep.b = platt.b;
-  RETURN_IF_ERROR(EditMetadata(o.model_path, [&](nlohmann::json& j) {
+  RETURN_IF_ERROR(infer::EditMetadataJson(o.model_path, o.model_path, [&](nlohmann::json& j) {
     j["face_score"] = infer::FaceScoreName(chosen);
     j["calibration"] = {{"method", "platt"}, {"a", static_cast<float>(rep.a)}, {"b", static_cast<float>(rep.b)}};
     j["face_score_calibration"] = {{"method", "platt on held-out (real, self-blended) pairs"},
@@ -160,14 +140,16 @@ Result<FaceScoreReport> SetFaceScore(const FaceScoreOptions& o) {
                                    {"store", o.store_path},
                                    {"val_fraction", o.val_fraction},
                                    {"seed", o.seed}};
+    return Status::Ok();
   }));
   return rep;
 }
 
 Status WriteThreshold(const std::string& model_path, double threshold, const nlohmann::json& how) {
-  return EditMetadata(model_path, [&](nlohmann::json& j) {
+  return infer::EditMetadataJson(model_path, model_path, [&](nlohmann::json& j) {
     j["threshold"] = static_cast<float>(threshold);
     j["threshold_calibration"] = how;
+    return Status::Ok();
   });
 }
 

@@ -760,15 +760,10 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (!c.init.empty()) {
     // Which pretrained start the model came from (a resumed run names the init of its config).
     if (init_summary_json.is_null()) init_summary_json = {{"path", c.init}, {"format", "tfjs-graph-model"}};
-    const std::string meta_path = infer::MetadataPathFor(result.onnx_path);
-    try {
-      std::ifstream in(meta_path);
-      nlohmann::json j = nlohmann::json::parse(in);
+    RETURN_IF_ERROR(infer::EditMetadataJson(result.onnx_path, result.onnx_path, [&](nlohmann::json& j) {
       j["init"] = init_summary_json;
-      RETURN_IF_ERROR(WriteText(meta_path, j.dump(2) + "\n"));
-    } catch (const nlohmann::json::exception& e) {
-      return Status::IoError("cannot annotate " + meta_path + ": " + e.what());
-    }
+      return Status::Ok();
+    }));
   }
   // The same weights for the LibTorch backend: model.pt shares model.json with model.onnx.
   RETURN_IF_ERROR(SaveCheckpoint(best_model, c.out_dir + "/model.pt"));

@@ -2,6 +2,7 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
 #include "infer/model_metadata.h"
@@ -323,6 +324,46 @@ TEST(ModelMetadataTest, RoundTrip) {
   auto old = ParseModelMetadata(R"({"input_size": 64})", "old.json");
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->face_score, FaceScore::kLogit);
+}
+
+TEST(ModelMetadataTest, EditMetadataJsonKeepsOtherKeysAndWritesNothingOnError) {
+  const std::string dir = TempDir();
+  const std::string a = dir + "/a.onnx", b = dir + "/b.onnx";
+  std::ofstream(MetadataPathFor(a)) << R"({"input_size": 64, "threshold": 0.5, "someone_elses": [1, 2]})";
+  ASSERT_TRUE(EditMetadataJson(a, a, [](nlohmann::json& j) {
+                j["threshold"] = 0.75;
+                return Status::Ok();
+              }).ok());
+  auto read = [](const std::string& onnx) {
+    std::ifstream in(MetadataPathFor(onnx));
+    return nlohmann::json::parse(in, nullptr, false);
+  };
+  nlohmann::json j = read(a);
+  EXPECT_DOUBLE_EQ(j["threshold"].get<double>(), 0.75);
+  EXPECT_EQ(j["someone_elses"], nlohmann::json::array({1, 2}));
+  auto meta = LoadModelMetadata(a);
+  ASSERT_TRUE(meta.ok());
+  EXPECT_FLOAT_EQ(meta->threshold, 0.75f);
+  // To another model: the source is untouched.
+  ASSERT_TRUE(EditMetadataJson(a, b, [](nlohmann::json& j) {
+                j["name"] = "copy";
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(read(b)["name"], "copy");
+  EXPECT_FALSE(read(a).contains("name"));
+  // An edit that fails leaves the file as it was, with no temporary beside it.
+  Status failed = EditMetadataJson(a, a, [](nlohmann::json& j) {
+    j["threshold"] = 0.1;
+    return Status::InvalidArgument("no");
+  });
+  EXPECT_EQ(failed.code(), Code::kInvalidArgument);
+  EXPECT_DOUBLE_EQ(read(a)["threshold"].get<double>(), 0.75);
+  EXPECT_FALSE(std::ifstream(MetadataPathFor(a) + ".tmp").good());
+  // A source that is missing or not an object is refused.
+  EXPECT_EQ(EditMetadataJson(dir + "/none.onnx", b, [](nlohmann::json&) { return Status::Ok(); }).code(),
+            Code::kInvalidModel);
+  std::ofstream(MetadataPathFor(a)) << "[1, 2]";
+  EXPECT_EQ(EditMetadataJson(a, a, [](nlohmann::json&) { return Status::Ok(); }).code(), Code::kInvalidModel);
 }
 
 }  // namespace

@@ -137,15 +137,11 @@ int WriteAndFineTune(const ShrinkArgs& a, train::Model model, infer::ModelMetada
   fs::create_directories(a.out, ec);
   if (ec) return ReportFailure(Status::IoError("cannot create " + a.out));
   const std::string tmp = compressed + ".tmp.onnx";
-  auto annotate = [&](const std::string& onnx) -> Status {
-    const std::string json_path = infer::MetadataPathFor(onnx);
-    std::ifstream in(json_path);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) return Status::IoError("cannot read back " + json_path);
-    j["compression"] = info;
-    std::ofstream out(json_path);
-    out << j.dump(2) << "\n";
-    return out ? Status::Ok() : Status::IoError("cannot write " + json_path);
+  auto annotate = [&](const std::string& onnx) {
+    return infer::EditMetadataJson(onnx, onnx, [&](nlohmann::json& j) {
+      j["compression"] = info;
+      return Status::Ok();
+    });
   };
   model->eval();
   Status s = train::ExportOnnx(model, meta, tmp);
