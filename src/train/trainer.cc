@@ -64,9 +64,19 @@ Result<Batch> ValidationPairs(CropStoreReader& reader, const std::vector<int64_t
   return MakePairBatch(reader, pick, o, rng);
 }
 
+// The face score that `c` asks for, checked against its model: `whose` names the model in the error.
+// Errors: kInvalidArgument (an unknown name; mask_max on a model without the mask head).
+Result<infer::FaceScore> CheckedFaceScore(const TrainConfig& c, const std::string& whose) {
+  ASSIGN_OR_RETURN(const infer::FaceScore face_score, infer::ParseFaceScore(c.face_score));
+  if (face_score == infer::FaceScore::kMaskMax && !c.model.mask_head) {
+    return Status::InvalidArgument(whose + " has no mask head to score by (face_score mask_max needs model.mask_head)");
+  }
+  return face_score;
+}
+
 // Face logits of `images` in eval mode, in chunks: the classifier's, or with kMaskMax the exported
 // heatmap's largest cell, read as every backend reads it (MaskMaxLogits). The caller has checked
-// that a kMaskMax model has its mask head.
+// that a kMaskMax model has its mask head (CheckedFaceScore).
 std::vector<float> Logits(Model& model, const torch::Tensor& images,
                           infer::FaceScore face_score = infer::FaceScore::kLogit) {
   torch::NoGradGuard no_grad;
@@ -408,10 +418,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
   if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
-  ASSIGN_OR_RETURN(const infer::FaceScore face_score, infer::ParseFaceScore(c.face_score));
-  if (face_score == infer::FaceScore::kMaskMax && !c.model.mask_head) {
-    return Status::InvalidArgument("face_score mask_max needs the mask head (model.mask_head true)");
-  }
+  ASSIGN_OR_RETURN(const infer::FaceScore face_score, CheckedFaceScore(c, "the model"));
   if (c.pairs_per_batch % world != 0) {
     return Status::InvalidArgument("pairs_per_batch (" + std::to_string(c.pairs_per_batch) +
                                    ") must be a multiple of the number of processes (" + std::to_string(world) +
@@ -782,10 +789,7 @@ Result<HeldOutScore> ScoreHeldOut(const TrainConfig& config, const std::string& 
   TrainConfig c = config;
   ASSIGN_OR_RETURN(Model model, LoadCheckpoint(checkpoint));
   c.model = model->spec();
-  ASSIGN_OR_RETURN(const infer::FaceScore face_score, infer::ParseFaceScore(c.face_score));
-  if (face_score == infer::FaceScore::kMaskMax && !c.model.mask_head) {
-    return Status::InvalidArgument(checkpoint + " has no mask head to score by (face_score mask_max)");
-  }
+  ASSIGN_OR_RETURN(const infer::FaceScore face_score, CheckedFaceScore(c, checkpoint));
   SizeBatchesForModel(&c);
   PretrainedInput init_input;  // a model started from a pretrained graph reads crops its way
   RETURN_IF_ERROR(LoadInit(&c, &init_input).status());
