@@ -69,6 +69,7 @@ const std::map<std::string, Limit>& Limits() {
     l["lr"] = Range(0, 10, true);
     l["weight_decay"] = Range(0, 10);
     l["momentum"] = Range(0, 1, false, true);
+    l["ema_decay"] = Range(0, 1, false, true);
     l["warmup_steps"] = Range(0, 1e9);
     l["mask_weight"] = Range(0, 100);
     l["pairs_per_batch"] = Range(1, 4096);

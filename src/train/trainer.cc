@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +23,7 @@
 #include "core/bounded_queue.h"
 #include "dist/group.h"
 #include "infer/model_metadata.h"
+#include "train/ema.h"
 #include "train/metrics.h"
 #include "train/onnx_export.h"
 #include "train/onnx_import.h"
@@ -417,6 +419,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   if (c.pairs_per_batch < 1 || c.epochs < 1) return Status::InvalidArgument("pairs_per_batch and epochs must be >= 1");
   if (c.optimizer != "adamw" && c.optimizer != "sgd") return Status::InvalidArgument("optimizer must be adamw or sgd");
   if (!(c.sam_rho >= 0 && c.sam_rho <= 1)) return Status::InvalidArgument("sam_rho must be in [0, 1]");
+  if (!(c.ema_decay >= 0 && c.ema_decay < 1)) return Status::InvalidArgument("ema_decay must be in [0, 1)");
   if (c.mask_weight > 0 && !c.model.mask_head) c.mask_weight = 0;
   ASSIGN_OR_RETURN(const infer::FaceScore face_score, CheckedFaceScore(c, "the model"));
   if (c.pairs_per_batch % world != 0) {
@@ -534,6 +537,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
   double best_auc = -1;
   const std::string last = c.out_dir + "/last.pt", best = c.out_dir + "/best.pt";
   const std::string opt_path = c.out_dir + "/optimizer.pt", state_path = c.out_dir + "/state.json";
+  const std::string ema_path = c.out_dir + "/ema.pt";
   if (c.resume) {
     // Rank 0 reads its files; the other ranks get them from it (they need not share its disk).
     std::string have = root && fs::exists(state_path, ec) ? "1" : "0", state_text, opt_bytes;
@@ -573,6 +577,19 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     RETURN_IF_ERROR(group->Broadcast(all, 0, "rank 0's initial weights"));
   }
 
+  // The weight average is rank 0's (every rank holds the same weights after each step): it is what is
+  // validated, selected and exported; last.pt keeps the live weights to resume from, ema.pt the average.
+  std::optional<WeightEma> ema;
+  if (root && c.ema_decay > 0) {
+    Model from = model;
+    if (c.resume && step > 0) {
+      if (!fs::exists(ema_path, ec)) return Status::CorruptInput(ema_path + " is missing: cannot resume the weight average");
+      ASSIGN_OR_RETURN(from, LoadCheckpoint(ema_path, &c.model));
+      from->to(device);
+    }
+    ASSIGN_OR_RETURN(WeightEma e, WeightEma::Start(from, c.ema_decay, step));
+    ema.emplace(std::move(e));
+  }
   if (cb.before_training && start_epoch < c.epochs) RETURN_IF_ERROR(cb.before_training(model));
   model->train();
   for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
@@ -684,6 +701,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
         l = lt.item<float>();
       }
       if (cb.after_step) cb.after_step(model);
+      if (ema) ema->Update(model);
       ++step;
       loss_sum += l;
       ++loss_n;
@@ -703,20 +721,22 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
     if (!root) {  // validation, checkpoints and the state are rank 0's
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     } else {
-      std::vector<float> z = Logits(model, val.images, face_score);
+      Model& judged = ema ? ema->averaged() : model;  // what is validated, selected and exported
+      std::vector<float> z = Logits(judged, val.images, face_score);
       auto auc = RocAuc(z, val_labels);
       auto ll = LogLoss(Sigmoid(z), val_labels);
       st.val_auc = auc.ok() ? *auc : 0;
       st.val_log_loss = ll.ok() ? *ll : 0;
-      if (fake_val) ScoreFakeValidation(model, *fake_val, face_score, &st);
+      if (fake_val) ScoreFakeValidation(judged, *fake_val, face_score, &st);
       st.selection = st.val_auc;
       if (dev_val) {
-        st.dev_video_auc = DevVideoAuc(model, *dev_val, face_score);
+        st.dev_video_auc = DevVideoAuc(judged, *dev_val, face_score);
         st.selection = 0.5 * (st.val_auc + std::max(0.0, st.dev_video_auc));
       }
       st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       result.history.push_back(st);
       RETURN_IF_ERROR(SaveCheckpoint(model, last));
+      if (ema) RETURN_IF_ERROR(SaveCheckpoint(judged, ema_path));
       try {
         torch::save(*opt, opt_path);
       } catch (const std::exception& e) {
@@ -725,7 +745,7 @@ Result<TrainResult> TrainOn(const TrainConfig& config, const TrainCallbacks& cb,
       if (st.selection > best_auc) {  // ties: the earlier epoch
         best_auc = st.selection;
         result.best_epoch = epoch;
-        RETURN_IF_ERROR(SaveCheckpoint(model, best));
+        RETURN_IF_ERROR(SaveCheckpoint(judged, best));
       }
       nlohmann::json state = {
           {"epoch", epoch},
@@ -824,6 +844,7 @@ std::string TrainConfigToJson(const TrainConfig& c) {
                       {"weight_decay", c.weight_decay},
                       {"momentum", c.momentum},
                       {"sam_rho", c.sam_rho},
+                      {"ema_decay", c.ema_decay},
                       {"warmup_steps", c.warmup_steps},
                       {"mask_weight", c.mask_weight},
                       {"face_score", c.face_score},
@@ -888,6 +909,8 @@ Result<TrainConfig> TrainConfigFromJson(const std::string& text, TrainConfig c) 
         c.momentum = v;
       else if (k == "sam_rho")
         c.sam_rho = v;
+      else if (k == "ema_decay")
+        c.ema_decay = v;
       else if (k == "warmup_steps")
         c.warmup_steps = v;
       else if (k == "mask_weight")

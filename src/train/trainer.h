@@ -81,6 +81,8 @@ struct TrainConfig {
   float momentum = 0.9f;  // SGD only (Nesterov)
   float sam_rho = 0.0f;   // > 0: sharpness-aware minimisation around the optimizer, this radius (train/sam.h;
                           // 0.05 is the paper's default); each step then costs two passes
+  double ema_decay = 0;   // > 0: validate, select and export an exponential moving average of the weights
+                          // with this decay (train/ema.h; 0.999 averages over about 1,000 steps); 0 = off
   int warmup_steps = 50;
   float mask_weight = 0.5f;   // weight of the dense blend-mask loss (needs model.mask_head)
   std::string face_score = "logit";  // which output scores a face in validation, selection, the Platt fit

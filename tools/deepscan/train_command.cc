@@ -51,6 +51,7 @@ void ApplyGivenFlags(const TrainArgs& a, train::TrainConfig* into) {
   if (given("--pairs")) into->pairs_per_batch = f.pairs_per_batch;
   if (given("--optimizer")) into->optimizer = f.optimizer;
   if (given("--sam")) into->sam_rho = f.sam_rho;
+  if (given("--ema")) into->ema_decay = f.ema_decay;
   if (given("--lr")) into->lr = f.lr;
   if (given("--weight-decay")) into->weight_decay = f.weight_decay;
   if (given("--warmup")) into->warmup_steps = f.warmup_steps;
@@ -227,6 +228,10 @@ RunFn AddTrainCommand(CLI::App* app) {
                   "sharpness-aware minimisation around the optimizer with this radius (0 = off; 0.05 typical; "
                   "two passes per step)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--ema", f.ema_decay,
+                  "validate, select and export an exponential moving average of the weights with this decay "
+                  "(0 = off; 0.999 averages over about 1,000 steps)")
+      ->check(CLI::Range(0.0, 0.999999));
   cmd->add_option("--lr", f.lr, "peak learning rate");
   cmd->add_option("--weight-decay", f.weight_decay, "weight decay");
   cmd->add_option("--warmup", f.warmup_steps, "linear warm-up steps");
