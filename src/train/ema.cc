@@ -4,18 +4,6 @@
 #include <string>
 
 namespace deepscan::train {
-namespace {
-
-// `from`'s parameters and buffers into `to`, by name (same architecture).
-void CopyInto(Model& from, Model& to) {
-  torch::NoGradGuard g;
-  auto src = from->named_parameters();
-  for (auto& p : to->named_parameters()) p.value().copy_(src[p.key()]);
-  auto sbuf = from->named_buffers();
-  for (auto& b : to->named_buffers()) b.value().copy_(sbuf[b.key()]);
-}
-
-}  // namespace
 
 Result<WeightEma> WeightEma::Start(Model& model, double decay, int64_t updates) {
   if (!(decay > 0 && decay < 1)) {
@@ -24,7 +12,7 @@ Result<WeightEma> WeightEma::Start(Model& model, double decay, int64_t updates) 
   ASSIGN_OR_RETURN(Model ema, MakeModel(model->spec()));
   ema->to(model->parameters().front().device());
   for (auto& p : ema->parameters()) p.set_requires_grad(false);
-  CopyInto(model, ema);
+  CopyWeights(model, ema);
   ema->eval();
   return WeightEma(std::move(ema), decay, std::max<int64_t>(0, updates));
 }

@@ -249,15 +249,6 @@ std::vector<std::pair<std::string, torch::Tensor>> NamedTensors(Model& model) {
   return all;
 }
 
-// `from`'s parameters and buffers into `to` (same architecture), by name.
-void CopyWeights(Model& from, Model& to) {
-  torch::NoGradGuard g;
-  auto dst = to->named_parameters(), src = from->named_parameters();
-  for (auto& p : dst) p.value().copy_(src[p.key()]);
-  auto dbuf = to->named_buffers(), sbuf = from->named_buffers();
-  for (auto& b : dbuf) b.value().copy_(sbuf[b.key()]);
-}
-
 // After an epoch of data-parallel training: BatchNorm's running statistics averaged over the ranks
 // (each rank's follow its shards; their mean is what one process would have tracked on the mean of
 // the shards' statistics: the running average is linear), then the ranks' weights compared.

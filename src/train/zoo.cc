@@ -519,6 +519,14 @@ ModelOutput ZooNetImpl::forward(const torch::Tensor& input) {
   return out;
 }
 
+void CopyWeights(Model& from, Model& to) {
+  torch::NoGradGuard g;
+  auto src = from->named_parameters();
+  for (auto& p : to->named_parameters()) p.value().copy_(src[p.key()]);
+  auto sbuf = from->named_buffers();
+  for (auto& b : to->named_buffers()) b.value().copy_(sbuf[b.key()]);
+}
+
 Result<Model> MakeModel(const ModelSpec& spec) {
   RETURN_IF_ERROR(ValidateModelSpec(spec));
   try {

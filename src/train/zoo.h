@@ -243,6 +243,9 @@ using Model = ZooNet;
 // (also channel or rank overrides that do not fit the architecture).
 Result<Model> MakeModel(const ModelSpec& spec);
 
+// `from`'s parameters and buffers copied into `to` by name (same architecture; no gradients recorded).
+void CopyWeights(Model& from, Model& to);
+
 // Number of trainable parameters (all of them, mask head included when present).
 int64_t CountParameters(const torch::nn::Module& module);
 
