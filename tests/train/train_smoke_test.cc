@@ -328,6 +328,33 @@ TEST(TrainSmokeTest, LossGoesDown) {
   EXPECT_EQ(ScoreHeldOut(c, c.out_dir + "/absent.pt").status().code(), Code::kNotFound);
 }
 
+// The largest |a - b| over the parameters of two checkpoints of one architecture; -1 (and a test failure) when
+// either cannot be read or their parameters differ in number.
+double MaxParameterDiff(const std::string& a_path, const std::string& b_path) {
+  auto a = LoadCheckpoint(a_path), b = LoadCheckpoint(b_path);
+  EXPECT_TRUE(a.ok() && b.ok()) << a_path << " " << b_path;
+  if (!a.ok() || !b.ok()) return -1.0;
+  auto pa = (*a)->named_parameters(), pb = (*b)->named_parameters();
+  EXPECT_EQ(pa.size(), pb.size()) << a_path << " " << b_path;
+  if (pa.size() != pb.size()) return -1.0;
+  double d = 0;
+  for (const auto& p : pa) d = std::max(d, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return d;
+}
+
+// `straight`'s run made again in `out`: stopped after its first epoch, then resumed to the end. Returns the
+// resumed half's result; `resumed` gets the config that resumed it.
+Result<TrainResult> StoppedAndResumed(const TrainConfig& straight, const std::string& out, TrainConfig* resumed) {
+  TrainConfig interrupted = straight;
+  interrupted.out_dir = out;
+  interrupted.stop_after_epochs = 1;
+  RETURN_IF_ERROR(Train(interrupted).status());
+  *resumed = interrupted;
+  resumed->stop_after_epochs = 0;
+  resumed->resume = true;
+  return Train(*resumed);
+}
+
 TEST(TrainSmokeTest, ResumeGivesTheSameWeights) {
   std::string store = SmallStore(60);
   if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
@@ -338,30 +365,18 @@ TEST(TrainSmokeTest, ResumeGivesTheSameWeights) {
   straight.threads = 1;  // bit-exact reductions
   ASSERT_TRUE(Train(straight).ok());
 
-  TrainConfig interrupted = straight;
-  interrupted.out_dir = dir + "/resumed";
-  interrupted.stop_after_epochs = 1;
-  ASSERT_TRUE(Train(interrupted).ok());
-  TrainConfig resumed = interrupted;
-  resumed.stop_after_epochs = 0;
-  resumed.resume = true;
-  auto r = Train(resumed);
+  TrainConfig resumed;
+  auto r = StoppedAndResumed(straight, dir + "/resumed", &resumed);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 2u);
-
-  auto a = LoadCheckpoint(straight.out_dir + "/last.pt");
-  auto b = LoadCheckpoint(resumed.out_dir + "/last.pt");
-  ASSERT_TRUE(a.ok() && b.ok());
-  auto pa = (*a)->named_parameters(), pb = (*b)->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  double max_diff = 0;
-  for (const auto& p : pa) max_diff = std::max(max_diff, (p.value() - pb[p.key()]).abs().max().item<double>());
-  EXPECT_EQ(max_diff, 0.0);
+  EXPECT_EQ(MaxParameterDiff(straight.out_dir + "/last.pt", resumed.out_dir + "/last.pt"), 0.0);
   // And training did change the weights (the comparison is not vacuous).
-  TrainConfig fresh = straight;
-  auto init = MakeModel(fresh.model);
+  auto a = LoadCheckpoint(straight.out_dir + "/last.pt");
+  ASSERT_TRUE(a.ok());
+  auto init = MakeModel(straight.model);
   ASSERT_TRUE(init.ok());
-  EXPECT_GT(((*init)->named_parameters()["fc.weight"] - pa["fc.weight"]).abs().max().item<double>(), 0.0);
+  EXPECT_GT(((*init)->named_parameters()["fc.weight"] - (*a)->named_parameters()["fc.weight"]).abs().max().item<double>(),
+            0.0);
 }
 
 // ema_decay: validation, best.pt and the export are the weight average, not the live weights (last.pt);
@@ -370,15 +385,6 @@ TEST(TrainSmokeTest, EmaIsWhatIsValidatedAndExportedAndItResumesExactly) {
   std::string store = SmallStore(60);
   if (store.empty()) GTEST_SKIP() << "../shared/data (real face photos) not present";
   std::string dir = deepscan::testing::TempDir();
-  auto max_diff = [](const std::string& a_path, const std::string& b_path) {
-    auto a = LoadCheckpoint(a_path), b = LoadCheckpoint(b_path);
-    EXPECT_TRUE(a.ok() && b.ok()) << a_path << " " << b_path;
-    if (!a.ok() || !b.ok()) return -1.0;
-    auto pa = (*a)->named_parameters(), pb = (*b)->named_parameters();
-    double d = 0;
-    for (const auto& p : pa) d = std::max(d, (p.value() - pb[p.key()]).abs().max().item<double>());
-    return d;
-  };
   TrainConfig straight = SmokeConfig(store, dir + "/straight");
   straight.epochs = 2;
   straight.steps_per_epoch = 4;
@@ -388,8 +394,8 @@ TEST(TrainSmokeTest, EmaIsWhatIsValidatedAndExportedAndItResumesExactly) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->history.size(), 2u);
   // The average differs from the live weights, and the kept epoch's checkpoint is the average.
-  EXPECT_GT(max_diff(straight.out_dir + "/ema.pt", straight.out_dir + "/last.pt"), 1e-6);
-  if (r->best_epoch == 1) EXPECT_EQ(max_diff(straight.out_dir + "/ema.pt", straight.out_dir + "/best.pt"), 0.0);
+  EXPECT_GT(MaxParameterDiff(straight.out_dir + "/ema.pt", straight.out_dir + "/last.pt"), 1e-6);
+  if (r->best_epoch == 1) EXPECT_EQ(MaxParameterDiff(straight.out_dir + "/ema.pt", straight.out_dir + "/best.pt"), 0.0);
   // The reported validation AUC is the exported model's (the average's), re-scored from best.pt.
   auto again = ScoreHeldOut(straight, straight.out_dir + "/best.pt");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
@@ -397,16 +403,11 @@ TEST(TrainSmokeTest, EmaIsWhatIsValidatedAndExportedAndItResumesExactly) {
   std::ifstream st(straight.out_dir + "/state.json");
   EXPECT_DOUBLE_EQ(nlohmann::json::parse(st)["config"]["ema_decay"].get<double>(), 0.5);
 
-  TrainConfig interrupted = straight;
-  interrupted.out_dir = dir + "/resumed";
-  interrupted.stop_after_epochs = 1;
-  ASSERT_TRUE(Train(interrupted).ok());
-  TrainConfig resumed = interrupted;
-  resumed.stop_after_epochs = 0;
-  resumed.resume = true;
-  ASSERT_TRUE(Train(resumed).ok());
-  EXPECT_EQ(max_diff(straight.out_dir + "/ema.pt", resumed.out_dir + "/ema.pt"), 0.0);
-  EXPECT_EQ(max_diff(straight.out_dir + "/last.pt", resumed.out_dir + "/last.pt"), 0.0);
+  TrainConfig resumed;
+  auto halves = StoppedAndResumed(straight, dir + "/resumed", &resumed);
+  ASSERT_TRUE(halves.ok()) << halves.status().ToString();
+  EXPECT_EQ(MaxParameterDiff(straight.out_dir + "/ema.pt", resumed.out_dir + "/ema.pt"), 0.0);
+  EXPECT_EQ(MaxParameterDiff(straight.out_dir + "/last.pt", resumed.out_dir + "/last.pt"), 0.0);
   // Without ema.pt the average cannot be resumed: refused, not silently restarted.
   std::filesystem::remove(resumed.out_dir + "/ema.pt");
   EXPECT_EQ(Train(resumed).status().code(), Code::kCorruptInput);
